@@ -1,0 +1,3 @@
+from tsrnn.cli import main
+
+main()

@@ -1,0 +1,555 @@
+"""Load and validate time-series data: a CSV, a Parquet file or a pandas DataFrame.
+
+``load_series`` finds the time column, the targets and covariates, splits long-format data into
+series by ``id_col``, infers the frequency, and checks for the problems that silently spoil a
+forecast (unsorted rows, duplicate timestamps, NaN and inf, mixed frequencies). What it
+understood is returned as one ``SeriesData``: every series' values in one contiguous float32
+array (targets first, then covariates), row offsets per series, timestamps and a report.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from tsrnn.errors import ConfigError, DataError
+
+if TYPE_CHECKING:  # pandas is imported where it is used, not at `import tsrnn`
+    import pandas as pd
+
+FILL_POLICIES = ("error", "ffill", "interpolate", "zero")
+TIME_NAMES = ("date", "datetime", "time", "timestamp", "ds", "period")
+_SHOW = 5  # how many bad rows a message lists
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Missing timestamps inside one series: ``missing`` steps between ``after`` and ``before``."""
+
+    series: str | None
+    after: str
+    before: str
+    missing: int
+
+
+@dataclass
+class DataReport:
+    """What validation found; warnings do not stop anything, errors are raised instead."""
+
+    rows: int
+    ignored_columns: list[str] = field(default_factory=list)
+    constant_columns: list[str] = field(default_factory=list)
+    missing: dict[str, dict[str, int]] = field(default_factory=dict)  # column -> {"nan": n, "inf": n}
+    filled: str | None = None
+    filled_gap_rows: int = 0
+    gaps: list[Gap] = field(default_factory=list)
+    sorted_rows: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SeriesData:
+    """One or many series as tsrnn uses them.
+
+    ``values`` is (n_rows, n_channels) float32, C-contiguous; series ``i`` is the view
+    ``values[offsets[i]:offsets[i+1]]``. Channels are ``targets`` then ``covariates``.
+    ``times`` is (n_rows,) datetime64[ns] (wall time; ``tz`` names the zone, if any).
+    """
+
+    values: np.ndarray
+    offsets: np.ndarray
+    times: np.ndarray
+    targets: tuple[str, ...]
+    covariates: tuple[str, ...] = ()
+    ids: tuple[str, ...] | None = None
+    time_col: str = "time"
+    id_col: str | None = None
+    freq: str | None = None
+    tz: str | None = None
+    source: str = "<array>"
+    report: DataReport | None = None
+
+    @property
+    def n_series(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return self.targets + self.covariates
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def series(self, i: int) -> np.ndarray:
+        """(T_i, C) view of series ``i``'s values."""
+        return self.values[self.offsets[i] : self.offsets[i + 1]]
+
+    def series_times(self, i: int) -> "pd.DatetimeIndex":
+        import pandas as pd
+
+        idx = pd.DatetimeIndex(self.times[self.offsets[i] : self.offsets[i + 1]])
+        return idx.tz_localize(self.tz) if self.tz else idx
+
+    def content_hash(self) -> str:
+        """sha256 of the values and times, for tracking which data a model saw."""
+        h = hashlib.sha256(self.values.tobytes())
+        h.update(self.times.view("int64").tobytes())
+        return h.hexdigest()[:16]
+
+
+def from_arrays(
+    values: np.ndarray | Sequence[np.ndarray],
+    *,
+    targets: Sequence[str] | None = None,
+    start: str = "2000-01-01",
+    freq: str = "h",
+) -> SeriesData:
+    """Build ``SeriesData`` straight from arrays (one (T, C) array, or a list for many series).
+
+    For generated data and benchmarks: timestamps are a regular range from ``start``.
+    """
+    import pandas as pd
+
+    arrays = [np.asarray(values)] if isinstance(values, np.ndarray) else [np.asarray(v) for v in values]
+    arrays = [a[:, None] if a.ndim == 1 else a for a in arrays]
+    n_ch = arrays[0].shape[1]
+    if any(a.ndim != 2 or a.shape[1] != n_ch for a in arrays):
+        raise ConfigError("from_arrays needs 2-D arrays with the same number of channels")
+    lengths = [len(a) for a in arrays]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    vals = np.empty((int(offsets[-1]), n_ch), dtype=np.float32)
+    for a, lo in zip(arrays, offsets[:-1]):
+        vals[lo : lo + len(a)] = a
+    times = np.concatenate([pd.date_range(start, periods=n, freq=freq).as_unit("ns").values for n in lengths])
+    names = tuple(targets) if targets else tuple(f"y{i}" for i in range(n_ch))
+    ids = tuple(str(i) for i in range(len(arrays))) if len(arrays) > 1 else None
+    return SeriesData(vals, offsets, times, names, (), ids, "time", "id" if ids else None, freq,
+                      None, "<array>", DataReport(rows=int(offsets[-1])))
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def read_frame(source: "str | Path | pd.DataFrame", sep: str | None = None) -> tuple["pd.DataFrame", str, bool]:
+    """Read ``source`` into a DataFrame. Returns (frame, display name, is_file)."""
+    import pandas as pd
+
+    if isinstance(source, pd.DataFrame):
+        return source, "<DataFrame>", False
+    if not isinstance(source, (str, Path)):
+        raise ConfigError(
+            f"cannot read data from a {type(source).__name__}",
+            "pass a path to a CSV or Parquet file, or a pandas DataFrame",
+        )
+    path = Path(source)
+    name = str(source)
+    if not path.exists():
+        raise DataError(f"{name}: no such file", "check the path (it is relative to the current directory)")
+    if path.is_dir():
+        raise DataError(f"{name} is a directory, not a data file", "pass the path of a CSV or Parquet file inside it")
+    if path.stat().st_size == 0:
+        raise DataError(f"{name} is empty (0 bytes)", "pass a CSV with a header row and at least one data row")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
+            return pd.read_parquet(path), name, True
+        except ImportError as e:
+            raise DataError(f"{name}: reading Parquet needs pyarrow", "pip install pyarrow") from e
+        except Exception as e:  # pyarrow raises its own error types for damaged files
+            raise DataError(f"{name} is not a readable Parquet file ({e})", "check the file or export it as CSV") from e
+    with open(path, "rb") as fh:
+        head = fh.read(8192)
+    if b"\x00" in head:
+        raise DataError(f"{name} looks like a binary file, not a CSV", "pass a text CSV file (or a .parquet file)")
+    try:
+        first_line = head.decode("utf-8-sig").splitlines()[0]
+    except UnicodeDecodeError as e:
+        raise DataError(f"{name} is not UTF-8 text (byte {e.start} of the file)", "save the file as UTF-8 CSV") from e
+    except IndexError:
+        first_line = ""
+    if not first_line.strip():
+        raise DataError(f"{name} has no header on its first line", "the first line must name the columns")
+    if sep is None:
+        counts = {c: first_line.count(c) for c in (",", ";", "\t", "|")}
+        sep = max(counts, key=counts.get) if max(counts.values()) > 0 else ","
+    try:
+        df = pd.read_csv(path, sep=sep, encoding="utf-8-sig", skipinitialspace=True)
+    except pd.errors.ParserError as e:
+        raise DataError(
+            f"{name}: rows do not match the header ({str(e).strip().removeprefix('Error tokenizing data. C error: ')})",
+            "every row needs as many fields as the header has columns",
+        ) from e
+    except UnicodeDecodeError as e:
+        raise DataError(f"{name} is not UTF-8 text", "save the file as UTF-8 CSV") from e
+    except pd.errors.EmptyDataError as e:
+        raise DataError(f"{name} has no columns", "the first line must name the columns") from e
+    df.columns = [str(c).strip() for c in df.columns]
+    return df, name, True
+
+
+def _rows(index: Sequence[Any], is_file: bool) -> str:
+    """How a message names rows: file line numbers (header is line 1) or frame index labels."""
+    shown = list(index[:_SHOW])
+    more = f" and {len(index) - _SHOW} more" if len(index) > _SHOW else ""
+    if is_file:
+        return "line" + ("s " if len(index) > 1 else " ") + ", ".join(str(int(i) + 2) for i in shown) + more
+    return "row" + ("s " if len(index) > 1 else " ") + ", ".join(repr(i) for i in shown) + more
+
+
+def _no_such_column(kind: str, col: str, df: "pd.DataFrame", name: str, option: str) -> DataError:
+    lower = {str(c).lower(): c for c in df.columns}
+    close = [lower[m] for m in difflib.get_close_matches(col.lower(), list(lower), n=1)]
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return DataError(
+        f"{name}: no column named {col!r} (the {kind}); columns are {list(df.columns)}",
+        f"{hint}pass an existing column to {option}",
+    )
+
+
+# ----------------------------------------------------------------------------- columns
+
+
+def _looks_like_time(s: "pd.Series") -> bool:
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return True
+    if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
+        return False
+    sample = s.dropna().astype(str).head(50)
+    if sample.empty or sample.str.fullmatch(r"[-+]?\d*\.?\d+(e[-+]?\d+)?", case=False).all():
+        return False
+    parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    return parsed.notna().mean() >= 0.8
+
+
+def _find_time_col(df: "pd.DataFrame", name: str, time_col: str | None) -> str:
+    if time_col is not None:
+        if time_col not in df.columns:
+            raise _no_such_column("time column", time_col, df, name, "--time-col / time_col")
+        return time_col
+    found = [c for c in df.columns if _looks_like_time(df[c])]
+    if not found:  # a time-named column whose values do not parse: let _parse_times name them
+        found = [c for c in df.columns if c.lower() in TIME_NAMES and not _mostly_numeric(df[c])]
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        named = [c for c in found if c.lower() in TIME_NAMES]
+        if len(named) == 1:
+            return named[0]
+        raise ConfigError(
+            f"{name}: several columns look like times: {found}",
+            "name the time column with --time-col / time_col",
+        )
+    raise DataError(
+        f"{name}: no column of dates or times found (columns: {list(df.columns)})",
+        "add a time column, or name it with --time-col / time_col if it is there",
+    )
+
+
+def _parse_times(s: "pd.Series", col: str, name: str, is_file: bool) -> "pd.DatetimeIndex":
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(s):
+        parsed = s
+    else:
+        try:
+            parsed = pd.to_datetime(s, errors="coerce", format="mixed")
+        except (ValueError, TypeError) as e:  # e.g. mixed time zones
+            raise DataError(f"{name}: column {col!r} holds times that cannot be read together ({e})",
+                            "write every time in one format and one time zone") from e
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    if len(bad):
+        vals = ", ".join(repr(str(v)) for v in s.iloc[bad[:3]])
+        raise DataError(
+            f"{name}: column {col!r} has {len(bad)} value(s) that are not dates or times "
+            f"({_rows(s.index[bad], is_file)}: {vals})",
+            "fix or remove those rows; times look like 2024-01-31 or 2024-01-31 13:00:00",
+        )
+    return pd.DatetimeIndex(parsed).as_unit("ns")
+
+
+def _numeric(df: "pd.DataFrame", col: str, name: str, is_file: bool, role: str) -> "pd.Series":
+    """Column ``col`` as float64, or a DataError naming the first cells that are not numbers."""
+    import pandas as pd
+
+    s = df[col]
+    if pd.api.types.is_bool_dtype(s):
+        return s.astype("float64")
+    if pd.api.types.is_numeric_dtype(s):
+        return s.astype("float64")
+    coerced = pd.to_numeric(s, errors="coerce")
+    bad = np.flatnonzero(coerced.isna().to_numpy() & s.notna().to_numpy())
+    vals = ", ".join(repr(str(v)) for v in s.iloc[bad[:3]])
+    raise DataError(
+        f"{name}: {role} column {col!r} holds {len(bad)} value(s) that are not numbers "
+        f"({_rows(s.index[bad], is_file)}: {vals})",
+        "fix those cells (leave a cell empty for a missing value), or choose other columns with --target",
+    )
+
+
+def _mostly_numeric(s: "pd.Series") -> bool:
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        return True
+    if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
+        return False
+    nonnull = s.dropna()
+    return len(nonnull) > 0 and pd.to_numeric(nonnull, errors="coerce").notna().mean() >= 0.5
+
+
+# ----------------------------------------------------------------------------- frequency
+
+
+def _step_and_gaps(t: "pd.DatetimeIndex", sid: str | None, name: str, where: str) -> tuple[Any, list[Gap]]:
+    """The sampling step of one sorted series and its gaps; DataError for mixed frequencies."""
+    import pandas as pd
+
+    if len(t) < 3:
+        return None, []
+    freq = pd.infer_freq(t)
+    if freq is not None:
+        return pd.tseries.frequencies.to_offset(freq), []
+    diffs = pd.Series(np.diff(t.asi8))
+    counts = diffs.value_counts()
+    step = int(counts.index[0])
+    who = f" series {sid!r}" if sid is not None else ""
+    off_grid = np.flatnonzero(diffs.to_numpy() % step != 0)
+    if len(off_grid):
+        i = int(off_grid[0])
+        raise DataError(
+            f"{name}{who}: times are not on one regular grid: the most common step is "
+            f"{pd.Timedelta(step)}, but {t[i]} -> {t[i + 1]} is {pd.Timedelta(int(diffs[i]))} "
+            f"({len(off_grid)} such steps)",
+            "resample to one frequency first, e.g. df.resample('1h', on='time').mean()",
+        )
+    if len(counts) > 1 and counts.iloc[1] >= 0.2 * len(diffs):
+        raise DataError(
+            f"{name}{who}: mixed frequencies: {counts.iloc[0]} steps of {pd.Timedelta(step)} and "
+            f"{counts.iloc[1]} steps of {pd.Timedelta(int(counts.index[1]))}",
+            "resample the data to one frequency before using it",
+        )
+    gaps = [
+        Gap(sid, str(t[i]), str(t[i + 1]), int(diffs[i] // step) - 1)
+        for i in np.flatnonzero(diffs.to_numpy() != step)
+    ]
+    return pd.tseries.frequencies.to_offset(pd.Timedelta(step)), gaps
+
+
+# ----------------------------------------------------------------------------- main entry
+
+
+def load_series(
+    source: "str | Path | pd.DataFrame",
+    *,
+    time_col: str | None = None,
+    target: str | Sequence[str] | None = None,
+    covariates: Sequence[str] | None = None,
+    id_col: str | None = None,
+    fill: str = "error",
+    sort: bool = False,
+    sep: str | None = None,
+) -> SeriesData:
+    """Read and validate ``source``; see the module docstring.
+
+    ``target``: a column name or names (default: every numeric column that is not the time, id
+    or a covariate). ``fill``: what to do with NaN/inf and with gaps in the time grid: "error"
+    (default) raises naming the column and rows; "ffill", "interpolate" (linear in time) or
+    "zero" fill NaN/inf, and also insert the missing timestamps of gaps and fill them.
+    ``sort``: sort rows by time instead of refusing unsorted input.
+    """
+    import pandas as pd
+
+    if fill not in FILL_POLICIES:
+        raise ConfigError(f"unknown fill policy {fill!r}", f"use one of {', '.join(FILL_POLICIES)}")
+    df, name, is_file = read_frame(source, sep)
+    if len(df.columns) == 0 or len(df) == 0:
+        raise DataError(f"{name} has a header but no data rows", "add rows of data below the header")
+    tcol = _find_time_col(df, name, time_col)
+    if id_col is not None and id_col not in df.columns:
+        raise _no_such_column("id column", id_col, df, name, "--id-col / id_col")
+    if id_col == tcol:
+        raise ConfigError(f"the id column and the time column are both {tcol!r}", "name two different columns")
+    covariates = list(covariates or [])
+    reserved = {tcol, id_col}
+    for c in covariates:
+        if c not in df.columns:
+            raise _no_such_column("covariate", c, df, name, "--covariate / covariates")
+        if c in reserved:
+            raise ConfigError(f"{c!r} is the time or id column and cannot be a covariate", "choose a value column")
+    report = DataReport(rows=len(df))
+    if target is not None:
+        targets = [target] if isinstance(target, str) else list(target)
+        if not targets:
+            raise ConfigError("the target list is empty", "name at least one column with --target")
+        for c in targets:
+            if c not in df.columns:
+                raise _no_such_column("target", c, df, name, "--target / target")
+            if c in reserved:
+                raise ConfigError(f"{c!r} is the time or id column and cannot be a target", "choose a value column")
+            if c in covariates:
+                raise ConfigError(f"{c!r} is both a target and a covariate", "use it as one or the other")
+        if len(set(targets)) != len(targets):
+            raise ConfigError(f"a target is named twice in {targets}", "name each target once")
+    else:
+        rest = [c for c in df.columns if c not in reserved and c not in covariates]
+        targets = [c for c in rest if _mostly_numeric(df[c])]
+        report.ignored_columns = [c for c in rest if c not in targets]
+        if not targets:
+            raise DataError(
+                f"{name}: no numeric column to forecast (columns: {list(df.columns)})",
+                "tsrnn needs at least one column of numbers besides the time",
+            )
+    cols = targets + covariates
+    numeric = pd.DataFrame({c: _numeric(df, c, name, is_file, "target" if c in targets else "covariate") for c in cols})
+    times = _parse_times(df[tcol], tcol, name, is_file)
+    tz = str(times.tz) if times.tz is not None else None
+    if tz:
+        times = times.tz_localize(None)
+    numeric.index = df.index
+
+    if id_col is not None:
+        keys = df[id_col].astype(str)
+        groups = list(dict.fromkeys(keys))
+        row_sets = [np.flatnonzero((keys == g).to_numpy()) for g in groups]
+    else:
+        groups, row_sets = [None], [np.arange(len(df))]
+
+    arrays, time_arrays, freqs = [], [], []
+    for sid, rows in zip(groups, row_sets):
+        t = times[rows]
+        block = numeric.iloc[rows]
+        who = f" series {sid!r}:" if sid is not None else ""
+        if not t.is_monotonic_increasing:
+            if not sort:
+                i = int(np.flatnonzero(np.diff(t.asi8) < 0)[0])
+                raise DataError(
+                    f"{name}:{who} rows are not in time order: {t[i + 1]} "
+                    f"({_rows(block.index[i + 1:i + 2], is_file)}) comes after {t[i]}",
+                    "sort the rows by time, or pass --sort / sort=True",
+                )
+            order = np.argsort(t.asi8, kind="stable")
+            t, block = t[order], block.iloc[order]
+            report.sorted_rows = True
+        dup = np.flatnonzero(np.diff(t.asi8) == 0)
+        if len(dup):
+            raise DataError(
+                f"{name}:{who} {len(dup)} duplicate timestamp(s), first {t[dup[0]]} "
+                f"({_rows(block.index[dup[:1]].append(block.index[dup[:1] + 1]), is_file)})",
+                "keep one row per timestamp (and per series: pass --id-col if the file holds several series)",
+            )
+        step, gaps = _step_and_gaps(t, sid, name, who)
+        freqs.append(step)
+        block = block.set_axis(t)
+        if gaps and fill != "error":
+            grid = pd.date_range(t[0], t[-1], freq=step).as_unit("ns")
+            report.filled_gap_rows += len(grid) - len(t)
+            block = block.reindex(grid)
+            t = grid
+        else:
+            report.gaps.extend(gaps)
+        block = _check_missing(block, fill, name, is_file, sid, report, df.index[rows])
+        arrays.append(block.to_numpy(dtype=np.float32))
+        time_arrays.append(t.asi8)
+
+    known = {str(f) for f in freqs if f is not None}
+    if len(known) > 1:
+        raise DataError(f"{name}: the series have different frequencies ({sorted(known)})",
+                        "resample every series to one frequency")
+    for c, col in enumerate(cols):
+        if all(np.ptp(a[:, c]) == 0 for a in arrays if len(a)):
+            report.constant_columns.append(col)
+    if report.constant_columns:
+        report.warnings.append(f"constant column(s) {report.constant_columns}: they carry no information")
+    if report.gaps:
+        report.warnings.append(
+            f"{len(report.gaps)} gap(s) in the time grid ({sum(g.missing for g in report.gaps)} missing steps); "
+            "windows treat the rows around a gap as consecutive (pass --fill to insert and fill them)"
+        )
+    lengths = [len(a) for a in arrays]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    values = np.ascontiguousarray(np.concatenate(arrays)) if len(arrays) > 1 else arrays[0]
+    freq = next((f.freqstr for f in freqs if f is not None), None)
+    ids = tuple(str(g) for g in groups) if id_col is not None else None
+    return SeriesData(values, offsets, np.concatenate(time_arrays).view("datetime64[ns]"),
+                      tuple(targets), tuple(covariates), ids, tcol, id_col, freq, tz, name, report)
+
+
+def _check_missing(block: "pd.DataFrame", fill: str, name: str, is_file: bool, sid: str | None,
+                   report: DataReport, labels: Any) -> "pd.DataFrame":
+    arr = block.to_numpy(dtype=np.float64)
+    nan, inf = np.isnan(arr), np.isinf(arr)
+    if not (nan.any() or inf.any()):
+        return block
+    who = f" series {sid!r}," if sid is not None else ""
+    for c, col in enumerate(block.columns):
+        n_nan, n_inf = int(nan[:, c].sum()), int(inf[:, c].sum())
+        if n_nan or n_inf:
+            m = report.missing.setdefault(col, {"nan": 0, "inf": 0})
+            m["nan"] += n_nan
+            m["inf"] += n_inf
+            if fill == "error":
+                bad = np.flatnonzero(nan[:, c] | inf[:, c])
+                at = (_rows(labels[bad[bad < len(labels)]], is_file) if len(labels) == len(block)
+                      else "at times " + ", ".join(str(block.index[i]) for i in bad[:_SHOW]))
+                kinds = " and ".join(k for k, n in (("missing (NaN)", n_nan), ("infinite", n_inf)) if n)
+                raise DataError(
+                    f"{name}:{who} column {col!r} has {n_nan + n_inf} {kinds} value(s), at {at}",
+                    "fix them, or choose a fill policy: --fill ffill|interpolate|zero",
+                )
+    block = block.replace([np.inf, -np.inf], np.nan)
+    if fill == "ffill":
+        block = block.ffill().bfill()  # leading NaNs take the first observed value
+    elif fill == "interpolate":
+        block = block.interpolate(method="time", limit_direction="both")
+    else:
+        block = block.fillna(0.0)
+    if block.isna().any().any():
+        empty = [c for c in block.columns if block[c].isna().all()]
+        raise DataError(f"{name}:{who} column(s) {empty} have no values at all", "drop them or choose other targets")
+    report.filled = fill
+    return block
+
+
+def describe(data: SeriesData) -> dict[str, Any]:
+    """A JSON-able summary of what was loaded (for `tsrnn inspect`, tracking and logs)."""
+    import pandas as pd
+
+    r = data.report or DataReport(rows=data.n_rows)
+    start = pd.Timestamp(data.times.min()) if data.n_rows else None
+    end = pd.Timestamp(data.times.max()) if data.n_rows else None
+    return {
+        "source": data.source,
+        "rows": data.n_rows,
+        "time_column": data.time_col,
+        "start": str(start),
+        "end": str(end),
+        "timezone": data.tz,
+        "frequency": data.freq,
+        "series": data.n_series,
+        "id_column": data.id_col,
+        "series_ids": list(data.ids[:20]) if data.ids else None,
+        "series_lengths": {"min": int(data.lengths.min()), "max": int(data.lengths.max())},
+        "targets": list(data.targets),
+        "covariates": list(data.covariates),
+        "ignored_columns": r.ignored_columns,
+        "constant_columns": r.constant_columns,
+        "missing": r.missing,
+        "filled": r.filled,
+        "filled_gap_rows": r.filled_gap_rows,
+        "sorted_rows": r.sorted_rows,
+        "gaps": {"count": len(r.gaps), "missing_steps": sum(g.missing for g in r.gaps),
+                 "first": [vars(g) for g in r.gaps[:5]]},
+        "warnings": r.warnings,
+        "content_hash": data.content_hash(),
+    }

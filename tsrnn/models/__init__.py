@@ -1,0 +1,18 @@
+"""Recurrent forecasting models (torch only): encoder, forecaster, stateful next-step model, losses."""
+
+from .encoder import CELLS, RecurrentEncoder, detach_state
+from .forecaster import HEADS, RecurrentForecaster
+from .losses import pinball_loss
+from .norm import InstanceNorm
+from .stateful import NextStepRNN
+
+__all__ = [
+    "CELLS",
+    "HEADS",
+    "InstanceNorm",
+    "NextStepRNN",
+    "RecurrentEncoder",
+    "RecurrentForecaster",
+    "detach_state",
+    "pinball_loss",
+]

@@ -1,0 +1,104 @@
+"""Per-channel, per-series scaling fitted on training rows only.
+
+The scikit-learn scalers (StandardScaler, MinMaxScaler, RobustScaler) are fitted on each
+series' training rows; what they learned is kept as one affine map per series and channel,
+``scaled = (x - center) / scale``, so that transform and inverse are exact, vectorised, and
+saved as plain JSON (no pickle). A constant column gets scale 1 (scikit-learn's own rule), so
+it never produces NaN or inf.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tsrnn.data import SeriesData
+from tsrnn.errors import ConfigError, NotFittedError
+
+SCALERS = ("standard", "minmax", "robust", "none")
+
+
+def _affine(method: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(center, scale) of the scikit-learn scaler ``method`` fitted on ``rows`` (n, C)."""
+    n_ch = rows.shape[1]
+    if method == "none":
+        return np.zeros(n_ch), np.ones(n_ch)
+    from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
+
+    rows = rows.astype(np.float64)
+    if method == "standard":
+        s = StandardScaler().fit(rows)
+        return s.mean_, s.scale_
+    if method == "minmax":  # x * scale_ + min_  ==  (x - (-min_ / scale_)) / (1 / scale_)
+        s = MinMaxScaler().fit(rows)
+        return -s.min_ / s.scale_, 1.0 / s.scale_
+    s = RobustScaler().fit(rows)
+    return s.center_, s.scale_
+
+
+class SeriesScaler:
+    """Scale every channel of every series; ``per_series=False`` shares one scaler across series."""
+
+    def __init__(self, method: str = "standard", per_series: bool = True) -> None:
+        if method not in SCALERS:
+            raise ConfigError(f"unknown scaler {method!r}", f"use one of {', '.join(SCALERS)}")
+        self.method = method
+        self.per_series = per_series
+
+    def fit(self, data: SeriesData, train_end: np.ndarray) -> "SeriesScaler":
+        """Fit on rows ``[0, train_end[i])`` of each series ``i``."""
+        blocks = [data.series(i)[: int(train_end[i])] for i in range(data.n_series)]
+        if self.per_series:
+            fitted = [_affine(self.method, b) for b in blocks]
+            self.center_ = np.stack([c for c, _ in fitted])  # (S, C)
+            self.scale_ = np.stack([s for _, s in fitted])
+        else:
+            c, s = _affine(self.method, np.concatenate(blocks))
+            self.center_, self.scale_ = c[None], s[None]  # (1, C): shared
+        self.channels_ = data.channels
+        return self
+
+    def _params(self, series: int | np.ndarray, channels: Any = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        if not hasattr(self, "center_"):
+            raise NotFittedError("the scaler is not fitted", "call fit first")
+        row = 0 if not self.per_series else series
+        return self.center_[row][..., channels], self.scale_[row][..., channels]
+
+    def transform(self, data: SeriesData) -> np.ndarray:
+        """(n_rows, C) float32: a scaled copy of every series' values."""
+        out = np.empty_like(data.values)
+        for i in range(data.n_series):
+            c, s = self._params(i if self.per_series else 0)
+            lo, hi = data.offsets[i], data.offsets[i + 1]
+            out[lo:hi] = (data.values[lo:hi] - c) / s
+        return out
+
+    def inverse(self, x: np.ndarray, series: int | np.ndarray, channels: Any = slice(None)) -> np.ndarray:
+        """Map scaled values back to original units.
+
+        ``x`` (..., len(channels)) belongs to one series (an int) or, with a leading window axis,
+        to ``series`` (n,) one per row of ``x``; ``channels`` selects the channels of ``x``.
+        """
+        c, s = self._params(series, channels)
+        if np.ndim(series) == 1:  # one series per leading row: broadcast over middle axes
+            shape = (len(series),) + (1,) * (x.ndim - 2) + (c.shape[-1],)
+            c, s = c.reshape(shape), s.reshape(shape)
+        return x * s + c
+
+    def scale_of(self, series: int | np.ndarray, channels: Any = slice(None)) -> np.ndarray:
+        """The scale factors (for converting an error in scaled units to original units)."""
+        return self._params(series, channels)[1]
+
+    def state(self) -> dict[str, Any]:
+        """JSON-able state for saving."""
+        return {"method": self.method, "per_series": self.per_series, "channels": list(self.channels_),
+                "center": self.center_.tolist(), "scale": self.scale_.tolist()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "SeriesScaler":
+        s = cls(state["method"], state["per_series"])
+        s.center_ = np.asarray(state["center"], dtype=np.float64)
+        s.scale_ = np.asarray(state["scale"], dtype=np.float64)
+        s.channels_ = tuple(state["channels"])
+        return s

@@ -1,0 +1,247 @@
+"""Lazy sliding windows over one or many series, and chronological splits without leakage.
+
+A window is ``lookback`` input rows followed by ``horizon`` target rows. Windows are never
+materialised: a split is an int64 array of start rows into the one ``(n_rows, C)`` value
+array, and a batch is gathered from it by index arithmetic (``values[starts[:, None] +
+arange(L + H)]``), so memory is the data plus 8 bytes per window.
+
+Splits are chronological per series: rows ``[0, train_end)`` train, ``[train_end, val_end)``
+validation, ``[val_end, n)`` test. A window belongs to the split that holds all of its
+*target* rows; its inputs may look back into the previous split (as in the ETT protocol), so
+no target is ever predicted in two splits. Windows never cross series boundaries.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator, Union
+
+import numpy as np
+
+from tsrnn.data import SeriesData
+from tsrnn.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    import torch
+
+SplitSize = Union[float, int, str, None]
+SPLITS = ("train", "val", "test")
+MAX_WINDOW = 1_000_000  # lookback/horizon above this are certainly a typo
+
+
+def _check_lengths(lookback: int, horizon: int, stride: int) -> None:
+    for opt, v in (("lookback", lookback), ("horizon", horizon), ("stride", stride)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ConfigError(f"--{opt} must be a whole number, got {v!r}", f"pass e.g. --{opt} 24")
+        if v < 1:
+            raise ConfigError(f"--{opt} must be at least 1, got {v}", f"pass a positive --{opt}")
+        if v > MAX_WINDOW:
+            raise ConfigError(f"--{opt} {v} is absurdly large (limit {MAX_WINDOW:,})", f"pass a smaller --{opt}")
+
+
+def _split_rows(size: SplitSize, n: int, times: np.ndarray, option: str) -> int:
+    """Rows a split takes from the end of a series of ``n`` rows (a start time counts the rows after it)."""
+    if size is None:
+        return 0
+    if isinstance(size, bool):
+        raise ConfigError(f"{option} must be a fraction, a row count or a timestamp, got {size!r}")
+    if isinstance(size, (float, np.floating)):
+        if not 0 <= size < 1:
+            raise ConfigError(f"{option} fraction must be in [0, 1), got {size}", f"e.g. {option} 0.2")
+        return int(round(n * float(size)))
+    if isinstance(size, (int, np.integer)):
+        if size < 0:
+            raise ConfigError(f"{option} must not be negative, got {size}")
+        return int(size)
+    import pandas as pd
+
+    try:
+        start = np.datetime64(pd.Timestamp(size).tz_localize(None).to_datetime64(), "ns")
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{option} {size!r} is neither a fraction, a row count nor a timestamp",
+                          f"e.g. {option} 0.2, {option} 500 or {option} 2018-01-01") from e
+    return int(n - np.searchsorted(times, start, side="left"))
+
+
+def split_bounds(data: SeriesData, val: SplitSize = 0.1, test: SplitSize = 0.2) -> np.ndarray:
+    """(n_series, 4) local row bounds ``[0, train_end, val_end, n]`` of each series.
+
+    ``val`` / ``test``: a fraction of each series' rows (0.2), a row count (500), or a
+    timestamp where that split starts ("2018-01-01"); the rest before them is training.
+    A timestamp for ``val`` is where validation starts; the test split is taken first.
+    """
+    bounds = np.zeros((data.n_series, 4), dtype=np.int64)
+    for i in range(data.n_series):
+        n = int(data.lengths[i])
+        t = data.times[data.offsets[i] : data.offsets[i + 1]]
+        n_test = _split_rows(test, n, t, "--test")
+        n_val = _split_rows(val, n, t, "--val")
+        if isinstance(val, str):  # a start time: validation runs up to the test split
+            n_val -= n_test
+        if n_val < 0 or n_val + n_test > n:
+            raise ConfigError(
+                f"the splits do not fit in {n} rows (validation {n_val}, test {n_test})",
+                "make --val and --test smaller, or put the validation start before the test start",
+            )
+        bounds[i] = (0, n - n_val - n_test, n - n_test, n)
+    return bounds
+
+
+@dataclass(frozen=True)
+class WindowIndex:
+    """The windows of one split: ``starts`` are global rows where each window's input begins."""
+
+    starts: np.ndarray  # (n_windows,) int64
+    lookback: int
+    horizon: int
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def target_rows(self) -> np.ndarray:
+        """(n_windows, horizon) global row of every target."""
+        return self.starts[:, None] + self.lookback + np.arange(self.horizon)
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Windows of every split over ``data`` (its values stay where they are)."""
+
+    data: SeriesData
+    bounds: np.ndarray  # (n_series, 4), see split_bounds
+    lookback: int
+    horizon: int
+    stride: int
+    train: WindowIndex
+    val: WindowIndex
+    test: WindowIndex
+
+    def counts(self) -> dict[str, int]:
+        return {s: len(getattr(self, s)) for s in SPLITS}
+
+    def series_of(self, index: WindowIndex) -> np.ndarray:
+        """(n_windows,) series number of each window of ``index``."""
+        return np.searchsorted(self.data.offsets, index.starts, side="right") - 1
+
+
+def _starts(lo_target: int, hi: int, lookback: int, horizon: int, stride: int, offset: int) -> np.ndarray:
+    """Global starts of windows whose targets lie in local rows [lo_target, hi)."""
+    first = max(lo_target - lookback, 0)
+    last = hi - lookback - horizon  # inclusive
+    if last < first:
+        return np.empty(0, dtype=np.int64)
+    return np.arange(first, last + 1, stride, dtype=np.int64) + offset
+
+
+def make_windows(
+    data: SeriesData,
+    lookback: int,
+    horizon: int,
+    stride: int = 1,
+    val: SplitSize = 0.1,
+    test: SplitSize = 0.2,
+    require: tuple[str, ...] = ("train",),
+) -> Windows:
+    """Index the windows of every split. ``require`` names splits that must not be empty."""
+    _check_lengths(lookback, horizon, stride)
+    bounds = split_bounds(data, val, test)
+    parts: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
+    for i, (b0, b1, b2, b3) in enumerate(bounds):
+        off = int(data.offsets[i])
+        parts["train"].append(_starts(b0 + lookback, b1, lookback, horizon, stride, off))
+        parts["val"].append(_starts(b1, b2, lookback, horizon, stride, off))
+        parts["test"].append(_starts(b2, b3, lookback, horizon, stride, off))
+    idx = {s: WindowIndex(np.concatenate(p) if p else np.empty(0, np.int64), lookback, horizon)
+           for s, p in parts.items()}
+    w = Windows(data, bounds, lookback, horizon, stride, idx["train"], idx["val"], idx["test"])
+    for s in require:
+        if len(idx[s]) == 0:
+            raise DataError(_too_short(s, w, val, test), _too_short_hint(s))
+    return w
+
+
+def _too_short(split: str, w: Windows, val: SplitSize, test: SplitSize) -> str:
+    col = SPLITS.index(split)
+    sizes = w.bounds[:, col + 1] - w.bounds[:, col]
+    i = int(np.argmin(sizes))
+    need = w.lookback + w.horizon if split == "train" else w.horizon
+    what = f"lookback {w.lookback} + horizon {w.horizon}" if split == "train" else f"horizon {w.horizon}"
+    who = f"series {w.data.ids[i]!r} of " if w.data.ids else ""
+    msg = (f"{who}{w.data.source}: the {split} split has {int(sizes[i])} rows "
+           f"(of {int(w.bounds[i, 3])}), but one window needs {what} = {need} rows")
+    fractions = [f for f in (val, test) if isinstance(f, float)]
+    if len(fractions) == 2:
+        v, t = val, test
+        total = max(math.ceil((w.lookback + w.horizon) / (1 - v - t)) if v + t < 1 else 0,
+                    math.ceil(w.horizon / v) if v else 0, math.ceil(w.horizon / t) if t else 0)
+        msg += f"; with --val {v} and --test {t} the series needs at least {total} rows"
+    return msg
+
+
+def _too_short_hint(split: str) -> str:
+    if split == "train":
+        return "use a shorter --lookback/--horizon, smaller --val/--test, or more data"
+    return f"use a larger --{split}, a shorter --horizon, or more data"
+
+
+def latest_window(data: SeriesData, series: int, lookback: int) -> np.ndarray:
+    """(lookback, C) view of the last ``lookback`` rows of one series (the input of a forecast)."""
+    n = int(data.lengths[series])
+    if n < lookback:
+        who = f"series {data.ids[series]!r} of " if data.ids else ""
+        raise DataError(f"{who}{data.source} has {n} rows, but the model looks back {lookback} rows",
+                        f"pass at least {lookback} rows of history")
+    return data.series(series)[n - lookback :]
+
+
+# ----------------------------------------------------------------------------- torch side
+
+
+def gather(values: "torch.Tensor", starts: "torch.Tensor", lookback: int, horizon: int,
+           n_targets: int) -> tuple["torch.Tensor", "torch.Tensor"]:
+    """One batch by index arithmetic: x (B, lookback, C) and y (B, horizon, n_targets).
+
+    ``values`` (n_rows, C) and ``starts`` (B,) int64 live on the same device; only the batch
+    is copied.
+    """
+    import torch
+
+    rows = starts[:, None] + torch.arange(lookback + horizon, device=starts.device)  # (B, L+H)
+    window = values[rows]  # (B, L+H, C)
+    return window[:, :lookback], window[:, lookback:, :n_targets]
+
+
+def iter_batches(values: "torch.Tensor", index: WindowIndex, n_targets: int, batch_size: int,
+                 shuffle: bool = False, generator: "torch.Generator | None" = None,
+                 starts: "torch.Tensor | None" = None) -> Iterator[tuple["torch.Tensor", "torch.Tensor"]]:
+    """Yield (x, y) batches over the windows of ``index``; ``starts`` may be given pre-moved."""
+    import torch
+
+    if starts is None:
+        starts = torch.from_numpy(index.starts).to(values.device)
+    if shuffle:
+        starts = starts[torch.randperm(len(starts), generator=generator).to(starts.device)]
+    for i in range(0, len(starts), batch_size):
+        yield gather(values, starts[i : i + batch_size], index.lookback, index.horizon, n_targets)
+
+
+class WindowDataset:
+    """A map-style torch dataset over one split: item ``i`` is (x, y) as *views* of the data.
+
+    For users who want their own DataLoader; tsrnn's trainer gathers whole batches instead.
+    """
+
+    def __init__(self, values: np.ndarray, index: WindowIndex, n_targets: int) -> None:
+        import torch
+
+        self.values = torch.from_numpy(values)  # shares memory with the array
+        self.index = index
+        self.n_targets = n_targets
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> tuple["torch.Tensor", "torch.Tensor"]:
+        s, L = int(self.index.starts[i]), self.index.lookback
+        return self.values[s : s + L], self.values[s + L : s + L + self.index.horizon, : self.n_targets]
