@@ -10,6 +10,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
+    "RNNForecaster": "tsrnn.estimators.forecaster",
+    "LSTMForecaster": "tsrnn.estimators.forecaster",
+    "GRUForecaster": "tsrnn.estimators.forecaster",
     "load_series": "tsrnn.data",
     "SeriesData": "tsrnn.data",
     "make_windows": "tsrnn.windows",

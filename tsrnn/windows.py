@@ -245,3 +245,32 @@ class WindowDataset:
     def __getitem__(self, i: int) -> tuple["torch.Tensor", "torch.Tensor"]:
         s, L = int(self.index.starts[i]), self.index.lookback
         return self.values[s : s + L], self.values[s + L : s + L + self.index.horizon, : self.n_targets]
+
+
+class WindowBatches:
+    """The batches of one split for ``tsrnn.training.Trainer``: a fresh shuffle every epoch.
+
+    ``values`` (n_rows, C) sits on the training device; batches are gathered there by index.
+    The shuffle of epoch ``e`` is seeded with ``seed + e``, so runs repeat exactly.
+    """
+
+    def __init__(self, values: "torch.Tensor", index: WindowIndex, n_targets: int, batch_size: int,
+                 shuffle: bool = False, seed: int = 0) -> None:
+        import torch
+
+        self.values = values
+        self.index = index
+        self.n_targets = n_targets
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.starts = torch.from_numpy(index.starts).to(values.device)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def epoch(self, epoch: int) -> Iterator[tuple["torch.Tensor", "torch.Tensor"]]:
+        import torch
+
+        gen = torch.Generator().manual_seed(self.seed + epoch) if self.shuffle else None
+        return iter_batches(self.values, self.index, self.n_targets, self.batch_size, self.shuffle, gen, self.starts)

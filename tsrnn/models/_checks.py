@@ -32,7 +32,9 @@ def check_fraction(name: str, value: object, *, include_one: bool) -> float:
 
 def check_target_index(target_index: object, n_inputs: int) -> list[int]:
     """Return ``target_index`` as a list of ints: non-empty, unique, each in [0, n_inputs)."""
-    problem = f"target_index must be a non-empty list of unique channel indices in [0, {n_inputs}); got {target_index!r}"
+    problem = (
+        f"target_index must be a non-empty list of unique channel indices in [0, {n_inputs}); got {target_index!r}"
+    )
     if isinstance(target_index, (str, bytes)):
         raise ValueError(problem)
     try:

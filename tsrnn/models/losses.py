@@ -13,11 +13,15 @@ def pinball_loss(pred: torch.Tensor, y: torch.Tensor, quantiles: torch.Tensor) -
     """
     quantiles = torch.as_tensor(quantiles, dtype=pred.dtype, device=pred.device)
     if quantiles.dim() != 1 or pred.shape[-1:] != quantiles.shape:
-        raise ValueError(f"quantiles must have shape (Q,) matching pred's last dim; got {tuple(quantiles.shape)} "
-                         f"for pred of shape {tuple(pred.shape)}")
+        raise ValueError(
+            f"quantiles must have shape (Q,) matching pred's last dim; "
+            f"got {tuple(quantiles.shape)} for pred of shape {tuple(pred.shape)}"
+        )
     if bool(((quantiles <= 0) | (quantiles >= 1)).any()):
         raise ValueError(f"quantiles must lie strictly between 0 and 1; got {quantiles.tolist()}")
     if pred.shape[:-1] != y.shape:
-        raise ValueError(f"y must have pred's shape without the quantile dim, {tuple(pred.shape[:-1])}; got {tuple(y.shape)}")
+        raise ValueError(
+            f"y must have pred's shape without the quantile dim, {tuple(pred.shape[:-1])}; got {tuple(y.shape)}"
+        )
     error = y.unsqueeze(-1) - pred  # (B, H, C, Q)
     return torch.maximum(quantiles * error, (quantiles - 1) * error).mean()

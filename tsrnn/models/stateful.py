@@ -53,7 +53,9 @@ class NextStepRNN(nn.Module):
         self.dropout = check_fraction("dropout", dropout, include_one=False)
         self.n_targets = len(self.target_index)
 
-        self.encoder = RecurrentEncoder(self.n_inputs, self.hidden_size, self.num_layers, self.cell, False, self.dropout)
+        self.encoder = RecurrentEncoder(
+            self.n_inputs, self.hidden_size, self.num_layers, self.cell, bidirectional=False, dropout=self.dropout
+        )
         self.head = nn.Linear(self.hidden_size, self.n_targets)
 
     def config(self) -> dict[str, Any]:

@@ -1,0 +1,503 @@
+"""``RNNForecaster``: the scikit-learn-style front door to recurrent forecasting.
+
+    model = RNNForecaster(lookback=96, horizon=24).fit("datasets/demo.csv")
+    model.predict()            # DataFrame: the 24 steps after the data, original units
+    model.backtest()           # every test window, beside repeat-last and seasonal-naive
+    model.save("my-model"); RNNForecaster.load("my-model")
+
+``__init__`` only stores parameters; ``fit`` learns, sets attributes ending in ``_`` and returns
+``self``; ``get_params`` / ``set_params`` / ``sklearn.base.clone`` work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from tsrnn.errors import ConfigError, DataError, ModelFileError, NotFittedError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
+
+    from tsrnn.data import SeriesData
+    from tsrnn.training import Callback
+
+
+class RNNForecaster(BaseEstimator):
+    """Multi-horizon forecaster over a recurrent encoder (``cell`` rnn | lstm | gru).
+
+    Model: ``num_layers`` stacked cells of ``hidden_size`` units, optionally ``bidirectional``,
+    ``dropout`` between layers, a ``head`` ("direct": all ``horizon`` steps at once from the
+    final state; "seq2seq": a recurrent decoder, trained with ``teacher_forcing``), per-window
+    ``instance_norm`` (on by default), optional ``channel_independent`` mode and ``quantiles``
+    (pinball loss, prediction intervals).
+
+    Data: ``time_col``, ``target``, ``covariates``, ``id_col``, ``fill`` as in
+    ``tsrnn.data.load_series``; ``scaler`` (standard | minmax | robust | none) fitted per series
+    on the training rows; ``val`` / ``test`` splits (fraction, rows or start time); ``stride``
+    between training windows.
+
+    Training: ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``optimizer`` (adam | adamw),
+    ``lr_schedule`` (cosine | plateau | onecycle | none), early stopping after ``patience``
+    epochs without a better validation loss (None: off), ``tbptt_steps`` (truncated BPTT),
+    ``clip_grad_norm``, ``device`` (auto | cpu | cuda), ``precision`` (auto | fp32 | bf16),
+    ``random_state``, ``checkpoint_dir`` (a checkpoint every epoch), ``verbose`` (a progress
+    bar on a terminal), extra ``callbacks``.
+    """
+
+    def __init__(
+        self,
+        cell: str = "lstm",
+        head: str = "direct",
+        lookback: int = 96,
+        horizon: int = 24,
+        hidden_size: int = 64,
+        num_layers: int = 2,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        teacher_forcing: float = 0.5,
+        instance_norm: bool = True,
+        channel_independent: bool = False,
+        quantiles: Sequence[float] | None = None,
+        scaler: str = "standard",
+        epochs: int = 30,
+        batch_size: int = 32,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        optimizer: str = "adam",
+        lr_schedule: str = "cosine",
+        patience: int | None = 5,
+        tbptt_steps: int | None = None,
+        clip_grad_norm: float | None = 1.0,
+        stride: int = 1,
+        val: float | int | str = 0.1,
+        test: float | int | str = 0.2,
+        season_length: int | None = None,
+        time_col: str | None = None,
+        target: str | Sequence[str] | None = None,
+        covariates: Sequence[str] | None = None,
+        id_col: str | None = None,
+        fill: str = "error",
+        random_state: int | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+        checkpoint_dir: str | None = None,
+        verbose: bool = False,
+        callbacks: Sequence["Callback"] | None = None,
+    ) -> None:
+        self.cell = cell
+        self.head = head
+        self.lookback = lookback
+        self.horizon = horizon
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+        self.teacher_forcing = teacher_forcing
+        self.instance_norm = instance_norm
+        self.channel_independent = channel_independent
+        self.quantiles = quantiles
+        self.scaler = scaler
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.optimizer = optimizer
+        self.lr_schedule = lr_schedule
+        self.patience = patience
+        self.tbptt_steps = tbptt_steps
+        self.clip_grad_norm = clip_grad_norm
+        self.stride = stride
+        self.val = val
+        self.test = test
+        self.season_length = season_length
+        self.time_col = time_col
+        self.target = target
+        self.covariates = covariates
+        self.id_col = id_col
+        self.fill = fill
+        self.random_state = random_state
+        self.device = device
+        self.precision = precision
+        self.checkpoint_dir = checkpoint_dir
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    # ------------------------------------------------------------------ checks
+    def _quantile_levels(self) -> list[float] | None:
+        if self.quantiles is None:
+            return None
+        q = sorted(float(v) for v in self.quantiles)
+        if not q or any(not 0 < v < 1 for v in q) or len(set(q)) != len(q):
+            raise ConfigError(f"quantiles must be distinct numbers strictly between 0 and 1, got {self.quantiles}",
+                              "e.g. quantiles=[0.1, 0.5, 0.9]")
+        return q
+
+    def _check_params(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.tbptt_steps is not None and self.tbptt_steps < 1:
+            raise ConfigError(f"--tbptt-steps must be at least 1, got {self.tbptt_steps}",
+                              "leave it out for full backpropagation through the lookback")
+        if self.patience is not None and self.patience < 1:
+            raise ConfigError(f"patience must be at least 1 (or None to turn early stopping off), got {self.patience}")
+
+    def _load(self, data: "str | Path | pd.DataFrame | SeriesData") -> "SeriesData":
+        from tsrnn.data import SeriesData, load_series
+
+        if isinstance(data, SeriesData):
+            return data
+        return load_series(data, time_col=self.time_col, target=self.target, covariates=self.covariates,
+                           id_col=self.id_col, fill=self.fill)
+
+    def _build_model(self, n_inputs: int, n_targets: int) -> "torch.nn.Module":
+        from tsrnn.models import RecurrentForecaster
+
+        q = self._quantile_levels()
+        try:
+            return RecurrentForecaster(
+                n_inputs=n_inputs, target_index=list(range(n_targets)), horizon=self.horizon, cell=self.cell,
+                hidden_size=self.hidden_size, num_layers=self.num_layers, bidirectional=self.bidirectional,
+                dropout=self.dropout, head=self.head, teacher_forcing=self.teacher_forcing,
+                instance_norm=self.instance_norm, channel_independent=self.channel_independent,
+                n_quantiles=len(q) if q else 1)
+        except ValueError as e:
+            raise ConfigError(str(e)) from e
+
+    def _loss(self) -> Any:
+        import torch
+
+        q = self._quantile_levels()
+        tbptt = self.tbptt_steps
+        if q is None:
+            def loss(model: torch.nn.Module, batch: Any) -> torch.Tensor:
+                x, y = batch
+                return torch.nn.functional.mse_loss(model(x, y, tbptt)[..., 0], y)
+        else:
+            from tsrnn.models import pinball_loss
+
+            levels = torch.tensor(q)
+
+            def loss(model: torch.nn.Module, batch: Any) -> torch.Tensor:
+                x, y = batch
+                return pinball_loss(model(x, y, tbptt), y, levels.to(x.device))
+        return loss
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, data: "str | Path | pd.DataFrame | SeriesData", y: None = None, resume: str | Path | None = None) -> "RNNForecaster":
+        """Train on ``data`` (a CSV/Parquet path, a DataFrame or SeriesData); returns ``self``.
+
+        ``resume``: a checkpoint (``checkpoint_dir/last.safetensors``) to continue from.
+        """
+        import torch
+
+        from tsrnn.callbacks import Checkpoint, EarlyStopping, Progress, progress_wanted
+        from tsrnn.scaling import SeriesScaler
+        from tsrnn.training import TrainConfig, Trainer
+        from tsrnn.windows import WindowBatches, make_windows
+
+        self._check_params()
+        series = self._load(data)
+        windows = make_windows(series, self.lookback, self.horizon, self.stride, self.val, self.test)
+        scaler = SeriesScaler(self.scaler).fit(series, windows.bounds[:, 1])
+        config = TrainConfig(epochs=self.epochs, lr=self.lr, weight_decay=self.weight_decay, optimizer=self.optimizer,
+                             lr_schedule=self.lr_schedule, clip_grad_norm=self.clip_grad_norm, device=self.device,
+                             precision=self.precision, seed=self.random_state)
+        if self.random_state is not None:
+            torch.manual_seed(self.random_state)
+        model = self._build_model(len(series.channels), len(series.targets))
+        trainer = Trainer(model, self._loss(), config)
+        values = torch.from_numpy(scaler.transform(series)).to(trainer.device)
+        n_t = len(series.targets)
+        seed = self.random_state if self.random_state is not None else int(torch.randint(0, 2**31 - 1, ()).item())
+        train = WindowBatches(values, windows.train, n_t, self.batch_size, shuffle=True, seed=seed)
+        val = WindowBatches(values, windows.val, n_t, max(self.batch_size, 256)) if len(windows.val) else None
+        early = EarlyStopping(self.patience) if (self.patience and val is not None) else None
+        callbacks: list[Any] = [early] if early else []
+        if self.checkpoint_dir is not None:
+            callbacks.append(Checkpoint(self.checkpoint_dir, early))
+        if self.verbose and progress_wanted(False):
+            callbacks.append(Progress(-(-len(windows.train) // self.batch_size)))
+        callbacks.extend(self.callbacks or [])
+        trainer.callbacks = callbacks
+        ckpt = None
+        if resume is not None:
+            from tsrnn.checkpoint import load_checkpoint
+
+            ckpt = load_checkpoint(resume)
+        history = trainer.fit(train, val, resume=ckpt)
+
+        self.model_ = model.eval()
+        self.scaler_ = scaler
+        self.series_ = series
+        self.windows_ = windows
+        self.history_ = history
+        self.device_ = trainer.device
+        self.n_features_in_ = len(series.channels)
+        self._set_schema(series)
+        self.metrics_ = self._evaluate(windows, values)
+        return self
+
+    def _set_schema(self, series: "SeriesData") -> None:
+        """What predict needs to know of the data: columns, frequency, the last rows of history."""
+        from tsrnn.metrics import season_length
+
+        self.targets_ = list(series.targets)
+        self.covariates_ = list(series.covariates)
+        self.time_col_ = series.time_col
+        self.id_col_ = series.id_col
+        self.freq_ = series.freq
+        self.tz_ = series.tz
+        self.season_ = self.season_length or season_length(series.freq)
+        self.data_info_ = {"source": series.source, "rows": series.n_rows, "series": series.n_series,
+                           "hash": series.content_hash()}
+
+    # ------------------------------------------------------------------ inference
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet",
+                                 "call fit(data) first, or load a saved model with .load(path)")
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        """Scaled windows (n, L, C) -> scaled forecasts (n, H, C_t, Q), in batches, no grad."""
+        import torch
+
+        outs = []
+        with torch.no_grad():
+            for i in range(0, len(x), 1024):
+                xb = torch.from_numpy(np.ascontiguousarray(x[i : i + 1024])).to(self.device_)
+                outs.append(self.model_(xb).float().cpu().numpy())
+        return np.concatenate(outs) if outs else np.empty((0, self.horizon, len(self.targets_), 1), np.float32)
+
+    def _point(self, pred: np.ndarray) -> np.ndarray:
+        """(n, H, C_t, Q) -> (n, H, C_t): the median quantile (or the only output)."""
+        q = self._quantile_levels()
+        return pred[..., int(np.argmin([abs(v - 0.5) for v in q]))] if q else pred[..., 0]
+
+    def predict(self, data: "str | Path | pd.DataFrame | None" = None) -> "pd.DataFrame":
+        """Forecast the ``horizon`` steps after the end of ``data`` (default: the training data).
+
+        Returns a DataFrame indexed by time (continuing the data's frequency), one column per
+        target in original units, plus ``<target>_q<level>`` columns when quantiles were asked
+        for; with many series, the id column says which series a row belongs to.
+        """
+        import pandas as pd
+
+        from tsrnn.windows import latest_window
+
+        self._check_fitted()
+        series = self.series_ if data is None else self._load_like(data)
+        x = np.stack([latest_window(series, i, self.lookback) for i in range(series.n_series)])  # (S, L, C)
+        sid = self._series_rows(series)
+        xs = (x - self.scaler_.center_[sid][:, None]) / self.scaler_.scale_[sid][:, None]
+        pred = self._forward(xs.astype(np.float32))  # (S, H, C_t, Q)
+        n_t = len(self.targets_)
+        frames = []
+        for i in range(series.n_series):
+            t = series.series_times(i)
+            if self.freq_ is None:
+                raise DataError("the training data had no regular frequency, so future timestamps are unknown",
+                                "resample the data to one frequency before fitting")
+            index = pd.date_range(t[-1], periods=self.horizon + 1, freq=self.freq_)[1:]
+            index.name = self.time_col_
+            q_first = np.moveaxis(pred[i], -1, 0)  # (Q, H, C_t): channels last for the scaler
+            out = np.moveaxis(self.scaler_.inverse(q_first, int(sid[i]), slice(0, n_t)), 0, -1)  # (H, C_t, Q)
+            cols: dict[str, Any] = {}
+            point = self._point(out[None])[0]
+            for c, name in enumerate(self.targets_):
+                cols[name] = point[:, c]
+            for k, level in enumerate(self._quantile_levels() or []):
+                for c, name in enumerate(self.targets_):
+                    cols[f"{name}_q{level:g}"] = out[:, c, k]
+            f = pd.DataFrame(cols, index=index)
+            if series.ids is not None:
+                f.insert(0, self.id_col_ or "id", series.ids[i])
+            frames.append(f)
+        return pd.concat(frames) if len(frames) > 1 else frames[0]
+
+    def _series_rows(self, series: "SeriesData") -> np.ndarray:
+        """Which scaler row each series of ``series`` uses (by id; unknown ids are an error)."""
+        if not self.scaler_.per_series or self.scaler_.center_.shape[0] == 1:
+            return np.zeros(series.n_series, dtype=int)
+        known = {sid: i for i, sid in enumerate(self.series_ids_)}
+        ids = series.ids or (None,)
+        missing = [s for s in ids if s not in known]
+        if missing:
+            raise DataError(f"series {missing[:5]} were not in the training data, so the model has no scaling for them",
+                            f"forecast series the model was fitted on: {list(known)[:10]}")
+        return np.array([known[s] for s in ids])
+
+    def _load_like(self, data: "str | Path | pd.DataFrame") -> "SeriesData":
+        """Load new data with the columns the model was trained on (a clear error otherwise)."""
+        from tsrnn.data import load_series
+
+        series = load_series(data, time_col=self.time_col_, target=self.targets_, covariates=self.covariates_ or None,
+                             id_col=self.id_col_, fill=self.fill)
+        if self.freq_ and series.freq and series.freq != self.freq_:
+            raise DataError(f"{series.source} has frequency {series.freq}, the model was trained on {self.freq_}",
+                            "pass data at the frequency the model was trained on")
+        return series
+
+    # ------------------------------------------------------------------ evaluation
+    def _evaluate(self, windows: Any, values: "torch.Tensor") -> dict[str, Any]:
+        """Validation and test metrics of the model and the naive baselines (scaled and original units)."""
+        out: dict[str, Any] = {}
+        for split in ("val", "test"):
+            index = getattr(windows, split)
+            if len(index):
+                out[split] = self._score_windows(windows, index, values.cpu().numpy())
+        return out
+
+    def _score_windows(self, windows: Any, index: Any, values: np.ndarray) -> dict[str, dict[str, float]]:
+        from tsrnn.metrics import repeat_last, scores, seasonal_naive
+
+        n_t, L, H = len(self.targets_), self.lookback, self.horizon
+        rows = index.starts[:, None] + np.arange(L + H)
+        sid = windows.series_of(index)
+        result: dict[str, dict[str, float]] = {}
+        preds: dict[str, np.ndarray] = {}
+        truths = []
+        model_out = []
+        for i in range(0, len(rows), 4096):
+            w = values[rows[i : i + 4096]]  # (n, L+H, C), only this chunk is materialised
+            x, y = w[:, :L], w[:, L:, :n_t]
+            truths.append(y)
+            model_out.append(self._forward(x))
+            preds.setdefault("repeat_last", []).append(repeat_last(x, n_t, H))
+            if self.season_ and self.season_ <= L:
+                preds.setdefault("seasonal_naive", []).append(seasonal_naive(x, n_t, H, self.season_))
+        y = np.concatenate(truths)
+        raw = np.concatenate(model_out)
+        all_preds = {"model": self._point(raw), **{k: np.concatenate(v) for k, v in preds.items()}}
+        scale = self.scaler_.scale_of(sid if self.scaler_.per_series else np.zeros(len(sid), int), slice(0, n_t))
+        for name, p in all_preds.items():
+            s = scores(p, y)
+            orig = scores(p * scale[:, None], y * scale[:, None])  # the centre cancels in the error
+            result[name] = {"mse": s["mse"], "mae": s["mae"], "mse_original": orig["mse"], "mae_original": orig["mae"]}
+        q = self._quantile_levels()
+        if q and len(q) >= 2:
+            from tsrnn.metrics import coverage
+
+            result["model"][f"coverage_{q[0]:g}_{q[-1]:g}"] = coverage(raw[..., 0], raw[..., -1], y)
+        return result
+
+    def backtest(self, data: "str | Path | pd.DataFrame | None" = None) -> "pd.DataFrame":
+        """Rolling-origin evaluation over every window of the test split of ``data``.
+
+        Returns one row per method (model, repeat_last, seasonal_naive) with MSE and MAE in
+        scaled and original units; the scaler is the one fitted at training time.
+        """
+        import pandas as pd
+
+        from tsrnn.windows import make_windows
+
+        self._check_fitted()
+        series = self.series_ if data is None else self._load_like(data)
+        windows = make_windows(series, self.lookback, self.horizon, 1, self.val, self.test, require=("test",))
+        sid = self._series_rows(series)
+        values = series.values.copy()
+        for i in range(series.n_series):
+            lo, hi = series.offsets[i], series.offsets[i + 1]
+            values[lo:hi] = (values[lo:hi] - self.scaler_.center_[sid[i]]) / self.scaler_.scale_[sid[i]]
+        result = self._score_windows(windows, windows.test, values)
+        table = pd.DataFrame(result).T
+        table.index.name = "method"
+        table.attrs["windows"] = len(windows.test)
+        return table
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Save to a directory: weights as safetensors, configuration and scaler as JSON."""
+        import torch
+
+        from tsrnn import __version__
+        from tsrnn.persist import save_model_dir
+
+        self._check_fitted()
+        params = {k: v for k, v in self.get_params().items() if k not in ("callbacks", "checkpoint_dir")}
+        hist = [torch.from_numpy(np.ascontiguousarray(self.series_.series(i)[-self.lookback:]))
+                for i in range(self.series_.n_series)]
+        last = [str(self.series_.series_times(i)[-1]) for i in range(self.series_.n_series)]
+        config = {
+            "kind": type(self).__name__, "tsrnn_version": __version__, "params": params,
+            "model": self.model_.config(), "scaler": self.scaler_.state(),
+            "schema": {"targets": self.targets_, "covariates": self.covariates_, "time_col": self.time_col_,
+                       "id_col": self.id_col_, "freq": self.freq_, "tz": self.tz_, "season": self.season_,
+                       "series_ids": list(self.series_.ids) if self.series_.ids else None, "last_times": last},
+            "data": self.data_info_, "metrics": self.metrics_,
+            "history": {"epochs": self.history_.epochs, "status": self.history_.status,
+                        "best_epoch": self.history_.best_epoch},
+        }
+        tensors = {f"model.{k}": v for k, v in self.model_.state_dict().items()}
+        tensors.update({f"history.{i}": h for i, h in enumerate(hist)})
+        return save_model_dir(path, config, tensors, overwrite)
+
+    @property
+    def series_ids_(self) -> list[str | None]:
+        return list(self.series_.ids) if self.series_.ids else [None]
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> "RNNForecaster":
+        """Load a directory written by ``save`` (no pickle is read; see tsrnn.persist)."""
+        import pandas as pd
+        import torch
+
+        from tsrnn.data import DataReport, SeriesData
+        from tsrnn.models import RecurrentForecaster
+        from tsrnn.persist import load_model_dir
+        from tsrnn.scaling import SeriesScaler
+        from tsrnn.training import History, resolve_device
+
+        config, tensors = load_model_dir(path)
+        if config.get("kind") != cls.__name__:
+            raise ModelFileError(f"{path} holds a {config.get('kind')}, not a {cls.__name__}",
+                                 "load it with the matching class or command")
+        try:
+            est = cls(**config["params"])
+            model = RecurrentForecaster(**config["model"])
+            model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+            schema = config["schema"]
+            hist = [tensors[f"history.{i}"].numpy() for i in range(len(schema["last_times"]))]
+        except (KeyError, TypeError, RuntimeError, ValueError) as e:
+            raise ModelFileError(f"{path} is damaged or from another version ({e})", "save the model again") from e
+        est.device_ = resolve_device(device)
+        est.model_ = model.to(est.device_).eval()
+        est.scaler_ = SeriesScaler.from_state(config["scaler"])
+        lengths = [len(h) for h in hist]
+        times = np.concatenate([pd.date_range(end=t, periods=n, freq=schema["freq"]).tz_localize(None).as_unit("ns").values
+                                if schema["freq"] else np.full(n, np.datetime64(pd.Timestamp(t).tz_localize(None), "ns"))
+                                for t, n in zip(schema["last_times"], lengths)])
+        ids = tuple(schema["series_ids"]) if schema["series_ids"] else None
+        est.series_ = SeriesData(np.ascontiguousarray(np.concatenate(hist)),
+                                 np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), times,
+                                 tuple(schema["targets"]), tuple(schema["covariates"]), ids, schema["time_col"],
+                                 schema["id_col"], schema["freq"], schema["tz"], str(path), DataReport(sum(lengths)))
+        est.targets_, est.covariates_ = list(schema["targets"]), list(schema["covariates"])
+        est.time_col_, est.id_col_, est.freq_, est.tz_ = schema["time_col"], schema["id_col"], schema["freq"], schema["tz"]
+        est.season_ = schema["season"]
+        est.n_features_in_ = len(est.targets_) + len(est.covariates_)
+        est.metrics_ = config.get("metrics", {})
+        est.data_info_ = config.get("data", {})
+        h = config.get("history", {})
+        est.history_ = History(h.get("epochs", []), h.get("status", "finished"), h.get("best_epoch"))
+        return est
+
+
+class LSTMForecaster(RNNForecaster):
+    """``RNNForecaster`` with ``cell="lstm"`` (the default), for discoverability."""
+
+    def __init__(self, **params: Any) -> None:
+        params.setdefault("cell", "lstm")
+        super().__init__(**params)
+
+
+class GRUForecaster(RNNForecaster):
+    """``RNNForecaster`` with ``cell="gru"``."""
+
+    def __init__(self, **params: Any) -> None:
+        params.setdefault("cell", "gru")
+        super().__init__(**params)

@@ -1,0 +1,93 @@
+"""Model directories: weights as safetensors, everything else as JSON. No pickle, ever.
+
+A directory holds ``config.json`` (parameters, model shape, data schema, scaler, metrics) and
+``weights.safetensors`` (the module's weights and the last rows of history used by
+``predict()``). Loading reads only those two files with parsers that cannot run code, and
+refuses a directory that contains anything that looks like a pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tsrnn.errors import ModelFileError, OutputExistsError
+
+CONFIG = "config.json"
+WEIGHTS = "weights.safetensors"
+FORMAT = 1
+_PICKLE_SUFFIXES = {".pkl", ".pickle", ".pt", ".pth", ".bin", ".joblib", ".ckpt", ".npy", ".npz", ".dill"}
+
+
+def save_model_dir(path: str | Path, config: dict[str, Any], tensors: dict[str, Any], overwrite: bool = False) -> Path:
+    """Write a model directory atomically (a temporary sibling renamed into place)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} already exists", "choose another directory, or pass --force / overwrite=True")
+    if path.exists() and not path.is_dir():
+        raise OutputExistsError(f"{path} exists and is not a directory", "choose another path")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / WEIGHTS))
+        (tmp / CONFIG).write_text(json.dumps({"format": FORMAT, **config}, indent=2, default=str))
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def _looks_like_pickle(f: Path) -> bool:
+    if f.suffix.lower() in _PICKLE_SUFFIXES:
+        return True
+    try:
+        with open(f, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return False
+    return head[:1] == b"\x80" or head == b"PK\x03\x04"  # pickle protocol 2+, or a torch.save zip
+
+
+def load_model_dir(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read (config, tensors) from a model directory, refusing anything unsafe or damaged."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"no model at {path}", "pass a directory written by `tsrnn fit` or .save()")
+    if not path.is_dir():
+        raise ModelFileError(f"{path} is not a model directory", "pass the directory written by `tsrnn fit` or .save()")
+    unsafe = sorted(str(f.relative_to(path)) for f in path.rglob("*") if f.is_file() and _looks_like_pickle(f))
+    if unsafe:
+        raise ModelFileError(f"{path} contains pickle data ({', '.join(unsafe)}); tsrnn never loads pickles "
+                             "because they can run code", "use a directory written by tsrnn, and only from sources you trust")
+    missing = [n for n in (CONFIG, WEIGHTS) if not (path / n).is_file()]
+    if missing:
+        raise ModelFileError(f"{path} is not a complete tsrnn model (missing {', '.join(missing)})",
+                             "pass a directory written by `tsrnn fit` or .save(); it may have been copied partially")
+    try:
+        config = json.loads((path / CONFIG).read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ModelFileError(f"{path / CONFIG} is damaged ({e})", "save the model again") from e
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ModelFileError(f"{path / CONFIG} is not a tsrnn model configuration (format {config.get('format') if isinstance(config, dict) else '?'})",
+                             "save the model again with this version of tsrnn")
+    try:
+        tensors = load_file(str(path / WEIGHTS))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ModelFileError(f"{path / WEIGHTS} is damaged ({e})", "save the model again") from e
+    return config, tensors

@@ -1,0 +1,278 @@
+"""One training loop for every tsrnn model, forecasters and detectors alike.
+
+The loop is plain: for each epoch, for each batch, ``loss = compute_loss(model, batch)``,
+backward, clip, step. Everything optional (early stopping, checkpoints, progress, logging,
+tracking) is a callback that reads and writes the ``Trainer``; nothing is threaded through
+function arguments. Ctrl-C stops after the current batch; the last checkpoint is kept.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Protocol
+
+import torch
+from torch import nn
+
+from tsrnn.errors import ConfigError
+
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("none", "cosine", "plateau", "onecycle")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def resolve_device(device: str) -> torch.device:
+    """"auto" -> cuda when available, else cpu; "cpu"; "cuda" or "cuda:N" (checked)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {device}: no CUDA GPU is available to torch here",
+                              "use --device cpu (or auto), or install a CUDA build of torch")
+        return torch.device(device)
+    raise ConfigError(f"unknown device {device!r}", "use auto, cpu, cuda or cuda:N")
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype: bf16 on GPUs that support it when "auto"; None means fp32."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}", f"use one of {', '.join(PRECISIONS)}")
+    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
+        return None
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        if precision == "bf16":
+            raise ConfigError("this GPU does not support bf16", "use --precision fp32")
+        return None
+    return torch.bfloat16
+
+
+@dataclass
+class TrainConfig:
+    """How to train; every field is used by ``Trainer``."""
+
+    epochs: int = 30
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    optimizer: str = "adam"
+    lr_schedule: str = "cosine"
+    clip_grad_norm: float | None = 1.0
+    device: str = "auto"
+    precision: str = "auto"
+    seed: int | None = None
+
+    def check(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"--epochs must be at least 1, got {self.epochs}")
+        if not self.lr > 0:
+            raise ConfigError(f"--lr must be positive, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay must not be negative, got {self.weight_decay}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}", f"use one of {', '.join(OPTIMIZERS)}")
+        if self.lr_schedule not in SCHEDULES:
+            raise ConfigError(f"unknown lr_schedule {self.lr_schedule!r}", f"use one of {', '.join(SCHEDULES)}")
+        if self.clip_grad_norm is not None and not self.clip_grad_norm > 0:
+            raise ConfigError(f"--clip-grad-norm must be positive, got {self.clip_grad_norm}",
+                              "pass a positive norm, or leave it out to not clip")
+
+
+class Callback:
+    """Hooks the trainer calls; override the ones you need. ``trainer.stop`` ends training."""
+
+    def on_fit_start(self, trainer: "Trainer") -> None: ...
+    def on_epoch_start(self, trainer: "Trainer", epoch: int) -> None: ...
+    def on_batch_end(self, trainer: "Trainer", batch: int, loss: float, n: int) -> None: ...
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, float]) -> None: ...
+    def on_fit_end(self, trainer: "Trainer", status: str) -> None: ...
+
+
+class Batches(Protocol):
+    """What the trainer iterates: an epoch's batches, and how many samples an epoch has."""
+
+    def epoch(self, epoch: int) -> Iterable[Any]: ...
+    def __len__(self) -> int: ...
+
+
+@dataclass
+class History:
+    """Per-epoch logs and how training ended."""
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    status: str = "running"  # finished | early_stopped | interrupted
+    best_epoch: int | None = None
+
+
+class Trainer:
+    """Train ``model`` by minimising ``compute_loss(model, batch)``.
+
+    ``compute_loss`` may have a ``reset()`` method; it is called at each epoch start (the
+    stateful mode uses it to drop the carried recurrent state).
+    """
+
+    def __init__(self, model: nn.Module, compute_loss: Callable[[nn.Module, Any], torch.Tensor],
+                 config: TrainConfig, callbacks: Iterable[Callback] = ()) -> None:
+        config.check()
+        self.model = model
+        self.compute_loss = compute_loss
+        self.config = config
+        self.callbacks = list(callbacks)
+        self.device = resolve_device(config.device)
+        self.amp_dtype = resolve_precision(config.precision, self.device)
+        self.history = History()
+        self.stop = False
+        self.epoch = 0
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: Any = None
+        self._interrupted = False
+
+    # ------------------------------------------------------------------ set-up
+    def _make_optimizer(self, steps_per_epoch: int) -> None:
+        cls = torch.optim.AdamW if self.config.optimizer == "adamw" else torch.optim.Adam
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = cls(params, lr=self.config.lr, weight_decay=self.config.weight_decay)
+        total = self.config.epochs * max(steps_per_epoch, 1)
+        s = self.config.lr_schedule
+        if s == "cosine":
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=total)
+        elif s == "onecycle":
+            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=self.config.lr, total_steps=total)
+        elif s == "plateau":
+            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=0.5, patience=2)
+        self._per_batch_schedule = s in ("cosine", "onecycle")
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return torch.autocast(self.device.type, enabled=False)
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self, train: Batches, val: Batches | None = None, resume: dict[str, Any] | None = None) -> History:
+        """Train for ``config.epochs`` epochs (or until a callback sets ``stop``).
+
+        ``resume``: a checkpoint dict from ``tsrnn.checkpoint.load_checkpoint``; training
+        continues after its epoch with its weights, optimizer and schedule state.
+        """
+        if self.config.seed is not None:
+            torch.manual_seed(self.config.seed)
+        self.model.to(self.device)
+        steps = math.ceil(len(train) / max(getattr(train, "batch_size", 1), 1))
+        self._make_optimizer(steps)
+        start = 1
+        if resume is not None:
+            from tsrnn.checkpoint import restore
+
+            start = restore(self, resume) + 1
+        for cb in self.callbacks:
+            cb.on_fit_start(self)
+        status = "finished"
+        with _StopOnSigint(self):
+            for epoch in range(start, self.config.epochs + 1):
+                self.epoch = epoch
+                logs = self._train_epoch(train, epoch)
+                if val is not None and len(val):
+                    logs["val_loss"] = self.evaluate(val)
+                if self.scheduler is not None and not self._per_batch_schedule:
+                    self.scheduler.step(logs.get("val_loss", logs["loss"]))
+                self.history.epochs.append(logs)
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, epoch, logs)
+                if self._interrupted:
+                    status = "interrupted"
+                    break
+                if self.stop:
+                    status = "early_stopped"
+                    break
+        self.history.status = status
+        for cb in self.callbacks:
+            cb.on_fit_end(self, status)
+        return self.history
+
+    def _train_epoch(self, train: Batches, epoch: int) -> dict[str, float]:
+        self.model.train()
+        reset = getattr(self.compute_loss, "reset", None)
+        if reset is not None:
+            reset()
+        for cb in self.callbacks:
+            cb.on_epoch_start(self, epoch)
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        clip = self.config.clip_grad_norm
+        total = torch.zeros((), device=self.device)
+        norms = torch.zeros((), device=self.device)
+        n_seen, n_batches, t0 = 0, 0, time.perf_counter()
+        lr = self.optimizer.param_groups[0]["lr"]
+        for i, batch in enumerate(train.epoch(epoch)):
+            with self._autocast():
+                loss = self.compute_loss(self.model, batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip is not None:
+                norms += torch.nn.utils.clip_grad_norm_(params, clip)
+            self.optimizer.step()
+            if self._per_batch_schedule:
+                self.scheduler.step()
+            n = _batch_size(batch)
+            total += loss.detach().float() * n
+            n_seen += n
+            n_batches += 1
+            if self.callbacks:
+                for cb in self.callbacks:
+                    cb.on_batch_end(self, i, loss, n)
+            if self._interrupted:
+                break
+        seconds = time.perf_counter() - t0
+        logs = {"epoch": epoch, "loss": float(total) / max(n_seen, 1), "lr": lr,
+                "epoch_time": seconds, "samples_per_s": n_seen / max(seconds, 1e-9)}
+        if clip is not None:
+            logs["grad_norm"] = float(norms) / max(n_batches, 1)
+        return logs
+
+    @torch.no_grad()
+    def evaluate(self, batches: Batches) -> float:
+        """Mean loss over one pass of ``batches`` in eval mode."""
+        self.model.eval()
+        reset = getattr(self.compute_loss, "reset", None)
+        if reset is not None:
+            reset()
+        total = torch.zeros((), device=self.device)
+        n_seen = 0
+        for batch in batches.epoch(0):
+            with self._autocast():
+                loss = self.compute_loss(self.model, batch)
+            n = _batch_size(batch)
+            total += loss.float() * n
+            n_seen += n
+        self.model.train()
+        return float(total) / max(n_seen, 1)
+
+
+def _batch_size(batch: Any) -> int:
+    first = batch[0] if isinstance(batch, (tuple, list)) else batch
+    return int(first.shape[0])
+
+
+class _StopOnSigint:
+    """While training, the first Ctrl-C asks the loop to stop after the current batch; a second one aborts."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        self.previous: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.trainer._interrupted:
+            raise KeyboardInterrupt
+        self.trainer._interrupted = True
+
+    def __enter__(self) -> "_StopOnSigint":
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
