@@ -42,6 +42,9 @@ def _unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
             return {_unflatten(k, tensors): _unflatten(v, tensors) for k, v in obj["__dict__"]}
         if "__list__" in obj:
             return [_unflatten(v, tensors) for v in obj["__list__"]]
+        return {k: _unflatten(v, tensors) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_unflatten(v, tensors) for v in obj]
     return obj
 
 
@@ -85,10 +88,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def restore(trainer: "Trainer", ckpt: dict[str, Any]) -> int:
     """Load a checkpoint into ``trainer`` (model, optimizer, schedule, history); returns its epoch."""
-    trainer.model.load_state_dict(ckpt["model"])
-    trainer.optimizer.load_state_dict(ckpt["optimizer"])
-    if trainer.scheduler is not None and ckpt.get("scheduler") is not None:
-        trainer.scheduler.load_state_dict(ckpt["scheduler"])
+    try:
+        trainer.model.load_state_dict(ckpt["model"])
+        trainer.optimizer.load_state_dict(ckpt["optimizer"])
+        if trainer.scheduler is not None and ckpt.get("scheduler") is not None:
+            trainer.scheduler.load_state_dict(ckpt["scheduler"])
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise ModelFileError(f"the checkpoint does not match this model's configuration ({str(e)[:300]})",
+                             "resume with the same model options (cell, layers, hidden, lookback, horizon, ...) "
+                             "as the run that wrote the checkpoint") from e
     trainer.history.epochs = list(ckpt.get("history") or [])
     trainer.history.best_epoch = ckpt.get("best_epoch")
     trainer.resumed_best = ckpt.get("best")

@@ -359,6 +359,7 @@ def load_series(
     fill: str = "error",
     sort: bool = False,
     sep: str | None = None,
+    source_name: str | None = None,
 ) -> SeriesData:
     """Read and validate ``source``; see the module docstring.
 
@@ -366,13 +367,16 @@ def load_series(
     or a covariate). ``fill``: what to do with NaN/inf and with gaps in the time grid: "error"
     (default) raises naming the column and rows; "ffill", "interpolate" (linear in time) or
     "zero" fill NaN/inf, and also insert the missing timestamps of gaps and fill them.
-    ``sort``: sort rows by time instead of refusing unsorted input.
+    ``sort``: sort rows by time instead of refusing unsorted input. ``source_name``: how
+    messages name a DataFrame source (e.g. the file it was read from).
     """
     import pandas as pd
 
     if fill not in FILL_POLICIES:
         raise ConfigError(f"unknown fill policy {fill!r}", f"use one of {', '.join(FILL_POLICIES)}")
     df, name, is_file = read_frame(source, sep)
+    if source_name is not None:
+        name = source_name
     if len(df.columns) == 0 or len(df) == 0:
         raise DataError(f"{name} has a header but no data rows", "add rows of data below the header")
     tcol = _find_time_col(df, name, time_col)

@@ -51,14 +51,18 @@ def save_model_dir(path: str | Path, config: dict[str, Any], tensors: dict[str, 
 
 
 def _looks_like_pickle(f: Path) -> bool:
+    """A pickle-ish name, a pickle stream (protocol 2-5) or a torch.save zip; safetensors files pass."""
     if f.suffix.lower() in _PICKLE_SUFFIXES:
         return True
     try:
         with open(f, "rb") as fh:
-            head = fh.read(4)
+            head = fh.read(9)
+        size = f.stat().st_size
     except OSError:
         return False
-    return head[:1] == b"\x80" or head == b"PK\x03\x04"  # pickle protocol 2+, or a torch.save zip
+    if len(head) == 9 and head[8:9] == b"{" and 8 + int.from_bytes(head[:8], "little") <= size:
+        return False  # a safetensors header: u64 length, then a JSON object
+    return (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")) or head[:4] == b"PK\x03\x04"
 
 
 def load_model_dir(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -8,7 +8,6 @@ function arguments. Ctrl-C stops after the current batch; the last checkpoint is
 
 from __future__ import annotations
 
-import math
 import signal
 import threading
 import time
@@ -93,7 +92,9 @@ class Callback:
 
 
 class Batches(Protocol):
-    """What the trainer iterates: an epoch's batches, and how many samples an epoch has."""
+    """What the trainer iterates: an epoch's batches, samples per epoch, batches per epoch."""
+
+    n_batches: int
 
     def epoch(self, epoch: int) -> Iterable[Any]: ...
     def __len__(self) -> int: ...
@@ -161,8 +162,7 @@ class Trainer:
         if self.config.seed is not None:
             torch.manual_seed(self.config.seed)
         self.model.to(self.device)
-        steps = math.ceil(len(train) / max(getattr(train, "batch_size", 1), 1))
-        self._make_optimizer(steps)
+        self._make_optimizer(train.n_batches)
         start = 1
         if resume is not None:
             from tsrnn.checkpoint import restore

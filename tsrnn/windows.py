@@ -265,6 +265,7 @@ class WindowBatches:
         self.shuffle = shuffle
         self.seed = seed
         self.starts = torch.from_numpy(index.starts).to(values.device)
+        self.n_batches = -(-len(index) // batch_size)
 
     def __len__(self) -> int:
         return len(self.index)

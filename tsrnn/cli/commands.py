@@ -1,3 +1,4 @@
 """Imports every command module so that each registers itself on the app."""
 
 from tsrnn.cli import inspect_cmd  # noqa: F401
+from tsrnn.cli import forecast_cmd  # noqa: F401

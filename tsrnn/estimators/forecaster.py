@@ -44,6 +44,9 @@ class RNNForecaster(BaseEstimator):
     Training: ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``optimizer`` (adam | adamw),
     ``lr_schedule`` (cosine | plateau | onecycle | none), early stopping after ``patience``
     epochs without a better validation loss (None: off), ``tbptt_steps`` (truncated BPTT),
+    ``stateful`` (one long series trained as consecutive chunks of ``tbptt_steps`` steps with the
+    recurrent state carried across batches; it then forecasts by warming up on ``lookback`` rows
+    and feeding its predictions back),
     ``clip_grad_norm``, ``device`` (auto | cpu | cuda), ``precision`` (auto | fp32 | bf16),
     ``random_state``, ``checkpoint_dir`` (a checkpoint every epoch), ``verbose`` (a progress
     bar on a terminal), extra ``callbacks``.
@@ -72,6 +75,7 @@ class RNNForecaster(BaseEstimator):
         lr_schedule: str = "cosine",
         patience: int | None = 5,
         tbptt_steps: int | None = None,
+        stateful: bool = False,
         clip_grad_norm: float | None = 1.0,
         stride: int = 1,
         val: float | int | str = 0.1,
@@ -110,6 +114,7 @@ class RNNForecaster(BaseEstimator):
         self.lr_schedule = lr_schedule
         self.patience = patience
         self.tbptt_steps = tbptt_steps
+        self.stateful = stateful
         self.clip_grad_norm = clip_grad_norm
         self.stride = stride
         self.val = val
@@ -145,6 +150,16 @@ class RNNForecaster(BaseEstimator):
                               "leave it out for full backpropagation through the lookback")
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"patience must be at least 1 (or None to turn early stopping off), got {self.patience}")
+        if self.stateful:
+            if self.tbptt_steps is None:
+                raise ConfigError("stateful training needs tbptt_steps, the chunk length carried between batches",
+                                  "pass e.g. --tbptt-steps 100")
+            for name, bad in (("head", self.head != "direct"), ("bidirectional", self.bidirectional),
+                              ("quantiles", self.quantiles), ("channel_independent", self.channel_independent),
+                              ("covariates", self.covariates)):
+                if bad:
+                    raise ConfigError(f"stateful mode does not support {name}",
+                                      f"drop {name}, or train without stateful")
 
     def _load(self, data: "str | Path | pd.DataFrame | SeriesData") -> "SeriesData":
         from tsrnn.data import SeriesData, load_series
@@ -155,10 +170,13 @@ class RNNForecaster(BaseEstimator):
                            id_col=self.id_col, fill=self.fill)
 
     def _build_model(self, n_inputs: int, n_targets: int) -> "torch.nn.Module":
-        from tsrnn.models import RecurrentForecaster
+        from tsrnn.models import NextStepRNN, RecurrentForecaster
 
         q = self._quantile_levels()
         try:
+            if self.stateful:
+                return NextStepRNN(n_inputs, list(range(n_targets)), self.cell, self.hidden_size, self.num_layers,
+                                   self.dropout)
             return RecurrentForecaster(
                 n_inputs=n_inputs, target_index=list(range(n_targets)), horizon=self.horizon, cell=self.cell,
                 hidden_size=self.hidden_size, num_layers=self.num_layers, bidirectional=self.bidirectional,
@@ -214,14 +232,18 @@ class RNNForecaster(BaseEstimator):
         values = torch.from_numpy(scaler.transform(series)).to(trainer.device)
         n_t = len(series.targets)
         seed = self.random_state if self.random_state is not None else int(torch.randint(0, 2**31 - 1, ()).item())
-        train = WindowBatches(values, windows.train, n_t, self.batch_size, shuffle=True, seed=seed)
-        val = WindowBatches(values, windows.val, n_t, max(self.batch_size, 256)) if len(windows.val) else None
+        if self.stateful:
+            train, val, loss = self._streams(series, windows, values)
+            trainer.compute_loss = loss
+        else:
+            train = WindowBatches(values, windows.train, n_t, self.batch_size, shuffle=True, seed=seed)
+            val = WindowBatches(values, windows.val, n_t, max(self.batch_size, 256)) if len(windows.val) else None
         early = EarlyStopping(self.patience) if (self.patience and val is not None) else None
         callbacks: list[Any] = [early] if early else []
         if self.checkpoint_dir is not None:
             callbacks.append(Checkpoint(self.checkpoint_dir, early))
         if self.verbose and progress_wanted(False):
-            callbacks.append(Progress(-(-len(windows.train) // self.batch_size)))
+            callbacks.append(Progress(train.n_batches))
         callbacks.extend(self.callbacks or [])
         trainer.callbacks = callbacks
         ckpt = None
@@ -241,6 +263,19 @@ class RNNForecaster(BaseEstimator):
         self._set_schema(series)
         self.metrics_ = self._evaluate(windows, values)
         return self
+
+    def _streams(self, series: "SeriesData", windows: Any, values: "torch.Tensor") -> tuple[Any, Any, Any]:
+        """Stateful mode: consecutive-chunk batches over the training rows, one stream over validation."""
+        from tsrnn.estimators.stateful import StatefulLoss, StreamBatches
+
+        if series.n_series != 1:
+            raise ConfigError("stateful mode trains on one long series", "drop id_col, or train without stateful")
+        _, train_end, val_end, _ = (int(b) for b in windows.bounds[0])
+        n_t, k = len(series.targets), self.tbptt_steps
+        train = StreamBatches(values, 0, train_end, n_t, self.batch_size, k)
+        val_lo = max(train_end - self.lookback, 0)
+        val = StreamBatches(values, val_lo, val_end, n_t, 1, k) if val_end - val_lo > k + 1 else None
+        return train, val, StatefulLoss()
 
     def _set_schema(self, series: "SeriesData") -> None:
         """What predict needs to know of the data: columns, frequency, the last rows of history."""
@@ -270,7 +305,10 @@ class RNNForecaster(BaseEstimator):
         with torch.no_grad():
             for i in range(0, len(x), 1024):
                 xb = torch.from_numpy(np.ascontiguousarray(x[i : i + 1024])).to(self.device_)
-                outs.append(self.model_(xb).float().cpu().numpy())
+                if self.stateful:  # warm up on the lookback, then feed predictions back
+                    outs.append(self.model_.forecast(xb, self.horizon)[..., None].float().cpu().numpy())
+                else:
+                    outs.append(self.model_(xb).float().cpu().numpy())
         return np.concatenate(outs) if outs else np.empty((0, self.horizon, len(self.targets_), 1), np.float32)
 
     def _point(self, pred: np.ndarray) -> np.ndarray:
@@ -333,9 +371,18 @@ class RNNForecaster(BaseEstimator):
 
     def _load_like(self, data: "str | Path | pd.DataFrame") -> "SeriesData":
         """Load new data with the columns the model was trained on (a clear error otherwise)."""
-        from tsrnn.data import load_series
+        from tsrnn.data import SeriesData, load_series, read_frame
 
-        series = load_series(data, time_col=self.time_col_, target=self.targets_, covariates=self.covariates_ or None,
+        if isinstance(data, SeriesData):
+            return data
+        frame, name, _ = read_frame(data)
+        needed = [self.time_col_, *self.targets_, *self.covariates_] + ([self.id_col_] if self.id_col_ else [])
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise DataError(f"{name} lacks column(s) {missing} that the model was trained on "
+                            f"(it has {list(frame.columns)})",
+                            f"pass data with the model's columns: {needed}")
+        series = load_series(frame, source_name=name, time_col=self.time_col_, target=self.targets_, covariates=self.covariates_ or None,
                              id_col=self.id_col_, fill=self.fill)
         if self.freq_ and series.freq and series.freq != self.freq_:
             raise DataError(f"{series.source} has frequency {series.freq}, the model was trained on {self.freq_}",
@@ -447,7 +494,7 @@ class RNNForecaster(BaseEstimator):
         import torch
 
         from tsrnn.data import DataReport, SeriesData
-        from tsrnn.models import RecurrentForecaster
+        from tsrnn.models import NextStepRNN, RecurrentForecaster
         from tsrnn.persist import load_model_dir
         from tsrnn.scaling import SeriesScaler
         from tsrnn.training import History, resolve_device
@@ -458,7 +505,7 @@ class RNNForecaster(BaseEstimator):
                                  "load it with the matching class or command")
         try:
             est = cls(**config["params"])
-            model = RecurrentForecaster(**config["model"])
+            model = (NextStepRNN if est.stateful else RecurrentForecaster)(**config["model"])
             model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
             schema = config["schema"]
             hist = [tensors[f"history.{i}"].numpy() for i in range(len(schema["last_times"]))]

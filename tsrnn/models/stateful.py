@@ -75,3 +75,23 @@ class NextStepRNN(nn.Module):
             raise ValueError(f"x must have shape (batch, steps, n_inputs={self.n_inputs}); got {tuple(x.shape)}")
         out, state = self.encoder(x, state)  # (B, T, hidden)
         return self.head(out), state  # (B, T, n_targets)
+
+    @torch.no_grad()
+    def forecast(self, x: torch.Tensor, horizon: int) -> torch.Tensor:
+        """Warm the state up on ``x`` (B, L, n_inputs), then roll out ``horizon`` steps feeding each
+        prediction back as the next input; return (B, horizon, n_targets).
+
+        Needs every input channel to be a target (no covariates): their future is unknown.
+        """
+        if self.n_targets != self.n_inputs:
+            raise ValueError("forecast needs every input channel to be a target (covariates have no future values)")
+        pred, state = self(x)  # (B, L, n_targets)
+        step = pred[:, -1:]  # (B, 1, n_targets): the first forecast step
+        steps = [step]
+        for _ in range(horizon - 1):
+            nxt = torch.empty_like(step)
+            nxt[..., self.target_index] = step  # inputs in channel order
+            step, state = self(nxt, state)  # (B, 1, n_targets)
+            steps.append(step)
+        return torch.cat(steps, dim=1)  # (B, horizon, n_targets)
+

@@ -1,0 +1,138 @@
+"""End-to-end: the real `tsrnn fit / predict / backtest` commands on real CSV files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def tsrnn(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tsrnn", *args], cwd=cwd, capture_output=True, text=True,
+                          env=ENV, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("cli")
+    t = np.arange(600)
+    rng = np.random.default_rng(0)
+    pd.DataFrame({
+        "time": pd.date_range("2024-01-01", periods=600, freq="h"),
+        "a": 10 + np.sin(2 * np.pi * t / 24) + 0.1 * rng.normal(size=600),
+        "b": np.cos(2 * np.pi * t / 24) + 0.1 * rng.normal(size=600),
+    }).to_csv(d / "data.csv", index=False)
+    return d
+
+
+SMALL = ["-L", "48", "-H", "12", "--epochs", "2", "--hidden", "8", "--layers", "1", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def fitted(workdir: Path) -> Path:
+    r = tsrnn("fit", "data.csv", *SMALL, "--out", "m", "--quantiles", "0.1,0.5,0.9", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    return workdir / "m"
+
+
+def test_fit_saves_model_and_reports_baselines(fitted: Path, workdir: Path) -> None:
+    assert (fitted / "weights.safetensors").is_file() and (fitted / "config.json").is_file()
+    assert (fitted / "checkpoint" / "last.safetensors").is_file()
+    config = json.loads((fitted / "config.json").read_text())
+    assert set(config["metrics"]["test"]) == {"model", "repeat_last", "seasonal_naive"}
+    assert not list(workdir.glob(".m.checkpoint"))  # staging area cleaned up
+
+
+def test_fit_json_and_refuses_existing_out(fitted: Path, workdir: Path) -> None:
+    before = (fitted / "weights.safetensors").read_bytes()
+    r = tsrnn("fit", "data.csv", *SMALL, "--out", "m", cwd=workdir)
+    assert r.returncode == 2 and "already exists" in r.stderr and "--force" in r.stderr
+    assert (fitted / "weights.safetensors").read_bytes() == before
+    r = tsrnn("fit", "data.csv", *SMALL, "--out", "m2", "--json", "--cell", "gru", "--head", "seq2seq", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["model_dir"] == "m2" and out["metrics"]["val"]["model"]["mse"] > 0
+
+
+def test_predict_writes_csv_and_plot(fitted: Path, workdir: Path) -> None:
+    r = tsrnn("predict", "data.csv", "--model", "m", "--output", "f.csv", "--plot", "f.png", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    f = pd.read_csv(workdir / "f.csv", parse_dates=["time"])
+    assert len(f) == 12 and f["time"].iloc[0] == pd.Timestamp("2024-01-01") + pd.Timedelta(hours=600)
+    assert {"a", "b", "a_q0.1", "a_q0.9"} <= set(f.columns)
+    assert 5 < f["a"].mean() < 15  # original units, not scaled ones
+    assert (workdir / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = tsrnn("predict", "data.csv", "--model", "m", "--output", "f.csv", cwd=workdir)
+    assert r.returncode == 2 and "already exists" in r.stderr
+
+
+def test_backtest_table(fitted: Path, workdir: Path) -> None:
+    r = tsrnn("backtest", "data.csv", "--model", "m", "--json", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["windows"] > 0 and {"model", "repeat_last", "seasonal_naive"} <= set(out["methods"])
+
+
+@pytest.mark.parametrize("args,words", [
+    (["predict", "data.csv", "--model", "missing"], ["no model at missing"]),
+    (["predict", "data.csv", "--model", "data.csv"], ["not a model directory"]),
+    (["predict", "other.csv", "--model", "m"], ["lacks column", "'b'"]),
+    (["predict", "short.csv", "--model", "m"], ["has 10 rows", "48"]),
+    (["fit", "data.csv", "--cell", "transformer", "--quiet"], ["cell", "lstm"]),
+    (["fit", "data.csv", "--quantiles", "0.1,x", "--quiet"], ["--quantiles"]),
+    (["fit", "data.csv", "--quantiles", "0,1.5", "--quiet"], ["quantiles"]),
+    (["fit", "data.csv", "--device", "cuda", "--quiet"], ["CUDA"]),
+    (["fit", "data.csv", "--stateful", "--quiet"], ["tbptt_steps"]),
+])
+def test_bad_input_exits_2(fitted: Path, workdir: Path, args: list[str], words: list[str]) -> None:
+    df = pd.read_csv(workdir / "data.csv")
+    df[["time", "a"]].to_csv(workdir / "other.csv", index=False)
+    df.head(10).to_csv(workdir / "short.csv", index=False)
+    r = tsrnn(*args, cwd=workdir)
+    assert r.returncode == 2, r.stderr
+    for w in words:
+        assert w in r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+
+
+def test_damaged_model_directory(fitted: Path, workdir: Path) -> None:
+    import shutil
+
+    shutil.copytree(fitted, workdir / "broken", dirs_exist_ok=True)
+    (workdir / "broken" / "weights.safetensors").write_bytes(b"not a safetensors file")
+    r = tsrnn("predict", "data.csv", "--model", "broken", cwd=workdir)
+    assert r.returncode == 2 and "damaged" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ctrl_c_stops_cleanly_and_resume_continues(workdir: Path) -> None:
+    args = [sys.executable, "-m", "tsrnn", "fit", "data.csv", "-L", "48", "-H", "12", "--epochs", "200",
+            "--hidden", "8", "--layers", "1", "--patience", "0", "--out", "ctrlc"]
+    p = subprocess.Popen(args, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    ckpt = workdir / ".ctrlc.checkpoint" / "last.safetensors"
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline and p.poll() is None:
+        time.sleep(0.1)
+    assert ckpt.exists(), "no checkpoint was written"
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    assert "interrupted" in err and "Traceback" not in err
+    saved = workdir / "ctrlc" / "checkpoint" / "last.safetensors"
+    assert saved.is_file() and (workdir / "ctrlc" / "weights.safetensors").is_file()
+    config = json.loads((workdir / "ctrlc" / "config.json").read_text())
+    done = len(config["history"]["epochs"])
+    assert config["history"]["status"] == "interrupted" and done < 200
+    r = tsrnn("fit", "data.csv", "-L", "48", "-H", "12", "--epochs", str(done + 1), "--hidden", "8", "--layers", "1",
+              "--patience", "0", "--out", "resumed", "--resume", str(saved), "--quiet", "--json", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["epochs"] == done + 1  # the resumed history continues the old one
