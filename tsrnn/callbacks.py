@@ -27,6 +27,7 @@ class EarlyStopping(Callback):
         if resumed is not None and trainer.history.best_epoch is not None:
             self.best_state = resumed
             self.best = trainer.history.epochs[trainer.history.best_epoch - 1].get(self.monitor, float("inf"))
+            self.wait = len(trainer.history.epochs) - trainer.history.best_epoch
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         value = logs.get(self.monitor)

@@ -58,6 +58,7 @@ def save_checkpoint(path: str | Path, trainer: "Trainer", best_state: dict[str, 
         "optimizer": _flatten("optim", trainer.optimizer.state_dict(), tensors),
         "scheduler": _flatten("sched", trainer.scheduler.state_dict(), tensors) if trainer.scheduler else None,
         "best": _flatten("best", best_state, tensors) if best_state is not None else None,
+        "rng": _flatten("rng", torch.get_rng_state(), tensors),
         "epoch": trainer.epoch,
         "history": trainer.history.epochs,
         "best_epoch": trainer.history.best_epoch,
@@ -97,6 +98,8 @@ def restore(trainer: "Trainer", ckpt: dict[str, Any]) -> int:
         raise ModelFileError(f"the checkpoint does not match this model's configuration ({str(e)[:300]})",
                              "resume with the same model options (cell, layers, hidden, lookback, horizon, ...) "
                              "as the run that wrote the checkpoint") from e
+    if ckpt.get("rng") is not None:  # dropout and teacher forcing continue their random stream
+        torch.set_rng_state(ckpt["rng"])
     trainer.history.epochs = list(ckpt.get("history") or [])
     trainer.history.best_epoch = ckpt.get("best_epoch")
     trainer.resumed_best = ckpt.get("best")

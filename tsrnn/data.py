@@ -10,6 +10,7 @@ array (targets first, then covariates), row offsets per series, timestamps and a
 from __future__ import annotations
 
 import difflib
+import warnings
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +59,7 @@ class SeriesData:
 
     ``values`` is (n_rows, n_channels) float32, C-contiguous; series ``i`` is the view
     ``values[offsets[i]:offsets[i+1]]``. Channels are ``targets`` then ``covariates``.
-    ``times`` is (n_rows,) datetime64[ns] (wall time; ``tz`` names the zone, if any).
+    ``times`` is (n_rows,) datetime64[ns] (UTC when ``tz`` names a zone, else as given).
     """
 
     values: np.ndarray
@@ -98,7 +99,7 @@ class SeriesData:
         import pandas as pd
 
         idx = pd.DatetimeIndex(self.times[self.offsets[i] : self.offsets[i + 1]])
-        return idx.tz_localize(self.tz) if self.tz else idx
+        return idx.tz_localize("UTC").tz_convert(self.tz) if self.tz else idx
 
     def content_hash(self) -> str:
         """sha256 of the values and times, for tracking which data a model saw."""
@@ -289,6 +290,8 @@ def _numeric(df: "pd.DataFrame", col: str, name: str, is_file: bool, role: str) 
         return s.astype("float64")
     coerced = pd.to_numeric(s, errors="coerce")
     bad = np.flatnonzero(coerced.isna().to_numpy() & s.notna().to_numpy())
+    if not len(bad):  # text that holds numbers only
+        return coerced.astype("float64")
     vals = ", ".join(repr(str(v)) for v in s.iloc[bad[:3]])
     raise DataError(
         f"{name}: {role} column {col!r} holds {len(bad)} value(s) that are not numbers "
@@ -317,7 +320,9 @@ def _step_and_gaps(t: "pd.DatetimeIndex", sid: str | None, name: str, where: str
 
     if len(t) < 3:
         return None, []
-    freq = pd.infer_freq(t)
+    with warnings.catch_warnings():  # pandas 3.1 warns that infer_freq will return an offset; both work below
+        warnings.filterwarnings("ignore", message=".*infer_freq.*")
+        freq = pd.infer_freq(t)
     if freq is not None:
         return pd.tseries.frequencies.to_offset(freq), []
     diffs = pd.Series(np.diff(t.asi8))
@@ -343,7 +348,17 @@ def _step_and_gaps(t: "pd.DatetimeIndex", sid: str | None, name: str, where: str
         Gap(sid, str(t[i]), str(t[i + 1]), int(diffs[i] // step) - 1)
         for i in np.flatnonzero(diffs.to_numpy() != step)
     ]
-    return pd.tseries.frequencies.to_offset(pd.Timedelta(step)), gaps
+    return _offset(step), gaps
+
+
+def _offset(step_ns: int) -> Any:
+    """A pandas offset for a fixed step: whole days as 'D' (as infer_freq names them), else a Timedelta."""
+    import pandas as pd
+
+    day = 86_400_000_000_000
+    if step_ns % day == 0:
+        return pd.tseries.frequencies.to_offset(f"{step_ns // day}D")
+    return pd.tseries.frequencies.to_offset(pd.Timedelta(step_ns))
 
 
 # ----------------------------------------------------------------------------- main entry
@@ -418,8 +433,8 @@ def load_series(
     numeric = pd.DataFrame({c: _numeric(df, c, name, is_file, "target" if c in targets else "covariate") for c in cols})
     times = _parse_times(df[tcol], tcol, name, is_file)
     tz = str(times.tz) if times.tz is not None else None
-    if tz:
-        times = times.tz_localize(None)
+    if tz:  # checks and storage in UTC, so a DST change makes no false gap or duplicate
+        times = times.tz_convert("UTC").tz_localize(None)
     numeric.index = df.index
 
     if id_col is not None:
@@ -433,6 +448,7 @@ def load_series(
     for sid, rows in zip(groups, row_sets):
         t = times[rows]
         block = numeric.iloc[rows]
+        labels = df.index[rows]
         who = f" series {sid!r}:" if sid is not None else ""
         if not t.is_monotonic_increasing:
             if not sort:
@@ -443,7 +459,7 @@ def load_series(
                     "sort the rows by time, or pass --sort / sort=True",
                 )
             order = np.argsort(t.asi8, kind="stable")
-            t, block = t[order], block.iloc[order]
+            t, block, labels = t[order], block.iloc[order], labels[order]
             report.sorted_rows = True
         dup = np.flatnonzero(np.diff(t.asi8) == 0)
         if len(dup):
@@ -462,7 +478,7 @@ def load_series(
             t = grid
         else:
             report.gaps.extend(gaps)
-        block = _check_missing(block, fill, name, is_file, sid, report, df.index[rows])
+        block = _check_missing(block, fill, name, is_file, sid, report, labels)
         arrays.append(block.to_numpy(dtype=np.float32))
         time_arrays.append(t.asi8)
 
@@ -482,7 +498,7 @@ def load_series(
         )
     lengths = [len(a) for a in arrays]
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    values = np.ascontiguousarray(np.concatenate(arrays)) if len(arrays) > 1 else arrays[0]
+    values = np.ascontiguousarray(np.concatenate(arrays) if len(arrays) > 1 else arrays[0])
     freq = next((f.freqstr for f in freqs if f is not None), None)
     ids = tuple(str(g) for g in groups) if id_col is not None else None
     return SeriesData(values, offsets, np.concatenate(time_arrays).view("datetime64[ns]"),

@@ -20,9 +20,12 @@ def season_length(freq: str | None) -> int | None:
     import pandas as pd
 
     off = pd.tseries.frequencies.to_offset(freq)
-    base = off.name.split("-")[0]
+    base = off.rule_code.split("-")[0]
     if base in ("min", "T", "s", "S") and off.n > 1:  # sub-hourly multiples: one day
-        per_day = 86400 // int(pd.Timedelta(off).total_seconds())
+        step = int(pd.Timedelta(off).total_seconds())
+        if 86400 % step:
+            return None
+        per_day = 86400 // step
         return per_day if per_day > 1 else None
     if base in ("h", "H") and off.n > 1:
         return max(24 // off.n, 1) if 24 % off.n == 0 else None

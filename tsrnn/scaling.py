@@ -62,7 +62,7 @@ class SeriesScaler:
     def _params(self, series: int | np.ndarray, channels: Any = slice(None)) -> tuple[np.ndarray, np.ndarray]:
         if not hasattr(self, "center_"):
             raise NotFittedError("the scaler is not fitted", "call fit first")
-        row = 0 if not self.per_series else series
+        row = series if self.per_series else np.zeros_like(series)  # shared: row 0 for every series
         return self.center_[row][..., channels], self.scale_[row][..., channels]
 
     def transform(self, data: SeriesData) -> np.ndarray:

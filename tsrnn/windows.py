@@ -172,11 +172,23 @@ def _too_short(split: str, w: Windows, val: SplitSize, test: SplitSize) -> str:
            f"(of {int(w.bounds[i, 3])}), but one window needs {what} = {need} rows")
     fractions = [f for f in (val, test) if isinstance(f, float)]
     if len(fractions) == 2:
-        v, t = val, test
-        total = max(math.ceil((w.lookback + w.horizon) / (1 - v - t)) if v + t < 1 else 0,
-                    math.ceil(w.horizon / v) if v else 0, math.ceil(w.horizon / t) if t else 0)
-        msg += f"; with --val {v} and --test {t} the series needs at least {total} rows"
+        total = _rows_needed(w.lookback, w.horizon, float(val), float(test))
+        msg += f"; with --val {val} and --test {test} the series needs at least {total} rows"
     return msg
+
+
+def _rows_needed(lookback: int, horizon: int, val: float, test: float) -> int:
+    """The fewest rows whose fraction splits (rounded as split_bounds rounds them) leave every
+    split at least one window: train lookback + horizon rows, validation and test horizon rows."""
+    if val + test >= 1:
+        return 0
+    n = max(math.ceil((lookback + horizon) / (1 - val - test)), 1)
+    while True:
+        n_test, n_val = int(round(n * test)), int(round(n * val))
+        if (n - n_val - n_test >= lookback + horizon and (not val or n_val >= horizon)
+                and (not test or n_test >= horizon)):
+            return n
+        n += 1
 
 
 def _too_short_hint(split: str) -> str:

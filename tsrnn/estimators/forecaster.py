@@ -399,12 +399,15 @@ class RNNForecaster(BaseEstimator):
                 out[split] = self._score_windows(windows, index, values.cpu().numpy())
         return out
 
-    def _score_windows(self, windows: Any, index: Any, values: np.ndarray) -> dict[str, dict[str, float]]:
+    def _score_windows(self, windows: Any, index: Any, values: np.ndarray,
+                       scaler_rows: np.ndarray | None = None) -> dict[str, dict[str, float]]:
         from tsrnn.metrics import repeat_last, scores, seasonal_naive
 
         n_t, L, H = len(self.targets_), self.lookback, self.horizon
         rows = index.starts[:, None] + np.arange(L + H)
         sid = windows.series_of(index)
+        if scaler_rows is not None:  # series of new data -> their scaler rows
+            sid = scaler_rows[sid]
         result: dict[str, dict[str, float]] = {}
         preds: dict[str, np.ndarray] = {}
         truths = []
@@ -450,7 +453,7 @@ class RNNForecaster(BaseEstimator):
         for i in range(series.n_series):
             lo, hi = series.offsets[i], series.offsets[i + 1]
             values[lo:hi] = (values[lo:hi] - self.scaler_.center_[sid[i]]) / self.scaler_.scale_[sid[i]]
-        result = self._score_windows(windows, windows.test, values)
+        result = self._score_windows(windows, windows.test, values, sid)
         table = pd.DataFrame(result).T
         table.index.name = "method"
         table.attrs["windows"] = len(windows.test)
@@ -466,7 +469,7 @@ class RNNForecaster(BaseEstimator):
 
         self._check_fitted()
         params = {k: v for k, v in self.get_params().items() if k not in ("callbacks", "checkpoint_dir")}
-        hist = [torch.from_numpy(np.ascontiguousarray(self.series_.series(i)[-self.lookback:]))
+        hist = [torch.from_numpy(np.array(self.series_.series(i)[-self.lookback:], copy=True))
                 for i in range(self.series_.n_series)]
         last = [str(self.series_.series_times(i)[-1]) for i in range(self.series_.n_series)]
         config = {
@@ -509,14 +512,19 @@ class RNNForecaster(BaseEstimator):
             model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
             schema = config["schema"]
             hist = [tensors[f"history.{i}"].numpy() for i in range(len(schema["last_times"]))]
+            scaler = SeriesScaler.from_state(config["scaler"])
         except (KeyError, TypeError, RuntimeError, ValueError) as e:
             raise ModelFileError(f"{path} is damaged or from another version ({e})", "save the model again") from e
         est.device_ = resolve_device(device)
         est.model_ = model.to(est.device_).eval()
-        est.scaler_ = SeriesScaler.from_state(config["scaler"])
+        est.scaler_ = scaler
         lengths = [len(h) for h in hist]
-        times = np.concatenate([pd.date_range(end=t, periods=n, freq=schema["freq"]).tz_localize(None).as_unit("ns").values
-                                if schema["freq"] else np.full(n, np.datetime64(pd.Timestamp(t).tz_localize(None), "ns"))
+        def utc(idx: "pd.DatetimeIndex") -> np.ndarray:  # SeriesData keeps zoned times as naive UTC
+            idx = idx.tz_convert("UTC").tz_localize(None) if idx.tz is not None else idx
+            return idx.as_unit("ns").values
+
+        times = np.concatenate([utc(pd.date_range(end=t, periods=n, freq=schema["freq"])) if schema["freq"]
+                                else np.repeat(utc(pd.DatetimeIndex([t])), n)
                                 for t, n in zip(schema["last_times"], lengths)])
         ids = tuple(schema["series_ids"]) if schema["series_ids"] else None
         est.series_ = SeriesData(np.ascontiguousarray(np.concatenate(hist)),
@@ -548,3 +556,17 @@ class GRUForecaster(RNNForecaster):
     def __init__(self, **params: Any) -> None:
         params.setdefault("cell", "gru")
         super().__init__(**params)
+
+
+def _with_cell_default(cls: type, cell: str) -> None:
+    """Give a preset the full signature of RNNForecaster (cell defaulting to ``cell``), so that
+    scikit-learn's get_params / set_params / clone see every parameter."""
+    import inspect
+
+    sig = inspect.signature(RNNForecaster.__init__)
+    params = [p.replace(default=cell) if p.name == "cell" else p for p in sig.parameters.values()]
+    cls.__init__.__signature__ = sig.replace(parameters=params)
+
+
+_with_cell_default(LSTMForecaster, "lstm")
+_with_cell_default(GRUForecaster, "gru")

@@ -1,0 +1,228 @@
+"""Training speed of tsrnn's ``RNNForecaster.fit`` against the fastest honest plain PyTorch loop.
+
+Same model, same data, same work on both sides:
+
+* data: the first 8640 rows (the ETT train split) of an ETT-format CSV, all numeric columns,
+  standardized on those rows; windows L=96 -> H=96, stride 1 (8449 windows);
+* model: nn.LSTM / nn.GRU (7 -> 64, 2 layers, batch_first, optionally bidirectional), then a
+  Linear (D*64 -> 96*7) on the last layer's final hidden state (both directions concatenated);
+* Adam lr 1e-3, MSE, batch 32, a fresh shuffle of the windows every epoch, no clipping, no
+  schedule, no validation, no instance norm.
+
+The plain loop pre-builds all windows once with ``unfold`` (the fastest plain loop there is);
+tsrnn gathers each batch from the value array by index. Runs are interleaved (plain, tsrnn,
+plain, tsrnn, ...) so drifts of the shared machine's load hit both sides alike; the median
+samples/s of each side is reported, and the ratio tsrnn / plain.
+
+    python bench/speed.py [--data datasets/ETTh2.csv] [--rounds 3] [--epochs 1] [--cells lstm gru bilstm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent.parent
+L, H, BATCH, HIDDEN, LAYERS, LR, TRAIN_ROWS = 96, 96, 32, 64, 2, 1e-3, 8640
+CELLS = {"lstm": ("lstm", False), "gru": ("gru", False), "bilstm": ("lstm", True)}
+
+
+def load_frame(path: Path) -> pd.DataFrame:
+    """The first 8640 rows of an ETT-format CSV (a date column + numeric columns)."""
+    df = pd.read_csv(path).iloc[:TRAIN_ROWS].reset_index(drop=True)
+    return df
+
+
+def numeric_values(df: pd.DataFrame) -> np.ndarray:
+    """Numeric columns (the date column dropped), standardized on these rows, float32."""
+    num = df.select_dtypes("number").to_numpy(np.float64)
+    return ((num - num.mean(0)) / num.std(0)).astype(np.float32)  # StandardScaler: ddof=0
+
+
+class PlainModel(nn.Module):
+    def __init__(self, n_ch: int, cell: str, bidirectional: bool) -> None:
+        super().__init__()
+        rnn = nn.LSTM if cell == "lstm" else nn.GRU
+        self.rnn = rnn(n_ch, HIDDEN, LAYERS, batch_first=True, bidirectional=bidirectional)
+        self.d = 2 if bidirectional else 1
+        self.head = nn.Linear(self.d * HIDDEN, H * n_ch)
+        self.n_ch = n_ch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, state = self.rnn(x)
+        h = state[0] if isinstance(state, tuple) else state  # (layers * D, B, hidden)
+        last = torch.cat([h[-2], h[-1]], dim=-1) if self.d == 2 else h[-1]  # last layer, [fwd, bwd]
+        return self.head(last).view(-1, H, self.n_ch)
+
+
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def plain_run(values: np.ndarray, cell: str, bidirectional: bool, epochs: int, seed: int) -> dict:
+    """Build windows + model, train ``epochs`` epochs; samples/s of each epoch and the total wall time."""
+    t_start = time.perf_counter()
+    torch.manual_seed(seed)
+    v = torch.from_numpy(values)
+    w = v.unfold(0, L + H, 1).permute(0, 2, 1).contiguous()  # (N, L+H, C), built once
+    x_all, y_all = w[:, :L].contiguous(), w[:, L:].contiguous()
+    n = len(w)
+    model = PlainModel(values.shape[1], cell, bidirectional)
+    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    loss_fn = nn.MSELoss()
+    gen = torch.Generator().manual_seed(seed)
+    sps = []
+    model.train()
+    cpu = []
+    for _ in range(epochs):
+        t0, c0 = time.perf_counter(), time.process_time()
+        perm = torch.randperm(n, generator=gen)
+        for i in range(0, n, BATCH):
+            idx = perm[i : i + BATCH]
+            xb, yb = x_all[idx], y_all[idx]
+            loss = loss_fn(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        sps.append(n / (time.perf_counter() - t0))
+        cpu.append(n / (time.process_time() - c0))
+    return {"samples_per_s": sps, "samples_per_cpu_s": cpu, "wall_s": time.perf_counter() - t_start, "n_windows": n,
+            "params": n_params(model), "final_loss": float(loss)}
+
+
+def tsrnn_run(df: pd.DataFrame, cell: str, bidirectional: bool, epochs: int, seed: int) -> dict:
+    from tsrnn import RNNForecaster
+    from tsrnn.training import Callback
+
+    class EpochCPU(Callback):  # process CPU time per epoch (its per-batch hook is the base no-op)
+        def __init__(self) -> None:
+            self.cpu: list[float] = []
+
+        def on_epoch_start(self, trainer, epoch) -> None:
+            self.c0 = time.process_time()
+
+        def on_epoch_end(self, trainer, epoch, logs) -> None:
+            self.cpu.append(time.process_time() - self.c0)
+
+    timer = EpochCPU()
+
+    t_start = time.perf_counter()
+    est = RNNForecaster(cell=cell, bidirectional=bidirectional, lookback=L, horizon=H, hidden_size=HIDDEN,
+                        num_layers=LAYERS, batch_size=BATCH, lr=LR, instance_norm=False, clip_grad_norm=None,
+                        patience=None, lr_schedule="none", val=0, test=0, epochs=epochs, random_state=seed,
+                        device="cpu", callbacks=[timer])
+    est.fit(df)
+    wall = time.perf_counter() - t_start
+    n = len(est.windows_.train)
+    return {"samples_per_s": [e["samples_per_s"] for e in est.history_.epochs],
+            "samples_per_cpu_s": [n / c for c in timer.cpu], "wall_s": wall,
+            "n_windows": len(est.windows_.train), "params": n_params(est.model_),
+            "final_loss": est.history_.epochs[-1]["loss"]}
+
+
+def machine() -> dict:
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": cpu, "torch": torch.__version__, "python": platform.python_version(),
+            "torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=ROOT / "datasets" / "ETTh2.csv")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per side (default 3)")
+    ap.add_argument("--epochs", type=int, default=1, help="epochs per run (default 1)")
+    ap.add_argument("--cells", nargs="+", default=list(CELLS), choices=list(CELLS))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch.set_num_threads (default: leave torch's default, one per core)")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "speed.json")
+    args = ap.parse_args(argv)
+
+    import tsrnn  # noqa: F401  (import cost outside the timings)
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+
+    df = load_frame(args.data)
+    values = numeric_values(df)
+    info = machine()
+    print(f"# {info['cpu']}, nproc {info['nproc']}, torch {info['torch']} "
+          f"({info['torch_threads']} torch threads), load {os.getloadavg()}", file=sys.stderr)
+    info["threads_source"] = "torch default" if args.threads is None else "--threads"
+    results: dict = {"machine": info, "data": str(args.data), "rows": len(df), "channels": values.shape[1],
+                     "lookback": L, "horizon": H, "batch_size": BATCH, "epochs_per_run": args.epochs,
+                     "rounds": args.rounds, "cells": {}}
+    for name in args.cells:
+        cell, bidi = CELLS[name]
+        runs: dict[str, list] = {"plain": [], "tsrnn": []}
+        load_before = os.getloadavg()
+        for r in range(args.rounds):
+            for side in ("plain", "tsrnn"):
+                res = (plain_run(values, cell, bidi, args.epochs, args.seed + r) if side == "plain"
+                       else tsrnn_run(df, cell, bidi, args.epochs, args.seed + r))
+                res["load1"] = os.getloadavg()[0]
+                runs[side].append(res)
+                print(f"# {name} round {r + 1} {side:5s}: "
+                      f"{', '.join(f'{s:.0f}' for s in res['samples_per_s'])} samples/s, "
+                      f"{', '.join(f'{s:.0f}' for s in res['samples_per_cpu_s'])} samples/CPU-s, "
+                      f"wall {res['wall_s']:.2f}s, load1 {res['load1']:.2f}", file=sys.stderr)
+        p_params, t_params = runs["plain"][0]["params"], runs["tsrnn"][0]["params"]
+        if p_params != t_params:
+            print(f"# WARNING {name}: parameter counts differ: plain {p_params}, tsrnn {t_params}", file=sys.stderr)
+        med = {s: statistics.median([x for r in runs[s] for x in r["samples_per_s"]]) for s in runs}
+        med_cpu = {s: statistics.median([x for r in runs[s] for x in r["samples_per_cpu_s"]]) for s in runs}
+        wall = {s: statistics.median([r["wall_s"] for r in runs[s]]) for s in runs}
+        results["cells"][name] = {
+            "params": {"plain": p_params, "tsrnn": t_params},
+            "n_windows": {"plain": runs["plain"][0]["n_windows"], "tsrnn": runs["tsrnn"][0]["n_windows"]},
+            "samples_per_s_median": med,
+            "ratio_tsrnn_over_plain": med["tsrnn"] / med["plain"],
+            "samples_per_cpu_s_median": med_cpu,  # samples per second of process CPU time: robust to load
+            "cpu_ratio_tsrnn_over_plain": med_cpu["tsrnn"] / med_cpu["plain"],
+            "run_wall_s_median": wall,  # whole run: windows/model set-up + epochs (tsrnn: all of fit())
+            "samples_per_s_all": {s: [x for r in runs[s] for x in r["samples_per_s"]] for s in runs},
+            "load1_before": load_before[0], "load1_after": os.getloadavg()[0],
+        }
+    results["uptime"] = os.popen("uptime").read().strip()
+
+    print(json.dumps(results, indent=2))
+    print(f"\n{'cell':8s} {'params':>14s} {'plain s/s':>10s} {'tsrnn s/s':>10s} {'ratio':>6s} "
+          f"{'plain/cpu':>9s} {'tsrnn/cpu':>9s} {'ratio':>6s} {'plain run s':>11s} {'fit() s':>8s} {'load1':>10s}")
+    for name, c in results["cells"].items():
+        pp = c["params"]
+        params = f"{pp['plain']}" if pp["plain"] == pp["tsrnn"] else f"{pp['plain']}/{pp['tsrnn']}"
+        print(f"{name:8s} {params:>14s} {c['samples_per_s_median']['plain']:10.0f} "
+              f"{c['samples_per_s_median']['tsrnn']:10.0f} {c['ratio_tsrnn_over_plain']:6.3f} "
+              f"{c['samples_per_cpu_s_median']['plain']:9.0f} {c['samples_per_cpu_s_median']['tsrnn']:9.0f} "
+              f"{c['cpu_ratio_tsrnn_over_plain']:6.3f} "
+              f"{c['run_wall_s_median']['plain']:11.2f} {c['run_wall_s_median']['tsrnn']:8.2f} "
+              f"{c['load1_before']:4.2f}->{c['load1_after']:4.2f}")
+    default = "torch default" if args.threads is None else "set with --threads"
+    print(f"torch threads: {info['torch_threads']} ({default}), {results['uptime']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main()

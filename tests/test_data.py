@@ -1,0 +1,350 @@
+"""tsrnn.data: load_series on DataFrames and small files, the report, describe() and from_arrays."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tsrnn.data import FILL_POLICIES, describe, from_arrays, load_series
+from tsrnn.errors import ConfigError, DataError
+
+
+def frame(n: int = 48, freq: str = "h", start: str = "2024-01-01", **cols) -> pd.DataFrame:
+    """A frame with a ``time`` column and the given columns (default: load = 0..n-1)."""
+    cols = cols or {"load": np.arange(n, dtype=float)}
+    return pd.DataFrame({"time": pd.date_range(start, periods=n, freq=freq), **cols})
+
+
+# ----------------------------------------------------------------------------- columns
+
+
+def test_time_column_is_found_by_its_content() -> None:
+    df = pd.DataFrame({"load": [1.0, 2, 3, 4], "when": ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"]})
+    d = load_series(df)
+    assert d.time_col == "when"
+    assert d.targets == ("load",)
+    assert d.freq == "D"
+    assert d.times[0] == np.datetime64("2024-01-01T00:00:00", "ns")
+
+
+def test_explicit_time_col_chooses_among_several_time_like_columns() -> None:
+    t = pd.date_range("2024-01-01", periods=10, freq="h")
+    df = pd.DataFrame({"start": t, "stop": t + pd.Timedelta("30min"), "load": np.arange(10.0)})
+    with pytest.raises(ConfigError, match=r"several columns look like times: \['start', 'stop'\]"):
+        load_series(df)
+    d = load_series(df, time_col="stop")
+    assert d.time_col == "stop"
+    assert d.times[0] == np.datetime64("2024-01-01T00:30:00", "ns")
+    assert d.report.ignored_columns == ["start"]  # the other time column is not a target
+
+
+def test_a_column_named_like_time_wins_over_other_dates() -> None:
+    t = pd.date_range("2024-01-01", periods=10, freq="h")
+    d = load_series(pd.DataFrame({"created": t - pd.Timedelta("1D"), "timestamp": t, "load": np.arange(10.0)}))
+    assert d.time_col == "timestamp"
+
+
+def test_unknown_time_col_suggests_the_right_one() -> None:
+    with pytest.raises(DataError, match=r"no column named 'Time'.*\n.*did you mean 'time'"):
+        load_series(frame(), time_col="Time")
+
+
+def test_targets_default_to_numeric_columns_and_text_is_reported() -> None:
+    df = frame(load=np.arange(48.0), city=["Oslo"] * 48, temp=np.arange(48) % 5, ok=[True, False] * 24)
+    d = load_series(df)
+    assert d.targets == ("load", "temp")
+    assert d.report.ignored_columns == ["city", "ok"]  # booleans are not forecast unless asked for
+    assert d.values[:, 1].tolist() == (np.arange(48) % 5).astype(np.float32).tolist()
+    d = load_series(df, target=["load", "ok"])
+    assert d.values[:2, 1].tolist() == [1.0, 0.0]
+
+
+def test_covariates_come_after_targets() -> None:
+    df = frame(cov=np.full(48, 7.0) + np.arange(48), a=np.arange(48.0), b=-np.arange(48.0))
+    d = load_series(df, covariates=["cov"])
+    assert d.targets == ("a", "b") and d.covariates == ("cov",)
+    assert d.channels == ("a", "b", "cov")
+    np.testing.assert_array_equal(d.values[:, 2], 7.0 + np.arange(48))
+    d = load_series(df, target="b", covariates=["a"])
+    assert d.channels == ("b", "a") and d.report.ignored_columns == []
+    np.testing.assert_array_equal(d.values[:, 0], -np.arange(48.0))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        (dict(target=[]), ConfigError),
+        (dict(target=["load", "load"]), ConfigError),
+        (dict(target="load", covariates=["load"]), ConfigError),
+        (dict(target="time"), ConfigError),
+        (dict(covariates=["nope"]), DataError),
+        (dict(id_col="time"), ConfigError),
+        (dict(fill="mean"), ConfigError),
+    ],
+)
+def test_contradictory_arguments_are_refused(kwargs, error) -> None:
+    with pytest.raises(error):
+        load_series(frame(), **kwargs)
+
+
+def test_string_numbers_in_a_dataframe_are_numbers() -> None:
+    # _mostly_numeric accepts the column as a target, then _numeric refuses it with "0 value(s)"
+    d = load_series(frame(load=[str(i) for i in range(48)]))
+    np.testing.assert_array_equal(d.values[:, 0], np.arange(48, dtype=np.float32))
+
+
+def test_a_dataframe_error_names_index_labels() -> None:
+    df = frame(load=np.arange(48.0))
+    df.loc[3, "load"] = np.nan
+    df.loc[11, "load"] = np.inf
+    with pytest.raises(DataError, match=r"column 'load' has 2 missing \(NaN\) and infinite value\(s\), at rows 3, 11"):
+        load_series(df)
+
+
+# ----------------------------------------------------------------------------- layout
+
+
+@pytest.mark.parametrize(
+    "df, id_col",
+    [
+        pytest.param(frame(load=np.arange(48.0)), None, id="one-series-one-column"),
+        pytest.param(frame(load=np.arange(48.0), temp=np.ones(48)), None, id="one-series-two-columns"),
+        pytest.param(pd.concat([frame(site="a", x=np.arange(48.0), y=np.ones(48)),
+                                frame(site="b", x=np.arange(48.0), y=np.ones(48))]), "site", id="long-format"),
+    ],
+)
+def test_values_are_float32_c_contiguous(df, id_col) -> None:
+    d = load_series(df, id_col=id_col)
+    assert d.values.dtype == np.float32
+    assert d.values.flags.c_contiguous, "SeriesData.values must be C-contiguous (see its docstring)"
+
+
+def test_long_format_splits_series_in_order_of_first_appearance() -> None:
+    t = pd.date_range("2024-01-01", periods=30, freq="h")
+    zulu = pd.DataFrame({"time": t, "site": "zulu", "v": 1000 + np.arange(30.0), "w": np.arange(30.0)})
+    alpha = pd.DataFrame({"time": t[:20], "site": "alpha", "v": 2000 + np.arange(20.0), "w": -np.arange(20.0)})
+    df = pd.concat([zulu, alpha]).sort_values("time", kind="stable").reset_index(drop=True)  # interleaved
+    d = load_series(df, id_col="site")
+    assert d.ids == ("zulu", "alpha") and d.id_col == "site"
+    assert d.n_series == 2 and d.n_rows == 50
+    assert d.offsets.tolist() == [0, 30, 50]
+    assert d.lengths.tolist() == [30, 20]
+    assert d.targets == ("v", "w")
+    for i, (first, n) in enumerate([(1000, 30), (2000, 20)]):
+        s = d.series(i)
+        assert s.flags.c_contiguous and np.shares_memory(s, d.values)
+        np.testing.assert_array_equal(s[:, 0], first + np.arange(n))
+        assert d.series_times(i)[0] == pd.Timestamp("2024-01-01") and len(d.series_times(i)) == n
+    assert d.freq == "h"
+
+
+def test_each_series_is_checked_on_its_own() -> None:
+    t = pd.date_range("2024-01-01", periods=10, freq="h")
+    df = pd.concat([pd.DataFrame({"time": t, "id": "a", "v": 1.0}), pd.DataFrame({"time": t, "id": "b", "v": 2.0})])
+    df = df.sort_values("time", kind="stable")
+    assert load_series(df, id_col="id").n_series == 2  # the same times in two series are no duplicates
+    with pytest.raises(DataError, match="duplicate timestamp"):
+        load_series(df)
+
+
+# ----------------------------------------------------------------------------- frequency
+
+
+@pytest.mark.parametrize("freq", ["h", "D", "15min", "W-SUN", "MS"])
+def test_frequency_is_inferred(freq: str) -> None:
+    assert load_series(frame(48, freq)).freq == freq
+
+
+def test_a_daily_series_with_a_gap_is_daily() -> None:
+    df = frame(30, "D").drop(index=[10, 11])
+    assert load_series(df).freq == "D"
+    assert load_series(df, fill="zero").freq == "D"
+
+
+def test_daily_series_with_and_without_gaps_have_one_frequency() -> None:
+    a = frame(30, "D", site="a", load=np.arange(30.0))
+    b = frame(30, "D", site="b", load=np.arange(30.0)).drop(index=[10, 11])
+    d = load_series(pd.concat([a, b], ignore_index=True), id_col="site")
+    assert d.n_series == 2 and d.report.gaps[0].missing == 2
+
+
+def test_mixed_frequencies_are_refused() -> None:
+    t = pd.date_range("2024-01-01", periods=40, freq="h").append(
+        pd.date_range("2024-01-03", periods=20, freq="D"))
+    # 39 hourly steps, one of 9 hours, 19 daily ones
+    with pytest.raises(DataError, match="mixed frequencies: 39 steps of 0 days 01:00:00 and 19 steps of 1 days"):
+        load_series(pd.DataFrame({"time": t, "v": np.arange(60.0)}))
+
+
+def test_off_grid_times_are_refused() -> None:
+    t = pd.date_range("2024-01-01", periods=40, freq="h").insert(10, pd.Timestamp("2024-01-01 09:30"))
+    with pytest.raises(DataError, match="not on one regular grid"):
+        load_series(pd.DataFrame({"time": t, "v": np.arange(41.0)}))
+
+
+def hourly_with_gaps(drop=(5, 6, 7, 20)) -> pd.DataFrame:
+    df = frame(30, load=np.arange(30.0) * 2, temp=np.arange(30.0))
+    return df.drop(index=list(drop)).reset_index(drop=True)
+
+
+def test_gaps_are_reported_without_fill() -> None:
+    d = load_series(hourly_with_gaps())
+    r = d.report
+    assert d.n_rows == 26 and d.freq == "h"
+    assert [(g.after, g.before, g.missing) for g in r.gaps] == [
+        ("2024-01-01 04:00:00", "2024-01-01 08:00:00", 3),
+        ("2024-01-01 19:00:00", "2024-01-01 21:00:00", 1),
+    ]
+    assert r.filled_gap_rows == 0 and r.filled is None
+    assert any("2 gap(s) in the time grid (4 missing steps)" in w for w in r.warnings)
+
+
+@pytest.mark.parametrize(
+    "policy, inserted",
+    [
+        ("ffill", [[8.0, 4.0], [8.0, 4.0], [8.0, 4.0]]),  # the row before the gap, repeated
+        ("interpolate", [[10.0, 5.0], [12.0, 6.0], [14.0, 7.0]]),  # linear between 04:00 and 08:00
+        ("zero", [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]),
+    ],
+)
+def test_fill_inserts_gap_rows_and_fills_them(policy: str, inserted) -> None:
+    d = load_series(hourly_with_gaps(), fill=policy)
+    assert d.n_rows == 30 and d.report.filled_gap_rows == 4 and d.report.gaps == []
+    assert d.report.filled == policy
+    np.testing.assert_array_equal(d.times, pd.date_range("2024-01-01", periods=30, freq="h").as_unit("ns").values)
+    np.testing.assert_array_equal(d.values[5:8], np.array(inserted, dtype=np.float32))
+    np.testing.assert_array_equal(d.values[:5, 1], np.arange(5.0))  # observed rows are untouched
+
+
+@pytest.mark.parametrize(
+    "policy, expected",
+    [
+        ("ffill", [1.0, 1.0, 2.0, 3.0, 3.0, 3.0, 6.0, 7.0]),  # a leading NaN takes the first value
+        ("interpolate", [1.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]),
+        ("zero", [0.0, 1.0, 2.0, 3.0, 0.0, 0.0, 6.0, 7.0]),
+    ],
+)
+def test_fill_policies_replace_nan_and_inf(policy: str, expected) -> None:
+    v = [np.nan, 1.0, 2.0, 3.0, np.inf, -np.inf, 6.0, 7.0]
+    d = load_series(frame(8, v=v, ok=np.arange(8.0)), fill=policy)
+    np.testing.assert_array_equal(d.values[:, 0], np.array(expected, dtype=np.float32))
+    assert d.report.missing == {"v": {"nan": 1, "inf": 2}}
+    assert d.report.filled == policy
+
+
+def test_fill_policies_are_the_documented_ones() -> None:
+    assert FILL_POLICIES == ("error", "ffill", "interpolate", "zero")
+
+
+def test_an_all_nan_column_cannot_be_filled() -> None:
+    with pytest.raises(DataError, match=r"\['v'\] have no values at all"):
+        load_series(frame(8, v=[np.nan] * 8), fill="ffill")
+
+
+def test_unsorted_rows_are_refused_or_sorted() -> None:
+    df = frame(20, load=np.arange(20.0)).iloc[[*range(10), 11, 10, *range(12, 20)]]
+    with pytest.raises(DataError, match="not in time order"):
+        load_series(df)
+    d = load_series(df, sort=True)
+    assert d.report.sorted_rows
+    np.testing.assert_array_equal(d.values[:, 0], np.arange(20.0))
+
+
+def test_sorted_rows_keep_their_line_numbers_in_messages(tmp_path) -> None:
+    # rows 0 and 1 are swapped, and the NaN is on data row 5 = line 7 of the file
+    lines = ["time,load"] + [f"2024-01-01 {h:02d}:00:00,{'' if h == 5 else h}" for h in [1, 0, *range(2, 24)]]
+    path = tmp_path / "swapped.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"column 'load' has 1 missing \(NaN\) value\(s\), at line 7\b"):
+        load_series(path, sort=True)
+
+
+def test_sorting_moves_the_line_numbers_with_the_rows(tmp_path) -> None:
+    # the NaN is on data row 3 (line 5); two rows at the start move to the end when sorted
+    hours = [*range(2, 24), 1, 0]
+    lines = ["time,load"] + [f"2024-01-01 {h:02d}:00:00,{'' if i == 3 else h}" for i, h in enumerate(hours)]
+    path = tmp_path / "rotated.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"at line 5\b"):
+        load_series(path, sort=True)
+
+
+def test_constant_columns_are_reported() -> None:
+    d = load_series(frame(24, load=np.arange(24.0), flat=np.full(24, 3.5)))
+    assert d.report.constant_columns == ["flat"]
+    assert any("flat" in w for w in d.report.warnings)
+    assert load_series(frame(24)).report.constant_columns == []
+
+
+# ----------------------------------------------------------------------------- time zones
+
+
+def test_timezone_aware_times_keep_their_zone() -> None:
+    t = pd.date_range("2024-01-01", periods=24, freq="h", tz="Asia/Tokyo")
+    d = load_series(pd.DataFrame({"time": t, "v": np.arange(24.0)}))
+    assert d.tz == "Asia/Tokyo" and d.freq == "h"
+    pd.testing.assert_index_equal(d.series_times(0), pd.DatetimeIndex(t).as_unit("ns"), check_freq=False)
+    assert describe(d)["timezone"] == "Asia/Tokyo"
+
+
+def test_timezone_in_the_text_of_a_file(tmp_path) -> None:
+    path = tmp_path / "utc.csv"
+    path.write_text("time,v\n" + "".join(f"2024-05-01T{h:02d}:00:00+02:00,{h}\n" for h in range(24)))
+    d = load_series(path)
+    assert d.tz is not None and d.freq == "h" and d.n_rows == 24
+    assert d.series_times(0)[0] == pd.Timestamp("2024-05-01 00:00", tz="+02:00")
+
+
+@pytest.mark.parametrize("start", ["2024-03-30", "2024-10-26"], ids=["spring-forward", "fall-back"])
+def test_a_regular_series_across_a_dst_change_is_regular(start: str) -> None:
+    # hourly instants in Europe/Oslo: wall time skips 02:00 in March and repeats 02:00 in October
+    t = pd.date_range(start, periods=72, freq="h", tz="Europe/Oslo")
+    d = load_series(pd.DataFrame({"time": t, "v": np.arange(72.0)}))
+    assert d.report.gaps == [] and d.n_rows == 72 and d.freq == "h"
+    pd.testing.assert_index_equal(d.series_times(0), pd.DatetimeIndex(t).as_unit("ns"), check_freq=False)
+
+
+# ----------------------------------------------------------------------------- describe, from_arrays
+
+
+def test_describe_is_json_serialisable() -> None:
+    df = hourly_with_gaps()
+    df["site"] = "x"
+    df["note"] = "text"
+    info = describe(load_series(df, id_col="site"))
+    back = json.loads(json.dumps(info))  # no default=str: plain JSON types only
+    assert back["rows"] == 26 and back["series"] == 1 and back["series_ids"] == ["x"]
+    assert back["gaps"]["count"] == 2 and back["gaps"]["missing_steps"] == 4
+    assert back["gaps"]["first"][0] == {"series": "x", "after": "2024-01-01 04:00:00",
+                                        "before": "2024-01-01 08:00:00", "missing": 3}
+    assert back["ignored_columns"] == ["note"] and back["frequency"] == "h"
+    assert back["start"] == "2024-01-01 00:00:00" and back["end"] == "2024-01-02 05:00:00"
+    assert back["series_lengths"] == {"min": 26, "max": 26}
+
+
+def test_content_hash_follows_the_values() -> None:
+    a, b = load_series(frame()), load_series(frame())
+    assert a.content_hash() == b.content_hash()
+    assert load_series(frame(load=np.arange(48.0) + 1)).content_hash() != a.content_hash()
+
+
+def test_from_arrays_one_array() -> None:
+    v = np.arange(20, dtype=np.float64).reshape(10, 2)
+    d = from_arrays(v, targets=["a", "b"], start="2020-01-01", freq="15min")
+    assert d.values.dtype == np.float32 and d.values.flags.c_contiguous
+    np.testing.assert_array_equal(d.values, v.astype(np.float32))
+    assert d.targets == ("a", "b") and d.n_series == 1 and d.ids is None and d.freq == "15min"
+    assert d.times[1] - d.times[0] == np.timedelta64(15, "m")
+    assert d.report.rows == 10
+
+
+def test_from_arrays_many_series() -> None:
+    d = from_arrays([np.arange(5.0), np.arange(3.0) + 10])
+    assert d.offsets.tolist() == [0, 5, 8] and d.ids == ("0", "1") and d.targets == ("y0",)
+    np.testing.assert_array_equal(d.series(1)[:, 0], [10, 11, 12])
+    assert d.times[5] == d.times[0]  # every series starts at `start`
+    with pytest.raises(ConfigError):
+        from_arrays([np.zeros((4, 2)), np.zeros((4, 3))])

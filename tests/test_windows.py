@@ -1,0 +1,264 @@
+"""tsrnn.windows: property tests against a brute-force enumeration of windows, plus examples."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tsrnn.data import from_arrays
+from tsrnn.errors import ConfigError, DataError
+from tsrnn.windows import (MAX_WINDOW, SPLITS, WindowDataset, gather, iter_batches, latest_window, make_windows,
+                           split_bounds)
+
+# ----------------------------------------------------------------------------- reference
+
+
+def encoded(lengths: list[int]):
+    """Series whose rows say who they are: channel 0 = global row, 1 = series, 2 = local row."""
+    arrays = [np.stack([np.zeros(n), np.full(n, i), np.arange(n)], axis=1) for i, n in enumerate(lengths)]
+    d = from_arrays(arrays)
+    d.values[:, 0] = np.arange(d.n_rows)
+    return d
+
+
+def rows_of(size, n: int) -> int:
+    """Rows a --val/--test value takes from a series of n rows (a fraction rounds, a count is exact)."""
+    return int(round(n * size)) if isinstance(size, float) else int(size)
+
+
+def brute_force(lengths, lookback, horizon, stride, val, test):
+    """Every window start of every series, classified by the split that holds all of its targets."""
+    out = {s: [] for s in SPLITS}
+    offset = 0
+    for n in lengths:
+        n_val, n_test = rows_of(val, n), rows_of(test, n)
+        train_end, val_end = n - n_val - n_test, n - n_test
+        found = {s: [] for s in SPLITS}
+        for s in range(0, n - lookback - horizon + 1):
+            first, last = s + lookback, s + lookback + horizon - 1  # target rows
+            if last < train_end:
+                found["train"].append(s)
+            elif first >= train_end and last < val_end:
+                found["val"].append(s)
+            elif first >= val_end:
+                found["test"].append(s)
+        for split, starts in found.items():
+            out[split].extend(offset + s for s in starts[::stride])  # every stride-th window of the split
+        offset += n
+    return {s: np.array(v, dtype=np.int64) for s, v in out.items()}
+
+
+split_size = st.one_of(st.sampled_from([0.0, 0.1, 0.15, 0.2, 0.25, 0.3]), st.integers(0, 40))
+
+
+@st.composite
+def configs(draw):
+    lengths = draw(st.lists(st.integers(1, 90), min_size=1, max_size=3))
+    return dict(lengths=lengths, lookback=draw(st.integers(1, 20)), horizon=draw(st.integers(1, 10)),
+                stride=draw(st.integers(1, 4)), val=draw(split_size), test=draw(split_size))
+
+
+def fits(cfg) -> bool:
+    return all(rows_of(cfg["val"], n) + rows_of(cfg["test"], n) <= n for n in cfg["lengths"])
+
+
+PROPS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+# ----------------------------------------------------------------------------- properties
+
+
+@PROPS
+@given(configs())
+def test_window_counts_and_starts_match_brute_force(cfg) -> None:
+    d = encoded(cfg["lengths"])
+    args = (cfg["lookback"], cfg["horizon"], cfg["stride"], cfg["val"], cfg["test"])
+    if not fits(cfg):
+        with pytest.raises(ConfigError, match="do not fit"):
+            make_windows(d, *args, require=())
+        return
+    w = make_windows(d, *args, require=())
+    expected = brute_force(cfg["lengths"], *args)
+    for split in SPLITS:
+        np.testing.assert_array_equal(getattr(w, split).starts, expected[split], err_msg=split)
+    assert w.counts() == {s: len(expected[s]) for s in SPLITS}
+    if len(expected["train"]) == 0:  # the default require=("train",) refuses it
+        with pytest.raises(DataError):
+            make_windows(d, *args)
+    else:
+        assert make_windows(d, *args).counts() == w.counts()
+
+
+@PROPS
+@given(configs())
+def test_every_window_is_inside_one_series_and_splits_do_not_leak(cfg) -> None:
+    if not fits(cfg):
+        return
+    d = encoded(cfg["lengths"])
+    L, H = cfg["lookback"], cfg["horizon"]
+    w = make_windows(d, L, H, cfg["stride"], cfg["val"], cfg["test"], require=())
+    values = torch.from_numpy(d.values)
+    seen_targets: dict[str, set[int]] = {}
+    for split in SPLITS:
+        index = getattr(w, split)
+        if len(index) == 0:
+            seen_targets[split] = set()
+            continue
+        starts = torch.from_numpy(index.starts)
+        x, y = gather(values, starts, L, H, n_targets=3)
+        assert x.shape == (len(index), L, 3) and y.shape == (len(index), H, 3)
+        series = w.series_of(index)
+        lo, hi = d.offsets[series], d.offsets[series + 1]
+        # (4) never across a series boundary
+        assert (index.starts >= lo).all() and (index.starts + L + H <= hi).all()
+        # (2) x = rows [s, s+L), y = rows [s+L, s+L+H) of the same series
+        s = index.starts[:, None]
+        np.testing.assert_array_equal(x[..., 0].numpy(), s + np.arange(L))
+        np.testing.assert_array_equal(y[..., 0].numpy(), s + L + np.arange(H))
+        assert (x[..., 1].numpy() == series[:, None]).all() and (y[..., 1].numpy() == series[:, None]).all()
+        np.testing.assert_array_equal(y[..., 2].numpy(), (s - lo[:, None]) + L + np.arange(H))
+        np.testing.assert_array_equal(index.target_rows(), y[..., 0].numpy())
+        # (5) the targets lie inside the split's own rows (inputs may look back before them)
+        col = SPLITS.index(split)
+        local = index.target_rows() - lo[:, None]
+        assert (local >= w.bounds[series, col][:, None]).all()
+        assert (local < w.bounds[series, col + 1][:, None]).all()
+        seen_targets[split] = set(index.target_rows().ravel().tolist())
+    # (3) no target row is predicted in two splits
+    assert not seen_targets["train"] & seen_targets["val"]
+    assert not seen_targets["train"] & seen_targets["test"]
+    assert not seen_targets["val"] & seen_targets["test"]
+
+
+@PROPS
+@given(configs(), st.integers(1, 64), st.integers(0, 2**31 - 1))
+def test_iter_batches_covers_every_window_once(cfg, batch_size: int, seed: int) -> None:
+    if not fits(cfg):
+        return
+    d = encoded(cfg["lengths"])
+    w = make_windows(d, cfg["lookback"], cfg["horizon"], cfg["stride"], cfg["val"], cfg["test"], require=())
+    values = torch.from_numpy(d.values)
+    for shuffle in (False, True):
+        g = torch.Generator().manual_seed(seed)
+        batches = list(iter_batches(values, w.train, 1, batch_size, shuffle=shuffle, generator=g))
+        assert len(batches) == math.ceil(len(w.train) / batch_size)
+        assert all(len(x) == batch_size for x, _ in batches[:-1])
+        got = np.concatenate([x[:, 0, 0].numpy() for x, _ in batches]) if batches else np.empty(0)
+        if not shuffle:
+            np.testing.assert_array_equal(got, w.train.starts)
+        np.testing.assert_array_equal(np.sort(got), w.train.starts)
+        for x, y in batches:  # y holds the first n_targets=1 channel of the rows after x
+            assert y.shape[-1] == 1
+            np.testing.assert_array_equal(y[:, 0, 0].numpy(), x[:, -1, 0].numpy() + 1)
+
+
+# ----------------------------------------------------------------------------- examples
+
+
+def test_shuffle_changes_the_order() -> None:
+    d = encoded([300])
+    w = make_windows(d, 4, 2, 1, 0.1, 0.1)
+    values = torch.from_numpy(d.values)
+    plain = torch.cat([x[:, 0, 0] for x, _ in iter_batches(values, w.train, 1, 32)])
+    shuffled = torch.cat([x[:, 0, 0] for x, _ in iter_batches(values, w.train, 1, 32, shuffle=True,
+                                                              generator=torch.Generator().manual_seed(0))])
+    assert not torch.equal(plain, shuffled) and torch.equal(plain.sort().values, shuffled.sort().values)
+
+
+def test_split_by_timestamp() -> None:
+    d = encoded([100])  # hourly from 2000-01-01 00:00
+    assert split_bounds(d, "2000-01-03", "2000-01-04").tolist() == [[0, 48, 72, 100]]
+    assert split_bounds(d, "2000-01-03 12:00", 0.2).tolist() == [[0, 60, 80, 100]]
+    assert split_bounds(d, 10, "2000-01-04").tolist() == [[0, 62, 72, 100]]
+    w = make_windows(d, 6, 3, 1, "2000-01-03", "2000-01-04")
+    assert w.val.target_rows().min() == 48 and w.test.target_rows().min() == 72
+    with pytest.raises(ConfigError, match="do not fit"):
+        split_bounds(d, "2000-01-04 06:00", "2000-01-04")  # validation would start after the test split
+
+
+def test_window_dataset_items_are_views() -> None:
+    d = encoded([50, 40])
+    w = make_windows(d, 8, 4, 1, 0.1, 0.2)
+    ds = WindowDataset(d.values, w.val, n_targets=2)
+    assert len(ds) == len(w.val) > 0
+    base = ds.values.untyped_storage().data_ptr()
+    assert base == d.values.ctypes.data  # torch.from_numpy: no copy
+    for i in (0, len(ds) - 1):
+        x, y = ds[i]
+        assert x.untyped_storage().data_ptr() == base and y.untyped_storage().data_ptr() == base
+        assert np.shares_memory(x.numpy(), d.values) and np.shares_memory(y.numpy(), d.values)
+        s = int(w.val.starts[i])
+        assert x.shape == (8, 3) and y.shape == (4, 2)
+        np.testing.assert_array_equal(x[:, 0].numpy(), np.arange(s, s + 8))
+        np.testing.assert_array_equal(y[:, 0].numpy(), np.arange(s + 8, s + 12))
+    x, _ = ds[0]
+    d.values[w.val.starts[0], 1] = -5.0  # a write to the data shows through the item
+    assert x[0, 1].item() == -5.0
+
+
+def test_latest_window_is_the_last_rows_of_a_series() -> None:
+    d = encoded([30, 12])
+    v = latest_window(d, 1, 5)
+    assert np.shares_memory(v, d.values)
+    np.testing.assert_array_equal(v[:, 0], np.arange(37, 42))
+    with pytest.raises(DataError, match="series '1' of <array> has 12 rows, but the model looks back 20 rows"):
+        latest_window(d, 1, 20)
+
+
+def test_too_short_names_the_rows_needed() -> None:
+    d = from_arrays(np.zeros((40, 1)))
+    with pytest.raises(DataError) as e:
+        make_windows(d, 30, 10, 1, 0.1, 0.2)
+    msg = str(e.value)
+    assert "the train split has 28 rows (of 40)" in msg
+    assert "one window needs lookback 30 + horizon 10 = 40 rows" in msg
+    # 95 rows: round(9.5) = 10 validation rows = one horizon; 94 rows leave 9
+    assert "the series needs at least 95 rows" in msg
+    assert make_windows(from_arrays(np.zeros((95, 1))), 30, 10, 1, 0.1, 0.2, require=SPLITS).counts()["val"] == 1
+    with pytest.raises(DataError):
+        make_windows(from_arrays(np.zeros((94, 1))), 30, 10, 1, 0.1, 0.2, require=SPLITS)
+
+
+def test_too_short_with_row_counts_and_many_series() -> None:
+    d = from_arrays([np.zeros((32, 1)), np.zeros((30, 1))])
+    with pytest.raises(DataError, match=r"series '1' of <array>: the train split has 20 rows \(of 30\), but one "
+                                        r"window needs lookback 16 \+ horizon 8 = 24 rows"):
+        make_windows(d, 16, 8, 1, 5, 5)
+    with pytest.raises(DataError, match=r"the test split has 0 rows .* needs horizon 8 = 8 rows"):
+        make_windows(d, 16, 8, 1, 5, 0, require=("train", "test"))
+
+
+@PROPS
+@given(st.integers(1, 40), st.integers(1, 12), st.sampled_from([0.05, 0.1, 0.15, 0.2, 0.25, 0.3]),
+       st.sampled_from([0.05, 0.1, 0.15, 0.2, 0.25, 0.3]))
+def test_the_stated_row_count_is_enough(lookback: int, horizon: int, val: float, test: float) -> None:
+    with pytest.raises(DataError) as e:
+        make_windows(from_arrays(np.zeros((lookback + horizon - 1, 1))), lookback, horizon, 1, val, test)
+    need = int(str(e.value).split("needs at least ")[1].split(" rows")[0])
+    make_windows(from_arrays(np.zeros((need, 1))), lookback, horizon, 1, val, test, require=SPLITS)
+
+
+@pytest.mark.parametrize("option", ["lookback", "horizon", "stride"])
+@pytest.mark.parametrize("bad", [0, -1, MAX_WINDOW + 1, 10**9, 2.0, True, "3", None])
+def test_bad_lengths_raise_config_error(option: str, bad) -> None:
+    args = {"lookback": 4, "horizon": 2, "stride": 1, option: bad}
+    with pytest.raises(ConfigError, match=f"--{option}"):
+        make_windows(encoded([50]), **args)
+
+
+@pytest.mark.parametrize("val, test, match", [
+    (1.0, 0.2, "--val fraction must be in"),
+    (0.1, -0.5, "--test fraction must be in"),
+    (-3, 0.2, "--val must not be negative"),
+    (True, 0.2, "--val must be a fraction"),
+    ("soon", 0.2, "--val 'soon' is neither"),
+    (0.6, 0.5, "do not fit in 50 rows"),
+])
+def test_bad_split_sizes_raise_config_error(val, test, match) -> None:
+    with pytest.raises(ConfigError, match=match):
+        make_windows(encoded([50]), 4, 2, 1, val, test)
