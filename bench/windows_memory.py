@@ -5,13 +5,19 @@ signal; 10 million x 8 = 320 MB by default), wraps them with ``tsrnn.data.from_a
 the windows with ``make_windows`` (lookback 512, horizon 96, --val 0.1, --test 0.2) and iterates
 one full shuffled epoch over the training windows with ``tsrnn.windows.iter_batches`` (batch 256)
 on ``torch.from_numpy`` of the values (no copy). It reports the peak resident memory
-(``ru_maxrss`` and ``VmHWM`` from /proc/self/status) against the target 2 x raw + 300 MB, the
-wall times, batches per second, and how much memory materialising the windows would have taken.
+(``ru_maxrss`` and ``VmHWM`` from /proc/self/status) against the target 2 x raw + 300 MB (MB of
+10^6 bytes throughout), the wall times, batches per second, and how much memory materialising
+the windows would have taken.
 
 Run it from the repository root, in the project's virtual environment::
 
-    python bench/windows_memory.py                  # 10 million steps: about 1-3 minutes on a laptop
+    python bench/windows_memory.py                  # 10 million steps, 27,342 batches
     python bench/windows_memory.py --steps 1000000  # a smaller run
+    python bench/windows_memory.py --threads 1      # torch on one thread
+
+The epoch is most of the time: 2-13 minutes on a 2-core machine, depending on its load and on
+the torch thread count. Below about 5 million steps the target fails by construction: Python
+with numpy, pandas and torch already takes some 290 MB before any data.
 
 It prints a table, then the same figures as one JSON object on the last line. The exit status is
 1 when the peak is over the target. Run nothing else in the same process: ``ru_maxrss`` is the
@@ -28,7 +34,7 @@ import resource
 import sys
 import time
 
-MB = 1024 * 1024
+MB = 1_000_000  # megabytes of 10^6 bytes: 10 million x 8 float32 = 320 MB
 
 
 def proc_status_mb(field: str) -> float:
@@ -37,7 +43,7 @@ def proc_status_mb(field: str) -> float:
         with open("/proc/self/status") as fh:
             for line in fh:
                 if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024 / MB
+                    return int(line.split()[1]) * 1024 / MB  # the kernel's "kB" are KiB
     except OSError:
         pass
     return float("nan")

@@ -1,11 +1,19 @@
-"""Generate datasets/demo.csv, the small hourly file the README quickstart uses.
+"""Generate the small files in datasets/ that the README uses.
 
-    python datasets/make_demo.py            # rewrites datasets/demo.csv (deterministic, seed 7)
+    python datasets/make_demo.py     # rewrites demo.csv and demo_anomalies.csv (deterministic)
+
+demo.csv (forecasting):
 
 Three channels over 4,032 hours (24 weeks) from 2024-01-01:
 - load: daily and weekly cycles, a slow trend and AR(1) noise (an electricity-demand shape);
 - temperature: a daily cycle plus slowly drifting weather (a random walk, smoothed);
 - solar: a daylight bump scaled by a cloudiness process, zero at night.
+
+demo_anomalies.csv (detection): the same generator (seed 11, 2,016 hours), with four labelled
+anomalies injected in the second half and an `anomaly` column (1 inside them): a spike in `load`
+(3 hours), a level shift in `temperature` (+8 for 36 hours), a variance change in `load` (noise
+x6 for 48 hours) and a missing daily cycle in `solar` (a flat day).
+
 Made only with numpy and pandas; no outside data, so no licence applies beyond the project's.
 """
 
@@ -35,7 +43,26 @@ def make(n: int = 4032, seed: int = 7) -> pd.DataFrame:
     })
 
 
+def make_anomalies(n: int = 2016, seed: int = 11) -> pd.DataFrame:
+    df = make(n, seed)
+    rng = np.random.default_rng(seed)
+    label = np.zeros(n, dtype=int)
+    spike, shift, noisy, flat = 1300, 1500, 1700, 1896  # all after the first half, which stays normal
+    df.loc[spike:spike + 2, "load"] += 45
+    label[spike:spike + 3] = 1
+    df.loc[shift:shift + 35, "temperature"] += 8
+    label[shift:shift + 36] = 1
+    df.loc[noisy:noisy + 47, "load"] += rng.normal(0, 12, 48)
+    label[noisy:noisy + 48] = 1
+    df.loc[flat:flat + 23, "solar"] = 0.0
+    label[flat:flat + 24] = 1
+    df[["load", "temperature", "solar"]] = df[["load", "temperature", "solar"]].round(3)
+    df["anomaly"] = label
+    return df
+
+
 if __name__ == "__main__":
-    out = Path(__file__).with_name("demo.csv")
-    make().to_csv(out, index=False)
-    print(f"wrote {out}")
+    here = Path(__file__).parent
+    make().to_csv(here / "demo.csv", index=False)
+    make_anomalies().to_csv(here / "demo_anomalies.csv", index=False)
+    print(f"wrote {here / 'demo.csv'} and {here / 'demo_anomalies.csv'}")

@@ -8,7 +8,6 @@ once, side by side, in a module fixture; each test then checks its own result.
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timedelta

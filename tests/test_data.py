@@ -91,7 +91,7 @@ def test_contradictory_arguments_are_refused(kwargs, error) -> None:
 
 
 def test_string_numbers_in_a_dataframe_are_numbers() -> None:
-    # _mostly_numeric accepts the column as a target, then _numeric refuses it with "0 value(s)"
+    # a text column whose values all parse as numbers is a target like any numeric column
     d = load_series(frame(load=[str(i) for i in range(48)]))
     np.testing.assert_array_equal(d.values[:, 0], np.arange(48, dtype=np.float32))
 
@@ -304,6 +304,37 @@ def test_a_regular_series_across_a_dst_change_is_regular(start: str) -> None:
     t = pd.date_range(start, periods=72, freq="h", tz="Europe/Oslo")
     d = load_series(pd.DataFrame({"time": t, "v": np.arange(72.0)}))
     assert d.report.gaps == [] and d.n_rows == 72 and d.freq == "h"
+    pd.testing.assert_index_equal(d.series_times(0), pd.DatetimeIndex(t).as_unit("ns"), check_freq=False)
+
+
+def test_a_gap_across_a_dst_change_is_one_missing_hour() -> None:
+    t = pd.date_range("2024-03-30 12:00", periods=48, freq="h", tz="Europe/Oslo")
+    df = pd.DataFrame({"time": t, "v": np.arange(48.0)}).drop(index=[20])  # 03:00 local, just after the change
+    d = load_series(df)
+    assert [g.missing for g in d.report.gaps] == [1] and d.freq == "h"
+    d = load_series(df, fill="interpolate")
+    assert d.n_rows == 48 and d.report.filled_gap_rows == 1
+    pd.testing.assert_index_equal(d.series_times(0), pd.DatetimeIndex(t).as_unit("ns"), check_freq=False)
+    assert d.values[20, 0] == 20.0
+
+
+
+
+def test_describe_and_gaps_show_local_times() -> None:
+    t = pd.date_range("2024-01-01", periods=48, freq="h", tz="Asia/Tokyo").delete([5, 6])
+    d = load_series(pd.DataFrame({"time": t, "v": np.arange(46.0)}))
+    info = describe(d)
+    assert (info["start"], info["end"]) == ("2024-01-01 00:00:00+09:00", "2024-01-02 23:00:00+09:00")
+    g = d.report.gaps[0]
+    assert pd.Timestamp(g.after) == pd.Timestamp("2024-01-01 04:00", tz="Asia/Tokyo")
+    assert "04:00:00" in g.after  # local wall time, as the user wrote it
+
+
+@pytest.mark.parametrize("start", ["2024-03-20", "2024-10-20"], ids=["spring-forward", "fall-back"])
+def test_a_daily_series_in_a_zone_across_a_dst_change_is_daily(start: str) -> None:
+    t = pd.date_range(start, periods=30, freq="D", tz="Europe/Oslo")  # local midnights: 23 or 25 h apart once
+    d = load_series(pd.DataFrame({"time": t, "v": np.arange(30.0)}))
+    assert d.freq == "D" and d.report.gaps == []
     pd.testing.assert_index_equal(d.series_times(0), pd.DatetimeIndex(t).as_unit("ns"), check_freq=False)
 
 

@@ -124,10 +124,7 @@ def window_data():
 
 
 @METHODS
-@pytest.mark.parametrize("per_series", [
-    True,
-    False,
-], ids=["per-series", "shared"])
+@PER_SERIES
 def test_inverse_broadcasts_a_series_per_window(method, per_series) -> None:
     d, train_end = window_data()
     s = SeriesScaler(method, per_series).fit(d, train_end)

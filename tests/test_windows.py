@@ -181,6 +181,18 @@ def test_split_by_timestamp() -> None:
         split_bounds(d, "2000-01-04 06:00", "2000-01-04")  # validation would start after the test split
 
 
+def test_split_by_timestamp_in_a_zone() -> None:
+    import pandas as pd
+
+    from tsrnn.data import load_series
+
+    t = pd.date_range("2024-01-01", periods=48, freq="h", tz="Asia/Tokyo")
+    d = load_series(pd.DataFrame({"time": t, "v": np.arange(48.0)}))
+    assert split_bounds(d, 0, "2024-01-02T00:00+09:00").tolist() == [[0, 24, 24, 48]]  # the same instant
+    assert split_bounds(d, 0, "2024-01-01T15:00Z").tolist() == [[0, 24, 24, 48]]
+    assert split_bounds(d, 0, "2024-01-02").tolist() == [[0, 24, 24, 48]]  # local time, as in the file
+
+
 def test_window_dataset_items_are_views() -> None:
     d = encoded([50, 40])
     w = make_windows(d, 8, 4, 1, 0.1, 0.2)
@@ -241,6 +253,10 @@ def test_the_stated_row_count_is_enough(lookback: int, horizon: int, val: float,
         make_windows(from_arrays(np.zeros((lookback + horizon - 1, 1))), lookback, horizon, 1, val, test)
     need = int(str(e.value).split("needs at least ")[1].split(" rows")[0])
     make_windows(from_arrays(np.zeros((need, 1))), lookback, horizon, 1, val, test, require=SPLITS)
+    # "at least": every longer series has a window in every split too (the rounding makes this non-trivial)
+    for n in range(need, need + 100):
+        n_val, n_test = int(round(n * val)), int(round(n * test))
+        assert n - n_val - n_test >= lookback + horizon and min(n_val, n_test) >= horizon, n
 
 
 @pytest.mark.parametrize("option", ["lookback", "horizon", "stride"])

@@ -10,6 +10,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
+    "RNNAnomalyDetector": "tsrnn.estimators.detector",
     "RNNForecaster": "tsrnn.estimators.forecaster",
     "LSTMForecaster": "tsrnn.estimators.forecaster",
     "GRUForecaster": "tsrnn.estimators.forecaster",

@@ -328,6 +328,12 @@ def _step_and_gaps(t: "pd.DatetimeIndex", sid: str | None, name: str, where: str
     diffs = pd.Series(np.diff(t.asi8))
     counts = diffs.value_counts()
     step = int(counts.index[0])
+    day = 86_400_000_000_000
+    if t.tz is not None and step % day == 0:
+        # daily or longer steps in a zone: a DST change makes them 23 or 25 hours; use local time
+        diffs = pd.Series(np.diff(t.tz_localize(None).asi8))
+        counts = diffs.value_counts()
+        step = int(counts.index[0])
     who = f" series {sid!r}" if sid is not None else ""
     off_grid = np.flatnonzero(diffs.to_numpy() % step != 0)
     if len(off_grid):
@@ -433,8 +439,8 @@ def load_series(
     numeric = pd.DataFrame({c: _numeric(df, c, name, is_file, "target" if c in targets else "covariate") for c in cols})
     times = _parse_times(df[tcol], tcol, name, is_file)
     tz = str(times.tz) if times.tz is not None else None
-    if tz:  # checks and storage in UTC, so a DST change makes no false gap or duplicate
-        times = times.tz_convert("UTC").tz_localize(None)
+    # a zoned index stays zoned through the checks: order and duplicates compare instants (asi8 is
+    # UTC), infer_freq reads steps in local time, and messages and gaps show local times
     numeric.index = df.index
 
     if id_col is not None:
@@ -548,6 +554,8 @@ def describe(data: SeriesData) -> dict[str, Any]:
     r = data.report or DataReport(rows=data.n_rows)
     start = pd.Timestamp(data.times.min()) if data.n_rows else None
     end = pd.Timestamp(data.times.max()) if data.n_rows else None
+    if data.tz and data.n_rows:  # times are stored in UTC
+        start, end = (x.tz_localize("UTC").tz_convert(data.tz) for x in (start, end))
     return {
         "source": data.source,
         "rows": data.n_rows,

@@ -43,3 +43,35 @@ def plot_forecast(series: "SeriesData", forecast: "pd.DataFrame", targets: Seque
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+def plot_anomalies(frame: "pd.DataFrame", scored: "pd.DataFrame", channels: Sequence[str], time_col: str,
+                   path: str | Path, labels: str | None = None) -> Path:
+    """Each channel with flagged rows marked (and true anomalies shaded, given ``labels``), then the score."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    times = scored[time_col].to_numpy()
+    flags = scored["is_anomaly"].to_numpy().astype(bool)
+    fig, axes = plt.subplots(len(channels) + 1, 1, figsize=(11, 2.2 * (len(channels) + 1)), sharex=True, squeeze=False)
+    truth = frame[labels].to_numpy().astype(float) > 0 if labels else None
+    for ax, name in zip(axes[:-1, 0], channels):
+        values = frame[name].to_numpy(dtype=float)
+        ax.plot(times, values, color="0.3", lw=0.8)
+        ax.scatter(times[flags], values[flags], color="tab:red", s=6, label="flagged", zorder=3)
+        if truth is not None:
+            ax.fill_between(times, values.min(), values.max(), where=truth, color="tab:orange", alpha=0.2,
+                            label="labelled anomaly")
+        ax.set_ylabel(name)
+    ax = axes[-1, 0]
+    ax.plot(times, scored["score"].to_numpy(), color="tab:purple", lw=0.8)
+    ax.scatter(times[flags], scored["score"].to_numpy()[flags], color="tab:red", s=6)
+    ax.set_ylabel("score")
+    axes[0, 0].legend(loc="upper left", fontsize=8)
+    for a in axes[:, 0]:
+        a.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

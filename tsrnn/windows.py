@@ -40,7 +40,7 @@ def _check_lengths(lookback: int, horizon: int, stride: int) -> None:
             raise ConfigError(f"--{opt} {v} is absurdly large (limit {MAX_WINDOW:,})", f"pass a smaller --{opt}")
 
 
-def _split_rows(size: SplitSize, n: int, times: np.ndarray, option: str) -> int:
+def _split_rows(size: SplitSize, n: int, times: np.ndarray, option: str, tz: str | None = None) -> int:
     """Rows a split takes from the end of a series of ``n`` rows (a start time counts the rows after it)."""
     if size is None:
         return 0
@@ -57,7 +57,10 @@ def _split_rows(size: SplitSize, n: int, times: np.ndarray, option: str) -> int:
     import pandas as pd
 
     try:
-        start = np.datetime64(pd.Timestamp(size).tz_localize(None).to_datetime64(), "ns")
+        ts = pd.Timestamp(size)
+        if tz is not None:  # times are UTC instants: a time without zone is local time in ``tz``
+            ts = (ts.tz_localize(tz) if ts.tz is None else ts).tz_convert("UTC")
+        start = np.datetime64(ts.tz_localize(None).to_datetime64(), "ns")
     except (ValueError, TypeError) as e:
         raise ConfigError(f"{option} {size!r} is neither a fraction, a row count nor a timestamp",
                           f"e.g. {option} 0.2, {option} 500 or {option} 2018-01-01") from e
@@ -75,8 +78,8 @@ def split_bounds(data: SeriesData, val: SplitSize = 0.1, test: SplitSize = 0.2) 
     for i in range(data.n_series):
         n = int(data.lengths[i])
         t = data.times[data.offsets[i] : data.offsets[i + 1]]
-        n_test = _split_rows(test, n, t, "--test")
-        n_val = _split_rows(val, n, t, "--val")
+        n_test = _split_rows(test, n, t, "--test", data.tz)
+        n_val = _split_rows(val, n, t, "--val", data.tz)
         if isinstance(val, str):  # a start time: validation runs up to the test split
             n_val -= n_test
         if n_val < 0 or n_val + n_test > n:
@@ -217,10 +220,11 @@ def gather(values: "torch.Tensor", starts: "torch.Tensor", lookback: int, horizo
     ``values`` (n_rows, C) and ``starts`` (B,) int64 live on the same device; only the batch
     is copied.
     """
-    import torch
-
-    rows = starts[:, None] + torch.arange(lookback + horizon, device=starts.device)  # (B, L+H)
-    window = values[rows]  # (B, L+H, C)
+    width = lookback + horizon
+    # every window of the array as a strided view (no copy), then the batch's rows of it
+    s0, s1 = values.stride()
+    view = values.as_strided((values.shape[0] - width + 1, width, values.shape[1]), (s0, s0, s1))  # (N-W+1, W, C)
+    window = view.index_select(0, starts)  # (B, L+H, C): the only copy
     return window[:, :lookback], window[:, lookback:, :n_targets]
 
 

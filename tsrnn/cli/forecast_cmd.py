@@ -43,9 +43,28 @@ def _metrics_table(metrics: dict[str, Any], title: str) -> None:
     Console().print(t)
 
 
+FORECAST_ONLY = ("horizon", "head", "teacher_forcing", "instance_norm", "channel_independent", "quantiles",
+                 "tbptt_steps", "stateful", "lr_schedule", "test", "covariate", "id_col", "resume")
+DETECT_ONLY = ("method", "threshold")
+
+
+def _check_task_options(task: str, given: dict[str, Any]) -> None:
+    """An option that does not apply to the task is refused, never silently ignored."""
+    import inspect
+
+    if task not in ("forecast", "detect"):
+        raise ConfigError(f"unknown --task {task!r}", "use forecast or detect")
+    defaults = inspect.signature(fit).parameters
+    for name in FORECAST_ONLY if task == "detect" else DETECT_ONLY:
+        if given[name] != defaults[name].default:
+            raise ConfigError(f"--{name.replace('_', '-')} does not apply to --task {task}",
+                              f"drop it, or use --task {'forecast' if task == 'detect' else 'detect'}")
+
+
 @app.command()
 def fit(
     data: DataPath,
+    task: Annotated[str, typer.Option(help="forecast | detect (an anomaly detector for `tsrnn detect --model`).")] = "forecast",
     time_col: TimeCol = None,
     target: Target = None,
     covariate: Covariate = None,
@@ -84,15 +103,36 @@ def fit(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Model directory (default tsrnn-models/<data>-<time>).")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue from a checkpoint (DIR/checkpoint/last.safetensors).")] = None,
     force: Force = False,
+    method: Annotated[str, typer.Option(help="--task detect: reconstruction | forecast.")] = "reconstruction",
+    threshold: Annotated[str, typer.Option(help="--task detect: quantile | gaussian | dynamic | pot | conformal.")] = "pot",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: Json = False,
 ) -> None:
-    """Train a recurrent forecaster, report it beside naive baselines, and save it."""
-    from tsrnn.data import load_series
-    from tsrnn.estimators import RNNForecaster
+    """Train a recurrent forecaster (or, with --task detect, an anomaly detector), report it and save it.
 
+    With --task detect, --lookback is the detector's window and --val the calibration part."""
+    from tsrnn.data import load_series
+    from tsrnn.estimators import RNNAnomalyDetector, RNNForecaster
+
+    _check_task_options(task, locals())
     out = out or Path("tsrnn-models") / f"{data.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     refuse_existing(out, force, "--out")
+    if task == "detect":
+        calibration = split_size(val)
+        if not isinstance(calibration, float):
+            raise ConfigError(f"with --task detect, --val is the calibration fraction; got {val!r}", "e.g. --val 0.2")
+        det = RNNAnomalyDetector(
+            method=method, threshold=threshold, window=lookback, cell=cell, hidden_size=hidden, num_layers=layers,
+            bidirectional=bidirectional, dropout=dropout, calibration=calibration, scaler=scaler,
+            epochs=epochs, batch_size=batch_size, lr=lr, patience=patience or None,
+            clip_grad_norm=clip_grad_norm or None, time_col=time_col, target=target or None, fill=fill,
+            random_state=seed, device=device, precision=precision, verbose=not quiet and not as_json)
+        det.fit(load_series(data, **load_args(data, time_col, target, covariate, id_col, fill, sort, sep)))
+        det.save(out, overwrite=force)
+        summary = {"model_dir": str(out), "epochs": len(det.history_.epochs), "status": det.history_.status,
+                   "threshold": det.threshold_}
+        print(json.dumps(summary, indent=2) if as_json else f"detector saved to {out}")
+        return
     staging = out.with_name(f".{out.name}.checkpoint")
     series = load_series(data, **load_args(data, time_col, target, covariate, id_col, fill, sort, sep))
     model = RNNForecaster(

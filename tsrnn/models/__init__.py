@@ -1,5 +1,6 @@
-"""Recurrent forecasting models (torch only): encoder, forecaster, stateful next-step model, losses."""
+"""Recurrent models (torch only): encoder, forecaster, autoencoder, stateful next-step model, losses."""
 
+from .autoencoder import RecurrentAutoencoder
 from .encoder import CELLS, RecurrentEncoder, detach_state
 from .forecaster import HEADS, RecurrentForecaster
 from .losses import pinball_loss
@@ -11,6 +12,7 @@ __all__ = [
     "HEADS",
     "InstanceNorm",
     "NextStepRNN",
+    "RecurrentAutoencoder",
     "RecurrentEncoder",
     "RecurrentForecaster",
     "detach_state",

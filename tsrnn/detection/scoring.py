@@ -1,0 +1,58 @@
+"""Per-row anomaly scores from per-window errors (numpy only).
+
+Every scorer here works on one series' contiguous rows and returns one value per row, so no row
+of the user's frame is ever dropped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+COMBINE = ("mean", "max")
+
+
+def accumulate(total: np.ndarray, count: np.ndarray, starts: np.ndarray, errors: np.ndarray, combine: str) -> None:
+    """Add window errors into per-row accumulators, in place.
+
+    ``errors`` (n_windows, W, C): the error of every step of window ``i``, which covers rows
+    ``starts[i] .. starts[i] + W - 1`` of ``total`` (n_rows, C) and ``count`` (n_rows,).
+    ``total`` holds sums ("mean") or running maxima ("max"; start it at -inf).
+    """
+    n_w, width, n_ch = errors.shape
+    rows = (starts[:, None] + np.arange(width)).ravel()  # (n_w * W,)
+    flat = errors.reshape(n_w * width, n_ch)
+    if combine == "mean":
+        np.add.at(total, rows, flat)
+    else:
+        np.maximum.at(total, rows, flat)
+    np.add.at(count, rows, 1.0)
+
+
+def finish(total: np.ndarray, count: np.ndarray, combine: str) -> np.ndarray:
+    """Accumulators -> (n_rows, C) row errors; NaN for a row no window covers."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = total / count[:, None] if combine == "mean" else total.copy()
+    out[count == 0] = np.nan
+    return out
+
+
+def empty(n_rows: int, n_ch: int, combine: str) -> tuple[np.ndarray, np.ndarray]:
+    """Fresh accumulators for ``accumulate``."""
+    return np.full((n_rows, n_ch), 0.0 if combine == "mean" else -np.inf), np.zeros(n_rows)
+
+
+def ewma(x: np.ndarray, span: int, state: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Exponentially weighted moving average along axis 0 (alpha = 2 / (span + 1)), NaN rows skipped.
+
+    ``state``: the last smoothed row of an earlier call, to continue a stream exactly.
+    Returns (smoothed, last state).
+    """
+    alpha = 2.0 / (span + 1.0)
+    out = np.full(x.shape, np.nan)
+    prev = None if state is None else state.copy()
+    for i in range(len(x)):
+        if np.isnan(x[i]).any():
+            continue
+        prev = x[i].copy() if prev is None else alpha * x[i] + (1 - alpha) * prev
+        out[i] = prev
+    return out, prev

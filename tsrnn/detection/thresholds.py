@@ -1,0 +1,387 @@
+"""Thresholds that turn anomaly scores into flags (numpy only).
+
+Scores are 1-D float arrays, one per time step, higher = more anomalous. A threshold is fitted
+on calibration scores (held-out rows assumed mostly normal) or, for ``dynamic``, on the scores
+being tested; a point is flagged when its score is strictly above the threshold.
+
+=========  ====================================================  =========================================
+method     assumes                                               use when
+=========  ====================================================  =========================================
+quantile   calibration is normal and has >> 1/(1-q) points       a simple, known alarm budget ``1 - q``
+gaussian   calibration scores are roughly Gaussian               a quick baseline; heavy tails -> too many
+                                                                 alarms
+conformal  calibration and new normal scores are exchangeable    you need P(false alarm) <= ``fpr``,
+                                                                 guaranteed for any distribution
+pot        the tail above the ``init_quantile`` quantile is      alarm rates (``risk``) far below 1/n,
+           a Generalized Pareto Distribution                     beyond the calibration data's range
+dynamic    anomalies are rare, short bursts in smoothed,         no clean calibration set, or errors whose
+           non-negative errors                                   level drifts (per-window, Hundman 2018)
+=========  ====================================================  =========================================
+
+``pot`` is Siffer et al., "Anomaly Detection in Streams with Extreme Value Theory" (KDD 2017):
+the Generalized Pareto Distribution is fitted by maximum likelihood with Grimshaw's reduction
+to one variable (as in the paper), roots bracketed on a grid and refined by bisection; the
+exponential tail (gamma = 0) is always a candidate, so the fit falls back to it when no other
+root exists or none has a higher likelihood.
+
+``dynamic`` is the non-parametric dynamic threshold of Hundman et al., "Detecting Spacecraft
+Anomalies Using LSTMs and Nonparametric Dynamic Thresholding" (KDD 2018, telemanom), with its
+pruning step; smooth the raw errors first with ``smooth_errors``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tsrnn.errors import ConfigError
+
+THRESHOLDS = ("quantile", "gaussian", "dynamic", "pot", "conformal")
+MIN_EXCESSES = 10  # POT needs at least this many calibration scores above its initial threshold
+MAX_CANDIDATES = 10_000  # dynamic: more z values than this is certainly a typo in z_range / z_step
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _real(value: object) -> bool:
+    """A real number (not a bool, not NaN)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+        and not math.isnan(value)
+
+
+def _check_open_unit(name: str, value: float, example: str) -> float:
+    if not _real(value) or not 0.0 < float(value) < 1.0:
+        raise ConfigError(f"{name} must be a number strictly between 0 and 1, got {value!r}", f"e.g. {name}={example}")
+    return float(value)
+
+
+def _check_scores(name: str, x: np.ndarray, *, allow_empty: bool = False) -> np.ndarray:
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ConfigError(f"{name} must be 1-D (one score per time step), got shape {arr.shape}",
+                          "combine channels into one score per row first")
+    if arr.size == 0 and not allow_empty:
+        raise ConfigError(f"{name} is empty", f"pass at least one score in {name}")
+    if not np.all(np.isfinite(arr)):
+        raise ConfigError(f"{name} holds {int(np.sum(~np.isfinite(arr)))} NaN/inf values",
+                          f"drop or fill the non-finite values of {name}")
+    return arr
+
+
+def _check_z(z_range: tuple[float, float], z_step: float) -> np.ndarray:
+    """The candidate z values ``lo, lo + step, ... <= hi``."""
+    try:
+        lo, hi = (float(v) for v in z_range)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"z_range must be two numbers (low, high), got {z_range!r}", "e.g. z_range=(2.0, 10.0)") from e
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+        raise ConfigError(f"z_range must be finite with low <= high, got {z_range!r}", "e.g. z_range=(2.0, 10.0)")
+    if not _real(z_step) or not (math.isfinite(z_step) and z_step > 0):
+        raise ConfigError(f"z_step must be a positive number, got {z_step!r}", "e.g. z_step=0.5")
+    count = int(math.floor((hi - lo) / z_step + 1e-9)) + 1
+    if count > MAX_CANDIDATES:
+        raise ConfigError(f"z_range {z_range!r} with z_step {z_step} gives {count:,} candidates "
+                          f"(limit {MAX_CANDIDATES:,})", "use a larger z_step")
+    return lo + z_step * np.arange(count)
+
+
+# ----------------------------------------------------------------------------- smoothing
+
+
+def _ewma(x: np.ndarray, alpha: float) -> np.ndarray:
+    """Adjusted EWMA along axis 0: ``y_t = sum_i beta^(t-i) x_i / sum_i beta^(t-i)``, beta = 1 - alpha.
+
+    Vectorised in blocks: inside a block the weights ``beta^-j`` stay below 1e100, and the
+    running numerator is carried from block to block.
+    """
+    beta = 1.0 - alpha
+    if beta == 0.0 or x.shape[0] == 0:
+        return x.copy()
+    n = x.shape[0]
+    log_beta = math.log(beta)
+    block = max(1, min(n, int(100 * math.log(10) / -log_beta)))
+    extra = (1,) * (x.ndim - 1)
+    num = np.empty_like(x)
+    carry = np.zeros(x.shape[1:])
+    for s in range(0, n, block):
+        j = np.arange(min(block, n - s), dtype=np.float64).reshape(-1, *extra)
+        part = np.exp(j * log_beta) * (beta * carry + np.cumsum(np.exp(-j * log_beta) * x[s : s + block], axis=0))
+        num[s : s + block] = part
+        carry = part[-1]
+    t = np.arange(1, n + 1, dtype=np.float64).reshape(-1, *extra)
+    den = -np.expm1(t * log_beta) / alpha  # sum of the weights, (1 - beta^(t+1)) / alpha
+    return num / den
+
+
+def ewma(x: np.ndarray, *, alpha: float | None = None, span: float | None = None) -> np.ndarray:
+    """Exponentially weighted moving average along axis 0 of ``x`` (n,) or (n, C).
+
+    Give exactly one of ``alpha`` in (0, 1] or ``span`` >= 1 (``alpha = 2 / (span + 1)``). Weights
+    are normalised over the points seen so far (pandas ``ewm(...).mean()`` with ``adjust=True``), so
+    the first values are not pulled towards ``x[0]``. Same shape as ``x``, float64.
+    """
+    if (alpha is None) == (span is None):
+        raise ConfigError("ewma needs exactly one of alpha or span", "e.g. ewma(x, span=30)")
+    if span is not None:
+        if not _real(span) or not (math.isfinite(span) and span >= 1):
+            raise ConfigError(f"span must be a number >= 1, got {span!r}", "e.g. span=30")
+        a = 2.0 / (float(span) + 1.0)
+    else:
+        if not _real(alpha) or not 0.0 < float(alpha) <= 1.0:
+            raise ConfigError(f"alpha must be in (0, 1], got {alpha!r}", "e.g. alpha=0.1")
+        a = float(alpha)
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim not in (1, 2):
+        raise ConfigError(f"x must be (n,) or (n, C), got shape {arr.shape}", "pass one row per time step")
+    if not np.all(np.isfinite(arr)):
+        raise ConfigError(f"x holds {int(np.sum(~np.isfinite(arr)))} NaN/inf values", "drop or fill them first")
+    return _ewma(arr, a)
+
+
+def smooth_errors(errors: np.ndarray, span: float) -> np.ndarray:
+    """Telemanom's smoothed errors: the EWMA (``span``) of the absolute errors, same shape (n,) or (n, C).
+
+    Hundman et al. smooth ``|y - y_hat|`` before thresholding so that a sharp one-step miss of an
+    otherwise good forecast does not read as an anomaly; they use a span of a few percent of the
+    window of errors being thresholded.
+    """
+    return ewma(np.abs(np.asarray(errors, dtype=np.float64)), span=span)
+
+
+# ----------------------------------------------------------------------------- GPD / POT
+
+
+def _grimshaw_w(x: float, y: np.ndarray) -> float:
+    """Grimshaw's equation ``u(x) v(x) - 1`` written as ``a + b + a b`` (accurate near x = 0)."""
+    xy = x * y
+    a = float(np.mean(-xy / (1.0 + xy)))  # u - 1
+    b = float(np.mean(np.log1p(xy)))  # v - 1
+    return a + b + a * b
+
+
+def fit_gpd(excesses: np.ndarray) -> tuple[float, float]:
+    """Maximum-likelihood (gamma, sigma) of a Generalized Pareto Distribution, by Grimshaw's method.
+
+    ``excesses``: (N,) values >= 0 (scores minus the POT threshold), not all zero. The GPD has
+    survival ``(1 + gamma y / sigma)^(-1/gamma)`` (``exp(-y / sigma)`` at gamma = 0).
+
+    With ``x = gamma / sigma`` the likelihood equations reduce to ``u(x) v(x) = 1``, where
+    ``u = mean(1 / (1 + x y))`` and ``v = 1 + mean(log(1 + x y))``, and then ``gamma = v - 1``,
+    ``sigma = gamma / x``. Roots lie in ``(-1 / max y, 0)`` or ``x > 0``; they are bracketed on a
+    log-spaced grid of each side (on excesses scaled to mean 1) and refined by bisection. Every
+    root and the exponential fit (gamma = 0, sigma = mean) are candidates; the one with the
+    highest likelihood wins. The exponential is what remains when no root exists: equal excesses,
+    or a tail so short (gamma <= -1) that the likelihood has no interior maximum; it then
+    overstates the tail, so a POT threshold errs towards fewer alarms.
+    """
+    y = np.asarray(excesses, dtype=np.float64)
+    if y.ndim != 1 or y.size < 2:
+        raise ConfigError(f"excesses must be 1-D with at least 2 values, got shape {y.shape}",
+                          "pass the scores above the POT threshold minus that threshold")
+    if not np.all(np.isfinite(y)) or np.any(y < 0) or not np.any(y > 0):
+        raise ConfigError("excesses must be finite, >= 0 and not all zero",
+                          "pass the scores above the POT threshold minus that threshold")
+    scale = float(y.mean())
+    y = y / scale
+    n_grid = 200
+    f = np.concatenate([np.geomspace(1e-6, 0.5, n_grid), 1.0 - np.geomspace(0.5, 1e-9, n_grid)[1:]])
+    grids = [np.geomspace(1e-6, 1e8, 2 * n_grid), -f / float(y.max())]  # positive side, negative side
+    best_gamma, best_sigma, best_ll = 0.0, 1.0, -1.0  # exponential: log-likelihood / N = -(log 1 + 1)
+    for grid in grids:
+        w = np.array([_grimshaw_w(float(x), y) for x in grid])
+        for i in np.flatnonzero(np.sign(w[:-1]) * np.sign(w[1:]) < 0):
+            lo, hi, w_lo = float(grid[i]), float(grid[i + 1]), w[i]
+            for _ in range(80):
+                mid = 0.5 * (lo + hi)
+                w_mid = _grimshaw_w(mid, y)
+                if np.sign(w_mid) == np.sign(w_lo):
+                    lo, w_lo = mid, w_mid
+                else:
+                    hi = mid
+            x = 0.5 * (lo + hi)
+            gamma = float(np.mean(np.log1p(x * y)))
+            sigma = gamma / x  # > 0: gamma has the sign of x
+            ll = -(math.log(sigma) + 1.0 + gamma)  # log-likelihood / N, since sum log(1 + x y) = N gamma
+            if ll > best_ll:
+                best_gamma, best_sigma, best_ll = gamma, sigma, ll
+    return best_gamma, best_sigma * scale
+
+
+def _pot(calibration: np.ndarray, risk: float, init_quantile: float) -> float:
+    n = calibration.size
+    t = float(np.quantile(calibration, init_quantile))
+    excess = calibration[calibration > t] - t
+    if excess.size < MIN_EXCESSES:
+        need = math.ceil(MIN_EXCESSES / (1.0 - init_quantile))
+        raise ConfigError(f"pot needs at least {MIN_EXCESSES} calibration scores above its initial threshold "
+                          f"(the init_quantile={init_quantile} quantile), got {excess.size} of {n}",
+                          f"pass about {need} or more calibration scores, or lower init_quantile")
+    ratio = risk * n / excess.size
+    if ratio >= 1.0:
+        raise ConfigError(f"risk={risk} is not below the fraction of calibration scores above the initial "
+                          f"threshold ({excess.size / n:.3g}); POT only extrapolates further into the tail",
+                          "use a smaller risk, a higher init_quantile, or the quantile threshold")
+    gamma, sigma = fit_gpd(excess)
+    if gamma == 0.0:
+        return t - sigma * math.log(ratio)
+    return t + sigma / gamma * math.expm1(-gamma * math.log(ratio))  # (ratio^-gamma - 1), accurate as gamma -> 0
+
+
+# ----------------------------------------------------------------------------- dynamic (telemanom)
+
+
+def _select_epsilon(e: np.ndarray, zs: np.ndarray) -> float | None:
+    """Hundman's epsilon: the ``mean + z std`` maximising (dmean/mean + dstd/std) / (|e_a| + |E_seq|^2).
+
+    Only candidates flagging at least one point and fewer than half are considered; None if none is.
+    ``e`` must be non-negative.
+    """
+    from tsrnn.detection.events import runs
+
+    n = e.size
+    if n < 2:
+        return None
+    mu, sd = float(e.mean()), float(e.std())
+    if sd == 0.0:  # constant: nothing stands out (and non-negative with sd > 0 means mean > 0)
+        return None
+    best_score, best_eps = -np.inf, None
+    for z in zs:
+        eps = mu + float(z) * sd
+        above = e > eps
+        n_a = int(above.sum())
+        if n_a == 0 or 2 * n_a >= n:
+            continue
+        below = e[~above]
+        gain = (mu - float(below.mean())) / mu + (sd - float(below.std())) / sd
+        score = gain / (n_a + len(runs(above)) ** 2)
+        if score > best_score:
+            best_score, best_eps = score, eps
+    return best_eps
+
+
+def _prune(e: np.ndarray, above: np.ndarray, min_percent: float) -> np.ndarray:
+    """Hundman's pruning: keep the anomalous sequences whose peaks stand clear of the next lower peak."""
+    from tsrnn.detection.events import runs
+
+    seq = runs(above)  # the caller flags at least one point and fewer than half
+    peaks = np.maximum.reduceat(np.where(above, e, -np.inf), seq[:, 0])  # max of run i (normal points -> -inf)
+    order = np.argsort(-peaks, kind="stable")
+    chain = np.append(peaks[order], e[~above].max())
+    drop = (chain[:-1] - chain[1:]) / chain[:-1]
+    big = np.flatnonzero(drop > min_percent)
+    out = np.zeros_like(above)
+    if big.size:
+        for s, t in seq[order[: big[-1] + 1]]:
+            out[s : t + 1] = True
+    return out
+
+
+def _non_negative(e: np.ndarray) -> np.ndarray:
+    """Shift scores with negative values (e.g. standardised ones) so their minimum is 0."""
+    low = float(e.min()) if e.size else 0.0
+    return e - low if low < 0 else e
+
+
+def dynamic_threshold(scores: np.ndarray, *, window: int | None = None, z_range: tuple[float, float] = (2.0, 10.0),
+                      z_step: float = 0.5, min_percent: float = 0.13) -> np.ndarray:
+    """Boolean flags (n,) from Hundman et al.'s non-parametric dynamic threshold with pruning.
+
+    ``scores``: (n,) smoothed errors (see ``smooth_errors``). The method's criteria are ratios to
+    the mean and to peak values, so they need a zero point: non-negative scores are used as they
+    are, and scores with negative values (e.g. standardised ones) are first shifted so their
+    minimum is 0.
+
+    In each window the threshold is ``eps = mean + z std`` for the ``z`` in ``z_range`` (step
+    ``z_step``) that maximises ``(dmean/mean + dstd/std) / (|e_a| + |E_seq|^2)``: the relative drop
+    of the mean and std when the points above ``eps`` (``e_a``) are removed, over their count plus
+    the squared number of their contiguous sequences (``E_seq``); only an ``eps`` that flags at
+    least one point and fewer than half of the window is a candidate (none: nothing is flagged).
+    Pruning: the sequences' peaks, sorted descending, followed by the highest unflagged score, give
+    percent decreases ``d_i = (p_i - p_(i+1)) / p_i``; the sequences up to the last ``i`` with
+    ``d_i > min_percent`` stay flagged, the others become normal.
+
+    ``window``: None thresholds the whole array at once; an int >= 2 thresholds consecutive
+    windows of that many points independently, the remainder (shorter than ``window``) joining
+    the last full window.
+    """
+    e = _non_negative(_check_scores("scores", scores, allow_empty=True))
+    zs = _check_z(z_range, z_step)
+    if not _real(min_percent) or not 0.0 <= float(min_percent) < 1.0:
+        raise ConfigError(f"min_percent must be in [0, 1), got {min_percent!r}", "e.g. min_percent=0.13")
+    if window is not None and (isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 2):
+        raise ConfigError(f"window must be None or a whole number >= 2, got {window!r}", "e.g. window=2000")
+    n = e.size
+    bounds = [0, n] if window is None else [*range(0, max(n - window, 0) + 1, window), n]
+    flags = np.zeros(n, dtype=bool)
+    for s, t in zip(bounds[:-1], bounds[1:]):
+        part = e[s:t]
+        eps = _select_epsilon(part, zs)
+        if eps is not None:
+            flags[s:t] = _prune(part, part > eps, float(min_percent))
+    return flags
+
+
+# ----------------------------------------------------------------------------- fitting
+
+
+def fit_threshold(method: str, calibration: np.ndarray, *, q: float = 0.99, k: float = 3.0, fpr: float = 0.01,
+                  risk: float = 1e-3, init_quantile: float = 0.98, z_range: tuple[float, float] = (2.0, 10.0),
+                  z_step: float = 0.5) -> float:
+    """The threshold of ``method`` (one of ``THRESHOLDS``) fitted on ``calibration`` (n,) scores.
+
+    - ``quantile``: the ``q``-quantile (numpy's linear interpolation).
+    - ``gaussian``: ``mean + k * std`` (population std, ddof=0).
+    - ``conformal``: the ``ceil((n + 1)(1 - fpr))``-th smallest score, so that a new score
+      exchangeable with the calibration ones exceeds it with probability <= ``fpr``; needs
+      ``n >= 1/fpr - 1``.
+    - ``pot``: ``t`` = the ``init_quantile`` quantile, a GPD (``fit_gpd``) fitted to the N_t
+      excesses over ``t``, and ``z = t + sigma/gamma ((risk n / N_t)^-gamma - 1)`` (``t - sigma
+      log(risk n / N_t)`` at gamma = 0): the score exceeded with probability ``risk``.
+    - ``dynamic``: Hundman's ``eps`` (``z_range``, ``z_step``) chosen on the whole array, without
+      pruning; ``+inf`` if no candidate flags anything. Usually fitted on the scores being tested;
+      ``dynamic_threshold`` adds windows and pruning and returns flags.
+
+    Every parameter is checked whatever the method, so a typo never passes silently.
+    """
+    if method not in THRESHOLDS:
+        raise ConfigError(f"unknown threshold method {method!r}", f"use one of {', '.join(THRESHOLDS)}")
+    cal = _check_scores("calibration", calibration)
+    q = _check_open_unit("q", q, "0.99")
+    fpr = _check_open_unit("fpr", fpr, "0.01")
+    risk = _check_open_unit("risk", risk, "1e-3")
+    init_quantile = _check_open_unit("init_quantile", init_quantile, "0.98")
+    if not _real(k) or not (math.isfinite(k) and k > 0):
+        raise ConfigError(f"k must be a positive number, got {k!r}", "e.g. k=3")
+    zs = _check_z(z_range, z_step)
+
+    if method == "quantile":
+        return float(np.quantile(cal, q))
+    if method == "gaussian":
+        return float(cal.mean() + float(k) * cal.std())
+    if method == "conformal":
+        n = cal.size
+        rank = math.ceil((n + 1) * (1.0 - fpr) - 1e-9)
+        if rank > n:
+            need = math.ceil(1.0 / fpr - 1.0 - 1e-9)
+            raise ConfigError(f"conformal with fpr={fpr} needs at least {need} calibration scores, got {n}",
+                              f"pass {need} or more calibration scores, or a larger fpr")
+        return float(np.partition(cal, rank - 1)[rank - 1])
+    if method == "pot":
+        return _pot(cal, risk, init_quantile)
+    low = float(cal.min())
+    eps = _select_epsilon(_non_negative(cal), zs)
+    return np.inf if eps is None else eps + min(low, 0.0)
+
+
+def apply_threshold(scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Boolean flags (n,): ``scores > threshold`` (a NaN score is never flagged)."""
+    if not _real(threshold):
+        raise ConfigError(f"threshold must be a number, got {threshold!r}", "fit one with fit_threshold")
+    arr = np.asarray(scores, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ConfigError(f"scores must be 1-D (one score per time step), got shape {arr.shape}",
+                          "combine channels into one score per row first")
+    with np.errstate(invalid="ignore"):
+        return arr > threshold
