@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any, Sequence
 
 import typer
 
@@ -38,6 +39,19 @@ def refuse_existing(path: Path | None, force: bool, option: str) -> None:
     """Nothing the user has is overwritten: an existing output path needs --force."""
     if path is not None and path.exists() and not force:
         raise OutputExistsError(f"{path} already exists ({option})", "choose another path, or pass --force to replace it")
+
+
+def refuse_options(command: Any, given: dict[str, Any], names: Sequence[str], why: str, hint: str) -> None:
+    """Options that do not apply are refused, never silently ignored: any of ``names`` that
+    differs from its default in ``command``'s signature raises ConfigError."""
+    import inspect
+
+    from tsrnn.errors import ConfigError
+
+    defaults = inspect.signature(command).parameters
+    for name in names:
+        if given[name] != defaults[name].default:
+            raise ConfigError(f"--{name.replace('_', '-')} {why}", hint)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from tsrnn.cli.app import app, err, refuse_existing
+from tsrnn.cli.app import app, err, refuse_existing, refuse_options
 from tsrnn.cli.options import DataPath, Fill, Force, Json, Target, TimeCol
 from tsrnn.errors import ConfigError, DataError
 
@@ -39,6 +39,10 @@ def split_training(data: Path, time_col: str | None, train_until: str | None, tr
     return frame, frame.iloc[: int(len(frame) * train_fraction)]
 
 
+FIT_ONLY = ("train_until", "train_fraction", "method", "threshold", "window", "epochs", "target", "exclude", "fill",
+            "min_event_length", "merge_gap", "seed")
+
+
 def _events_table(events: Any, title: str) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -64,6 +68,7 @@ def detect(
     labels: Annotated[Optional[str], typer.Option(help="A 0/1 column of true anomalies: excluded from the inputs, used to score the detection.")] = None,
     time_col: TimeCol = None,
     target: Target = None,
+    exclude: Annotated[Optional[list[str]], typer.Option("--exclude", "-x", help="A column not to use as input (repeatable), e.g. other label columns.")] = None,
     fill: Fill = "error",
     min_event_length: Annotated[int, typer.Option(help="Shortest event, in rows.")] = 1,
     merge_gap: Annotated[int, typer.Option(help="Merge events separated by at most this many normal rows.")] = 0,
@@ -79,6 +84,9 @@ def detect(
 
     refuse_existing(output, force, "--output")
     refuse_existing(plot, force, "--plot")
+    if model is not None:
+        refuse_options(detect, locals(), FIT_ONLY, "sets how a new detector is fitted; with --model the saved one is used",
+                       "drop it, or leave out --model to fit a new detector")
     if str(data) == "-":
         if model is None:
             raise ConfigError("reading standard input needs a saved detector", "pass --model DIR (from `tsrnn fit --task detect`)")
@@ -93,7 +101,7 @@ def detect(
     else:
         frame, train = split_training(data, time_col, train_until, train_fraction)
         det = RNNAnomalyDetector(method=method, threshold=threshold, window=window, epochs=epochs, time_col=time_col,
-                                 target=target or None, exclude=[labels] if labels else None, fill=fill,
+                                 target=target or None, exclude=([labels] if labels else []) + list(exclude or []) or None, fill=fill,
                                  min_event_length=min_event_length, merge_gap=merge_gap, random_state=seed)
         if labels and labels not in frame.columns:
             raise DataError(f"{data}: no column named {labels!r} (--labels)", f"columns are {list(frame.columns)}")

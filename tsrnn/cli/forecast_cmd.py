@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from tsrnn.cli.app import app, err, refuse_existing
+from tsrnn.cli.app import app, err, refuse_existing, refuse_options
 from tsrnn.cli.options import (Covariate, DataPath, Fill, Force, IdCol, Json, Sep, Sort, Target, Test, TimeCol, Val,
                                load_args, split_size)
 from tsrnn.errors import ConfigError
@@ -49,16 +49,11 @@ DETECT_ONLY = ("method", "threshold")
 
 
 def _check_task_options(task: str, given: dict[str, Any]) -> None:
-    """An option that does not apply to the task is refused, never silently ignored."""
-    import inspect
-
     if task not in ("forecast", "detect"):
         raise ConfigError(f"unknown --task {task!r}", "use forecast or detect")
-    defaults = inspect.signature(fit).parameters
-    for name in FORECAST_ONLY if task == "detect" else DETECT_ONLY:
-        if given[name] != defaults[name].default:
-            raise ConfigError(f"--{name.replace('_', '-')} does not apply to --task {task}",
-                              f"drop it, or use --task {'forecast' if task == 'detect' else 'detect'}")
+    other = "forecast" if task == "detect" else "detect"
+    refuse_options(fit, given, FORECAST_ONLY if task == "detect" else DETECT_ONLY,
+                   f"does not apply to --task {task}", f"drop it, or use --task {other}")
 
 
 @app.command()

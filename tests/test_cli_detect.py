@@ -1,0 +1,111 @@
+"""End-to-end: the real `tsrnn detect` and `tsrnn fit --task detect` on real CSV files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+SMALL = ["--window", "24", "--epochs", "2", "--threshold", "gaussian"]
+
+
+def tsrnn(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tsrnn", *args], cwd=cwd, capture_output=True, text=True,
+                          env=ENV, timeout=300, input=stdin)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("detect")
+    n = 500
+    t = np.arange(n)
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({
+        "time": pd.date_range("2024-01-01", periods=n, freq="h"),
+        "a": np.sin(2 * np.pi * t / 24) + 0.05 * rng.normal(size=n),
+        "b": np.cos(2 * np.pi * t / 24) + 0.05 * rng.normal(size=n),
+        "label": 0,
+        "other_label": 0,
+    })
+    df.loc[400:402, "a"] += 4
+    df.loc[400:402, "label"] = 1
+    df.to_csv(d / "data.csv", index=False)
+    return d
+
+
+def test_detect_fits_scores_every_row_and_reports_metrics(workdir: Path) -> None:
+    r = tsrnn("detect", "data.csv", *SMALL, "--labels", "label", "-x", "other_label", "--output", "scores.csv",
+              "--plot", "scores.png", "--json", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["rows"] == 500 and {"precision", "recall", "f1"} <= set(out["point"]) and 0 <= out["pr_auc"] <= 1
+    scores = pd.read_csv(workdir / "scores.csv")
+    assert list(scores.columns) == ["time", "score", "is_anomaly", "score_a", "score_b"]  # labels not inputs
+    assert len(scores) == 500
+    assert (workdir / "scores.png").read_bytes()[:4] == b"\x89PNG"
+    assert scores["score"].iloc[400:403].max() > scores["score"].iloc[300:390].max()  # the spike stands out
+
+
+def test_fit_task_detect_then_detect_model_and_stdin(workdir: Path) -> None:
+    r = tsrnn("fit", "data.csv", "--task", "detect", "-t", "a", "-t", "b", "-L", "24", "--epochs", "2",
+              "--threshold", "gaussian", "--out", "det", "--quiet", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert (workdir / "det" / "weights.safetensors").is_file()
+    r = tsrnn("detect", "data.csv", "--model", "det", "--json", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["rows"] == 500
+    lines = (workdir / "data.csv").read_text().splitlines()[:101]
+    r = tsrnn("detect", "-", "--model", "det", cwd=workdir, stdin="\n".join(lines) + "\n")
+    assert r.returncode == 0, r.stderr
+    printed = [line for line in r.stdout.splitlines() if line.strip()]
+    assert len(printed) == 100 and all(line.split()[-1] in ("ok", "ANOMALY") for line in printed)
+
+
+def test_follow_prints_flags_for_appended_rows(workdir: Path) -> None:
+    live = workdir / "live.csv"
+    lines = (workdir / "data.csv").read_text().splitlines()
+    live.write_text("\n".join(lines[:301]) + "\n")
+    p = subprocess.Popen([sys.executable, "-m", "tsrnn", "detect", "live.csv", "--model", "det", "--follow"],
+                         cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        time.sleep(8)  # the initial report is printed, then it waits for rows
+        with open(live, "a") as fh:
+            fh.write("\n".join(lines[301:331]) + "\n")
+        time.sleep(6)
+    finally:
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert "Traceback" not in err
+    streamed = [line for line in out.splitlines() if line.rstrip().endswith(("ok", "ANOMALY"))]
+    assert len(streamed) >= 30 - 23  # reconstruction scores a row once its windows are in; flush ends the rest
+    assert any(lines[310].split(",")[0] in line for line in streamed)
+
+
+@pytest.mark.parametrize("args,words", [
+    (["detect", "data.csv", "--labels", "nope", *SMALL], ["nope", "--labels"]),
+    (["detect", "data.csv", "--model", "det", "--epochs", "3"], ["--epochs", "--model"]),
+    (["detect", "data.csv", "--threshold", "magic", "--epochs", "1"], ["threshold", "pot"]),
+    (["detect", "-", "--window", "24"], ["--model"]),
+    (["fit", "data.csv", "--task", "detect", "--horizon", "5"], ["--horizon", "--task detect"]),
+    (["fit", "data.csv", "--method", "forecast"], ["--method", "--task forecast"]),
+    (["detect", "data.csv", "--train-fraction", "1.5"], ["--train-fraction"]),
+    (["detect", "data.csv", "--train-until", "1999-01-01"], ["no rows before"]),
+])
+def test_bad_input_exits_2(workdir: Path, args: list[str], words: list[str]) -> None:
+    if not (workdir / "det").exists():
+        pytest.skip("needs the detector saved by the earlier test")
+    r = tsrnn(*args, cwd=workdir, stdin="")
+    assert r.returncode == 2, r.stderr
+    for w in words:
+        assert w in r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
