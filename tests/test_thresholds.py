@@ -105,9 +105,17 @@ def test_pot_exponential_limit_when_gamma_is_zero():
     assert fit_threshold("pot", cal, risk=1e-3) == pytest.approx(-math.log(1e-3 * 1000 / 10))
 
 
+def test_pot_lowers_its_initial_threshold_for_small_calibration_sets():
+    rng = np.random.default_rng(0)
+    cal = rng.exponential(size=100)  # 0.98 leaves 2 peaks: the initial threshold drops to leave 12
+    expected = fit_threshold("pot", cal, risk=1e-3, init_quantile=1 - 12 / 100)
+    assert fit_threshold("pot", cal, risk=1e-3) == pytest.approx(expected)
+    assert expected > np.quantile(cal, 0.98)  # still a tail extrapolation, beyond the observed peaks
+
+
 def test_pot_errors_name_the_parameter_to_change():
-    with pytest.raises(ConfigError, match=r"at least 10 calibration scores above .*init_quantile=0.98.* got 2 of 100"):
-        fit_threshold("pot", np.arange(100.0))
+    with pytest.raises(ConfigError, match=r"at least 10 calibration scores above .*got \d+ of 50.*\n.*at least 60"):
+        fit_threshold("pot", np.arange(50.0))
     with pytest.raises(ConfigError, match=r"risk=0.05 is not below"):
         fit_threshold("pot", np.arange(1000.0), risk=0.05)
 

@@ -61,7 +61,7 @@ def detect(
     model: Annotated[Optional[Path], typer.Option("--model", "-m", help="A detector saved by `tsrnn fit --task detect` (default: fit one now).")] = None,
     train_until: Annotated[Optional[str], typer.Option(help="Fit on the rows before this time.")] = None,
     train_fraction: Annotated[float, typer.Option(help="Fit on this first fraction of the rows (default 0.5), when --train-until is not given.")] = 0.5,
-    method: Annotated[str, typer.Option(help="reconstruction (autoencoder) | forecast (one-step residuals).")] = "reconstruction",
+    method: Annotated[str, typer.Option(help="forecast (smoothed one-step residuals) | reconstruction (autoencoder).")] = "forecast",
     threshold: Annotated[str, typer.Option(help="quantile | gaussian | dynamic | pot | conformal.")] = "pot",
     window: Annotated[int, typer.Option(help="Rows per window.")] = 64,
     epochs: Annotated[int, typer.Option(help="Most training epochs.")] = 20,
@@ -107,6 +107,8 @@ def detect(
             raise DataError(f"{data}: no column named {labels!r} (--labels)", f"columns are {list(frame.columns)}")
         err(f"fitting a {method} detector on {len(train):,} of {len(frame):,} rows ...")
         det.fit(train)
+        for w in det.load_warnings_:
+            err(f"[yellow]warning:[/] {w}")
     if labels and labels not in frame.columns:
         raise DataError(f"{data}: no column named {labels!r} (--labels)", f"columns are {list(frame.columns)}")
     scored = det.score_frame(frame.drop(columns=[labels]) if labels else frame)

@@ -98,7 +98,7 @@ def fit(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Model directory (default tsrnn-models/<data>-<time>).")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue from a checkpoint (DIR/checkpoint/last.safetensors).")] = None,
     force: Force = False,
-    method: Annotated[str, typer.Option(help="--task detect: reconstruction | forecast.")] = "reconstruction",
+    method: Annotated[str, typer.Option(help="--task detect: forecast | reconstruction.")] = "forecast",
     threshold: Annotated[str, typer.Option(help="--task detect: quantile | gaussian | dynamic | pot | conformal.")] = "pot",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: Json = False,

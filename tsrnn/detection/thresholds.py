@@ -209,15 +209,23 @@ def fit_gpd(excesses: np.ndarray) -> tuple[float, float]:
     return best_gamma, best_sigma * scale
 
 
+POT_MIN_SCORES = 60  # below this, a tail fit is guesswork: refuse rather than pretend
+
+
 def _pot(calibration: np.ndarray, risk: float, init_quantile: float) -> float:
+    """Peaks over threshold. When ``init_quantile`` leaves fewer than MIN_EXCESSES peaks (a small
+    calibration set), the initial threshold is lowered until MIN_EXCESSES + 2 scores exceed it,
+    as long as there are at least POT_MIN_SCORES scores."""
     n = calibration.size
+    if n * (1.0 - init_quantile) < MIN_EXCESSES + 2 and n >= POT_MIN_SCORES:
+        init_quantile = 1.0 - (MIN_EXCESSES + 2) / n
     t = float(np.quantile(calibration, init_quantile))
     excess = calibration[calibration > t] - t
     if excess.size < MIN_EXCESSES:
-        need = math.ceil(MIN_EXCESSES / (1.0 - init_quantile))
         raise ConfigError(f"pot needs at least {MIN_EXCESSES} calibration scores above its initial threshold "
-                          f"(the init_quantile={init_quantile} quantile), got {excess.size} of {n}",
-                          f"pass about {need} or more calibration scores, or lower init_quantile")
+                          f"(the init_quantile={init_quantile:.3g} quantile), got {excess.size} of {n}",
+                          f"pass at least {POT_MIN_SCORES} calibration scores (more data or a larger calibration "
+                          "part), or use the quantile or gaussian threshold")
     ratio = risk * n / excess.size
     if ratio >= 1.0:
         raise ConfigError(f"risk={risk} is not below the fraction of calibration scores above the initial "

@@ -52,7 +52,7 @@ class RNNAnomalyDetector(BaseEstimator):
 
     def __init__(
         self,
-        method: str = "reconstruction",
+        method: str = "forecast",
         window: int = 64,
         cell: str = "lstm",
         hidden_size: int = 32,
@@ -138,12 +138,12 @@ class RNNAnomalyDetector(BaseEstimator):
         if self.merge_gap < 0:
             raise ConfigError(f"merge_gap must not be negative, got {self.merge_gap}")
 
-    def _load(self, data: Any) -> "SeriesData":
+    def _load(self, data: Any, fitting: bool = False) -> "SeriesData":
         from tsrnn.data import SeriesData, load_series, read_frame
 
         if isinstance(data, SeriesData):
             return data
-        if hasattr(self, "channels_"):  # fitted: the columns the model knows
+        if not fitting and hasattr(self, "channels_"):  # fitted: the columns the model knows
             frame, name, _ = read_frame(data)
             needed = [self.time_col_, *self.channels_]
             missing = [c for c in needed if c not in frame.columns]
@@ -173,7 +173,9 @@ class RNNAnomalyDetector(BaseEstimator):
         from tsrnn.windows import WindowBatches, make_windows
 
         self._check_params()
-        series = self._load(data)
+        self._stream = None
+        series = self._load(data, fitting=True)
+        self.load_warnings_ = list(series.report.warnings) if series.report else []
         if series.n_series != 1:
             raise ConfigError("the detector scores one series at a time", "fit one detector per series")
         horizon = 1 if self.method == "forecast" else 0

@@ -1,0 +1,450 @@
+"""Detection quality of tsrnn's RNNAnomalyDetector against simple baselines, on real and generated data.
+
+Corpora
+-------
+* ``skab`` (real): the 34 labelled files of SKAB v0.9 (``../shared/datasets/anomaly/SKAB``, GPL-3.0,
+  read in place and never copied). Protocol (``--skab-train head``, the default): the SKAB authors'
+  per-file split, one model per file fitted on the first ``--train-rows`` (400) rows, capped at the
+  rows before the file's first anomaly (only ``other/2.csv``, whose anomaly starts at row 104, is
+  capped). ``--skab-train free`` instead fits one model on ``anomaly-free/anomaly-free.csv`` and
+  scores every labelled file with it. Inputs: the 8 sensor columns (``anomaly`` and ``changepoint``
+  dropped); every row of the file is scored; labels = ``anomaly``.
+* ``gen`` (generated): a stationary version of ``datasets/make_demo.py``'s ``make`` (``make_seasonal``:
+  hourly, 3 channels, daily period 24; ``--gen-source demo`` uses ``make`` itself, whose random-walk
+  weather drifts) with ``--gen-rows`` rows (6048 so that the calibration set holds 600 scores), one
+  injected anomaly per series in its second half (types: spike, level
+  shift, trend change, variance change, a missing daily cycle, frequency change 24 -> 12 for two
+  days), on channel ``seed % 3``, for each of ``--seeds``; fitted on the first (normal) half.
+
+Methods (same rows, same labels)
+--------------------------------
+* tsrnn ``RNNAnomalyDetector`` with method reconstruction / forecast, default parameters (plus any
+  ``--param k=v``). Each method is fitted and scored once; every threshold is then applied to the
+  same scores: quantile / gaussian / pot / conformal from ``fit_threshold`` on the detector's
+  ``calibration_scores_`` (with the detector's q / k / fpr / risk), ``dynamic_threshold`` on the
+  test scores. ``pot~`` is POT with ``init_quantile`` lowered to ``1 - 12 / n_cal`` when the
+  default 0.98 leaves fewer than 10 excesses (a proposed fallback; identical to pot otherwise).
+  A threshold that raises ConfigError is recorded as failed for that file (``ok`` < files).
+* baselines, each scored on the training rows and thresholded at mean + 3 std of those scores
+  (the gaussian k=3 rule tsrnn's gaussian threshold applies to its calibration scores):
+  ``zscore``: per-channel trailing rolling z-score (window 50, rows t-50..t-1), max |z| over channels;
+  ``iforest``: scikit-learn IsolationForest on 10 lags of every channel (standardised on the
+  training rows), fitted on the training rows; ``snaive``: seasonal-naive residual
+  |x_t - x_(t-m)| standardised per channel on the training rows, max over channels; m = 24 on the
+  generated data; SKAB has no seasonality, so m = 1 there (the first difference).
+  ``(flag every row)`` is a reference line: on SKAB, 35% of rows are anomalous, so flagging every
+  row already scores point F1 0.52 and the leaderboard F1 0.70.
+
+Metrics per file (all rows), averaged over files: event-wise precision / recall / F1
+(``event_metrics``), point-wise F1 (``point_metrics``) and PR-AUC (``pr_auc``). For SKAB also the
+authors' leaderboard F1 / FAR / MAR: TP, FP, FN, TN summed over the test parts (rows after the
+training rows) of all files.
+
+    python bench/detect_quality.py [--corpus skab gen] [--files N] [--groups valve1 valve2 other]
+        [--seeds 0 1 2] [--methods reconstruction forecast] [--param window=32 --param epochs=50]
+        [--skab-train head|free] [--threads 1] [--label NAME] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+SKAB = ROOT.parent / "shared" / "datasets" / "anomaly" / "SKAB"
+GROUPS = ("valve1", "valve2", "other")
+THRESHOLDS = ("quantile", "gaussian", "pot", "pot~", "conformal", "dynamic")
+BASELINES = ("zscore", "iforest", "snaive")
+KINDS = ("spike", "level_shift", "trend_change", "variance_change", "missing_cycle", "frequency_change")
+
+
+# ----------------------------------------------------------------------------- corpora
+
+
+def skab_files(groups: list[str], limit: int | None) -> list[Path]:
+    files = []
+    for g in groups:
+        files += sorted((SKAB / g).glob("*.csv"), key=lambda p: int(p.stem))
+    if limit is not None and limit < len(files):  # spread the subset over the groups
+        idx = np.unique(np.linspace(0, len(files) - 1, limit).round().astype(int))
+        files = [files[i] for i in idx]
+    return files
+
+
+def read_skab(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, sep=";")
+
+
+def skab_cases(groups: list[str], limit: int | None, train_rows: int) -> list[dict]:
+    cases = []
+    for p in skab_files(groups, limit):
+        d = read_skab(p)
+        y = d["anomaly"].to_numpy() > 0
+        first = int(np.argmax(y)) if y.any() else len(d)
+        n_train = min(train_rows, first)
+        cases.append({"name": f"{p.parent.name}/{p.name}", "frame": d.drop(columns=["anomaly", "changepoint"]),
+                      "labels": y, "n_train": n_train, "m": 1})
+    return cases
+
+
+def inject(df: pd.DataFrame, kind: str, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """One anomaly of ``kind`` in the second half of ``df`` (channel seed % 3); returns (frame, labels)."""
+    rng = np.random.default_rng(1000 + seed)
+    n = len(df)
+    cols = [c for c in df.columns if c != "time"]
+    col = cols[seed % len(cols)]
+    x = df[col].to_numpy(dtype=float).copy()
+    sd = float(np.std(x[: n // 2]))
+    length = {"spike": 3, "level_shift": 48, "trend_change": 96, "variance_change": 48, "missing_cycle": 24,
+              "frequency_change": 48}[kind]
+    start = int(rng.integers(int(0.6 * n), int(0.9 * n)))
+    if kind in ("missing_cycle",):
+        start -= start % 24  # a whole day
+    seg = slice(start, start + length)
+    if kind == "spike":
+        x[seg] += 4 * sd
+    elif kind == "level_shift":
+        x[seg] += 2 * sd
+    elif kind == "trend_change":
+        x[seg] += np.linspace(0, 3 * sd, length)
+    elif kind == "variance_change":
+        x[seg] += rng.normal(0, sd, length)
+    elif kind == "missing_cycle":
+        x[seg] = x[seg].mean()
+    elif kind == "frequency_change":  # play two days at double speed: period 24 -> 12
+        x[seg] = x[start : start + 2 * length : 2]
+    out = df.copy()
+    out[col] = x.round(3)
+    labels = np.zeros(n, dtype=bool)
+    labels[seg] = True
+    return out, labels
+
+
+def make_seasonal(n: int, seed: int) -> pd.DataFrame:
+    """A smooth, stationary 3-channel hourly series with a daily period of 24 (and a weekly one).
+
+    ``datasets/make_demo.py``'s ``make`` has a random-walk "weather" and trends, so its second half
+    drifts away from its first; this one keeps make's shapes (a load-like curve, a temperature-like
+    sine, a solar bump with clouds) with stationary AR(1) noise, so that what is flagged is the anomaly.
+    """
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    hour, day = t % 24, (t // 24) % 7
+
+    def ar1(phi: float, sd: float) -> np.ndarray:
+        e, out = rng.normal(0, sd, n), np.zeros(n)
+        for i in range(1, n):
+            out[i] = phi * out[i - 1] + e[i]
+        return out
+
+    temperature = 8 + 6 * np.sin(2 * np.pi * (hour - 9) / 24) + ar1(0.95, 0.3)
+    load = (100 + 18 * np.sin(2 * np.pi * (hour - 7) / 24) + 8 * np.sin(4 * np.pi * hour / 24) - 12 * (day >= 5)
+            - 0.8 * temperature + 2.0 * ar1(0.8, 1.0))
+    clouds = np.clip(0.5 + np.convolve(rng.normal(0, 1, n), np.ones(12) / 4, mode="same"), 0, 1)
+    solar = np.clip(np.sin(np.pi * (hour - 6) / 12), 0, None) * 50 * (1 - 0.7 * clouds)
+    return pd.DataFrame({"time": pd.date_range("2024-01-01", periods=n, freq="h"), "load": load.round(3),
+                         "temperature": temperature.round(3), "solar": solar.round(3)})
+
+
+def gen_cases(seeds: list[int], n: int, kinds: list[str], source: str) -> list[dict]:
+    if source == "demo":
+        sys.path.insert(0, str(ROOT / "datasets"))
+        from make_demo import make
+    else:
+        make = make_seasonal
+    cases = []
+    for kind in kinds:
+        for s in seeds:
+            frame, y = inject(make(n, seed=100 + s), kind, s)
+            cases.append({"name": f"{kind}/seed{s}", "frame": frame, "labels": y, "n_train": n // 2, "m": 24})
+    return cases
+
+
+# ----------------------------------------------------------------------------- baselines
+
+
+def _values(frame: pd.DataFrame) -> np.ndarray:
+    return frame.select_dtypes("number").to_numpy(dtype=float)
+
+
+def baseline_scores(name: str, x: np.ndarray, n_train: int, m: int, seed: int) -> np.ndarray:
+    mu, sd = x[:n_train].mean(axis=0), x[:n_train].std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    z = (x - mu) / sd
+    if name == "zscore":
+        w = 50
+        s = pd.DataFrame(z)
+        rm = s.rolling(w).mean().shift(1).to_numpy()
+        rs = s.rolling(w).std(ddof=0).shift(1).to_numpy()
+        rs = np.maximum(rs, 1e-3)  # channels standardised on the training rows: 1e-3 of their std
+        out = np.nan_to_num(np.abs(z - rm) / rs, nan=0.0).max(axis=1)
+        return out
+    if name == "iforest":
+        from sklearn.ensemble import IsolationForest
+
+        lags = 10
+        pad = np.concatenate([np.repeat(z[:1], lags - 1, axis=0), z])
+        feats = np.concatenate([pad[i : i + len(z)] for i in range(lags)], axis=1)
+        model = IsolationForest(n_estimators=100, random_state=seed).fit(feats[:n_train])
+        return -model.score_samples(feats)
+    if name == "snaive":
+        r = np.zeros_like(z)
+        r[m:] = np.abs(z[m:] - z[:-m])
+        rmu, rsd = r[m:n_train].mean(axis=0), r[m:n_train].std(axis=0)
+        rsd = np.where(rsd > 0, rsd, 1.0)
+        out = ((r - rmu) / rsd).max(axis=1)
+        out[:m] = 0.0
+        return out
+    raise ValueError(name)
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def metrics(flags: np.ndarray | None, scores: np.ndarray, labels: np.ndarray, n_train: int) -> dict:
+    from tsrnn.detection.events import event_metrics, point_metrics, pr_auc
+
+    out: dict = {"pr_auc": pr_auc(scores, labels)}
+    if flags is None:
+        return out
+    e, p = event_metrics(flags, labels), point_metrics(flags, labels)
+    out.update({"event_p": e["precision"], "event_r": e["recall"], "event_f1": e["f1"], "point_p": p["precision"],
+                "point_r": p["recall"], "point_f1": p["f1"], "flagged": float(flags.mean())})
+    f, y = flags[n_train:], labels[n_train:]  # SKAB's leaderboard counts the test part only
+    out["conf"] = [int(np.sum(f & y)), int(np.sum(f & ~y)), int(np.sum(~f & y)), int(np.sum(~f & ~y))]
+    return out
+
+
+# ----------------------------------------------------------------------------- tsrnn
+
+
+def tsrnn_run(case: dict, method: str, params: dict, seed: int, train_frame: pd.DataFrame | None = None,
+              fitted: dict | None = None) -> tuple[dict, dict]:
+    """Fit (or reuse) one detector, score the case once, apply every threshold. -> (results, info)."""
+    from tsrnn.detection.thresholds import dynamic_threshold, fit_threshold
+    from tsrnn.errors import ConfigError
+    from tsrnn.estimators import RNNAnomalyDetector
+
+    info: dict = {}
+    key = method
+    if fitted is not None and key in fitted:
+        det = fitted[key]
+    else:
+        kw = {"method": method, "random_state": seed, **params}
+        default_threshold = kw.pop("threshold", "pot")
+        train = train_frame if train_frame is not None else case["frame"].iloc[: case["n_train"]]
+        t0 = time.perf_counter()
+        det = RNNAnomalyDetector(threshold="gaussian", **kw).fit(train)  # gaussian never fails: scores only
+        info["fit_s"] = time.perf_counter() - t0
+        info["epochs"] = len(det.history_.epochs)
+        try:  # would the detector with its own threshold have fitted?
+            fit_threshold(default_threshold, det.calibration_scores_, q=det.q, k=det.k, fpr=det.fpr, risk=det.risk)
+            info["default_ok"] = True
+        except ConfigError as e:
+            info["default_ok"] = False
+            info["default_error"] = str(e).splitlines()[0]
+        if fitted is not None:
+            fitted[key] = det
+            fitted[key + "_info"] = info
+    cal = det.calibration_scores_
+    info["n_cal"] = len(cal)
+    scores = det.score_samples(case["frame"])
+    res = {}
+    for th in THRESHOLDS:
+        flags = None
+        try:
+            if th == "dynamic":
+                flags = dynamic_threshold(scores)
+            else:
+                kw2 = {"q": det.q, "k": det.k, "fpr": det.fpr, "risk": det.risk}
+                name = th
+                if th == "pot~":
+                    name = "pot"
+                    kw2["init_quantile"] = min(0.98, 1 - 12 / len(cal))
+                flags = scores > fit_threshold(name, cal, **kw2)
+        except ConfigError as e:
+            res[th] = {"error": str(e).splitlines()[0], **metrics(None, scores, case["labels"], case["n_train"])}
+            continue
+        res[th] = metrics(flags, scores, case["labels"], case["n_train"])
+    return res, info
+
+
+# ----------------------------------------------------------------------------- summary
+
+KEYS = ("event_p", "event_r", "event_f1", "point_f1", "pr_auc", "flagged")
+
+
+def summarise(per_file: list[dict], methods: list[str]) -> dict:
+    out = {}
+    for m in methods:
+        rows = [f["results"][m] for f in per_file if m in f["results"]]
+        ok = [r for r in rows if "event_f1" in r]
+        s: dict = {"files": len(rows), "ok": len(ok)}
+        for k in KEYS:
+            vals = [r[k] for r in (rows if k == "pr_auc" else ok) if k in r]
+            s[k] = float(np.mean(vals)) if vals else None
+        if ok:
+            tp, fp, fn, tn = np.sum([r["conf"] for r in ok], axis=0)
+            s["skab_f1"] = float(tp / (tp + (fp + fn) / 2)) if tp + fp + fn else 0.0
+            s["far"] = float(100 * fp / (fp + tn)) if fp + tn else 0.0
+            s["mar"] = float(100 * fn / (fn + tp)) if fn + tp else 0.0
+        errs = sorted({r["error"] for r in rows if "error" in r})
+        if errs:
+            s["errors"] = errs[:2]
+        out[m] = s
+    return out
+
+
+def table(summary: dict, title: str, skab: bool) -> str:
+    head = f"{'method':<32}{'ok':>7}{'ev P':>7}{'ev R':>7}{'ev F1':>7}{'pt F1':>7}{'PR-AUC':>8}{'flag%':>7}"
+    if skab:
+        head += f"{'SKAB F1':>9}{'FAR%':>7}{'MAR%':>7}"
+    lines = [title, head, "-" * len(head)]
+    f = lambda v, w, d=3: f"{v:>{w}.{d}f}" if v is not None else f"{'-':>{w}}"
+    for m, s in summary.items():
+        line = (f"{m:<32}{str(s['ok']) + '/' + str(s['files']):>7}{f(s['event_p'], 7)}{f(s['event_r'], 7)}"
+                f"{f(s['event_f1'], 7)}{f(s['point_f1'], 7)}{f(s['pr_auc'], 8)}"
+                f"{f(None if s['flagged'] is None else 100 * s['flagged'], 7, 1)}")
+        if skab:
+            line += f"{f(s.get('skab_f1'), 9)}{f(s.get('far'), 7, 1)}{f(s.get('mar'), 7, 1)}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def parse_value(v: str):
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return {"true": True, "false": False, "none": None}.get(v.lower(), v)
+
+
+def machine() -> dict:
+    import torch
+
+    cpu = platform.processor()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": cpu, "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "python": platform.python_version(), "loadavg": list(os.getloadavg())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--corpus", nargs="+", default=["skab", "gen"], choices=["skab", "gen"])
+    ap.add_argument("--groups", nargs="+", default=list(GROUPS), choices=GROUPS)
+    ap.add_argument("--files", type=int, default=None, help="SKAB: this many files, spread over the groups")
+    ap.add_argument("--skab-train", default="head", choices=["head", "free"])
+    ap.add_argument("--train-rows", type=int, default=400)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
+    ap.add_argument("--gen-rows", type=int, default=6048, help="generated series length (fit on the first half)")
+    ap.add_argument("--gen-source", default="seasonal", choices=["seasonal", "demo"],
+                    help="seasonal: stationary generator here; demo: datasets/make_demo.py's make (drifts)")
+    ap.add_argument("--methods", nargs="+", default=["reconstruction", "forecast"])
+    ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--param", action="append", default=[], help="detector parameter k=v (repeatable)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--label", default=None)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    params = {}
+    for p in args.param:
+        k, v = p.split("=", 1)
+        params[k] = parse_value(v)
+    started = time.perf_counter()
+    report: dict = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "label": args.label,
+                    "params": params,
+                    "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                    "machine_start": machine(), "corpora": {}}
+    for corpus in args.corpus:
+        if corpus == "skab":
+            cases = skab_cases(args.groups, args.files, args.train_rows)
+        else:
+            cases = gen_cases(args.seeds, args.gen_rows, args.kinds, args.gen_source)
+        shared = None
+        free = None
+        if corpus == "skab" and args.skab_train == "free":
+            free = read_skab(SKAB / "anomaly-free" / "anomaly-free.csv")
+            shared = {}
+        per_file = []
+        for i, case in enumerate(cases):
+            t0 = time.perf_counter()
+            results, infos = {}, {}
+            seed = 0
+            for method in args.methods:
+                res, info = tsrnn_run(case, method, params, seed, train_frame=free, fitted=shared)
+                if shared is not None:
+                    info = shared[method + "_info"] | {"n_cal": info["n_cal"]}
+                infos[method] = info
+                for th, r in res.items():
+                    results[f"tsrnn {method[:5]} {th}"] = r
+            if not args.no_baselines:
+                x = _values(case["frame"])
+                if free is not None:
+                    xt = _values(free)
+                    n_tr = len(xt)
+                    x_all = np.concatenate([xt, x])
+                else:
+                    n_tr, x_all = case["n_train"], x
+                for b in BASELINES:
+                    s_all = baseline_scores(b, x_all, n_tr, case["m"], seed)
+                    train_s = s_all[case["m"] if b == "snaive" else 0 : n_tr]
+                    thr = train_s.mean() + 3 * train_s.std()
+                    s = s_all[n_tr:] if free is not None else s_all
+                    results[f"{b} gaussian3"] = metrics(s > thr, s, case["labels"], case["n_train"])
+                n = len(case["labels"])  # reference: flag every row (PR-AUC = the anomalous fraction)
+                results["(flag every row)"] = metrics(np.ones(n, bool), np.zeros(n), case["labels"], case["n_train"])
+            per_file.append({"name": case["name"], "rows": len(case["frame"]), "n_train": case["n_train"],
+                             "anomalous": int(case["labels"].sum()), "tsrnn": infos, "results": results})
+            msg = "  ".join(f"{m[:5]}: cal {inf['n_cal']} ep {inf.get('epochs')} {inf.get('fit_s', 0):.1f}s"
+                            for m, inf in infos.items())
+            print(f"[{corpus} {i + 1}/{len(cases)}] {case['name']}: {msg}  ({time.perf_counter() - t0:.1f}s)",
+                  file=sys.stderr, flush=True)
+        names = list(per_file[0]["results"]) if per_file else []
+        summary = summarise(per_file, names)
+        default_ok = {m: sum(f["tsrnn"][m].get("default_ok", False) for f in per_file) for m in args.methods}
+        report["corpora"][corpus] = {"files": len(per_file), "default_threshold_ok": default_ok,
+                                     "summary": summary, "per_file": per_file}
+        if corpus == "skab":
+            how = f"first {args.train_rows} rows per file" if args.skab_train == "head" else "anomaly-free.csv"
+        else:
+            how = f"{args.gen_source}, {args.gen_rows} rows, fit on first half"
+        title = (f"== {corpus} ({how}), {len(per_file)} series; "
+                 f"tsrnn default threshold fitted on {default_ok} of {len(per_file)}")
+        print(table(summary, title, corpus == "skab"))
+        print()
+    report["wall_s"] = time.perf_counter() - started
+    report["machine_end"] = machine()
+    out = args.out or ROOT / "bench" / "results" / f"detect_quality{'_' + args.label if args.label else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1, default=float))
+    print(json.dumps({c: {"default_threshold_ok": v["default_threshold_ok"],
+                          "summary": {m: {k: (round(x, 4) if isinstance(x, float) else x) for k, x in s.items()
+                                          if k != "errors"} for m, s in v["summary"].items()}}
+                      for c, v in report["corpora"].items()}))
+    print(f"wrote {out} ({report['wall_s']:.0f}s)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
