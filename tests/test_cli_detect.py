@@ -97,7 +97,7 @@ def test_follow_prints_flags_for_appended_rows(workdir: Path) -> None:
     (["detect", "data.csv", "--threshold", "magic", "--epochs", "1"], ["threshold", "pot"]),
     (["detect", "-", "--window", "24"], ["--model"]),
     (["fit", "data.csv", "--task", "detect", "--horizon", "5"], ["--horizon", "--task detect"]),
-    (["fit", "data.csv", "--method", "forecast"], ["--method", "--task forecast"]),
+    (["fit", "data.csv", "--method", "reconstruction"], ["--method", "--task forecast"]),
     (["detect", "data.csv", "--train-fraction", "1.5"], ["--train-fraction"]),
     (["detect", "data.csv", "--train-until", "1999-01-01"], ["no rows before"]),
 ])
