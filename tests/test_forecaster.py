@@ -436,3 +436,41 @@ def test_resume_from_a_missing_checkpoint_raises(df, tmp_path):
 
     with pytest.raises(ModelFileError):
         RNNForecaster(**FAST).fit(df, resume=tmp_path / "nope.safetensors")
+
+
+def test_stateful_mode_trains_on_consecutive_chunks_and_forecasts(tmp_path):
+    df = sine_frame(n=1200, noise=0.05)
+    m = RNNForecaster(stateful=True, channel_independent=False, tbptt_steps=24, batch_size=4, lookback=48,
+                      horizon=12, hidden_size=16, epochs=30, lr=1e-2, patience=None, random_state=0).fit(df)
+    losses = [e["loss"] for e in m.history_.epochs]
+    assert losses[-1] < 0.5 * losses[0]  # it learns the sine from carried-state chunks
+    assert m.metrics_["test"]["model"]["mse"] < m.metrics_["test"]["repeat_last"]["mse"]
+    f = m.predict()
+    assert len(f) == 12 and np.isfinite(f.to_numpy(dtype=float)).all()
+    m.save(tmp_path / "s")
+    np.testing.assert_allclose(RNNForecaster.load(tmp_path / "s").predict().to_numpy(dtype=float),
+                               f.to_numpy(dtype=float), rtol=1e-5)
+
+
+@pytest.mark.parametrize("params,word", [
+    ({"stateful": True}, "tbptt_steps"),
+    ({"stateful": True, "tbptt_steps": 10}, "channel_independent"),
+    ({"stateful": True, "tbptt_steps": 10, "channel_independent": False, "head": "seq2seq"}, "head"),
+])
+def test_stateful_refuses_what_it_cannot_do(params, word):
+    with pytest.raises(ConfigError, match=word):
+        RNNForecaster(**params, epochs=1).fit(sine_frame(n=300))
+
+
+def test_stream_batches_are_consecutive_in_time():
+    from tsrnn.estimators.stateful import StreamBatches
+
+    values = torch.arange(101, dtype=torch.float32)[:, None]  # row i holds i
+    b = StreamBatches(values, 0, 101, 1, streams=2, chunk=10)
+    batches = list(b.epoch(0))
+    assert b.n_batches == len(batches) == 5
+    x0, y0 = batches[0]
+    x1, _ = batches[1]
+    assert x0[0, :, 0].tolist() == list(range(10)) and x0[1, 0, 0] == 50  # two streams, halves of the series
+    assert (y0 == x0 + 1).all()  # next-step targets
+    assert x1[0, 0, 0] == 10 and x1[1, 0, 0] == 60  # batch j+1 continues batch j in every stream
