@@ -125,3 +125,18 @@ def test_dynamic_threshold_is_refused_when_streaming() -> None:
     assert det.predict(with_anomalies()[0]).shape == (900,)
     with pytest.raises(ConfigError, match="dynamic"):
         det.update(series(30))
+
+
+def test_default_configuration_finds_spike_and_level_shift_with_few_false_alarms() -> None:
+    det = RNNAnomalyDetector(random_state=0).fit(series(600))  # every parameter at its default
+    assert det.method == "forecast" and det.threshold == "pot"
+    df, label = with_anomalies()
+    flags = det.predict(df).astype(bool)
+    assert flags[700:703].any() and flags[800:831].any()
+    # a forecast detector also reacts to the return to normal after an anomaly: rows within
+    # 3 x smoothing after each anomaly are not counted as false alarms
+    after = np.zeros_like(label)
+    for end in (703, 831):
+        after[end : end + 3 * det.smoothing] = True
+    normal = ~label & ~after
+    assert flags[normal].mean() < 0.015, f"false alarm rate {flags[normal].mean():.3f}"
