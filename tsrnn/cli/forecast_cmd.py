@@ -130,6 +130,8 @@ def fit(
         return
     staging = out.with_name(f".{out.name}.checkpoint")
     series = load_series(data, **load_args(data, time_col, target, covariate, id_col, fill, sort, sep))
+    for w in series.report.warnings:
+        err(f"[yellow]warning:[/] {w}")
     model = RNNForecaster(
         cell=cell, head=head, lookback=lookback, horizon=horizon, hidden_size=hidden, num_layers=layers,
         bidirectional=bidirectional, dropout=dropout, teacher_forcing=teacher_forcing, instance_norm=instance_norm,
