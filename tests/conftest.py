@@ -1,4 +1,5 @@
-"""Shared fixtures: running the real `tsrnn` command line as subprocesses."""
+"""Shared fixtures: one torch thread for in-process training, and running the real `tsrnn`
+command line as subprocesses."""
 
 from __future__ import annotations
 
@@ -15,6 +16,17 @@ import pytest
 # cached (in the git-ignored __pycache__ folders): recompiling tsrnn costs each CLI run about 0.3 s.
 _ENV = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1", "TERM": "dumb", "PYTHONHASHSEED": "0"}
 _ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Tiny models train fastest on one CPU thread, and do not fight other processes for cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:

@@ -5,19 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from sklearn.base import clone
 
 from tsrnn import RNNAnomalyDetector
 from tsrnn.errors import ConfigError, DataError, NotFittedError
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def series(n: int = 900, seed: int = 0) -> pd.DataFrame:

@@ -20,14 +20,6 @@ FAST = dict(lookback=L, horizon=H, hidden_size=16, num_layers=1, epochs=2, batch
             random_state=0, device="cpu", patience=None)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def sine_frame(n=480, offset=0.0, noise=0.1, seed=0, start="2024-01-01", freq="h", period=24):
     """Two targets, ``a`` (offset by ``offset``) and ``b``, and a covariate ``temp``."""
     rng = np.random.default_rng(seed)

@@ -20,14 +20,6 @@ FAST = dict(lookback=L, horizon=H, hidden_size=8, num_layers=1, epochs=1, batch_
             random_state=0, device="cpu", patience=None)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def frame(n=300, seed=0):
     rng = np.random.default_rng(seed)
     k = np.arange(n)

@@ -23,14 +23,6 @@ from tsrnn.windows import WindowBatches, make_windows
 LOOKBACK, HORIZON = 32, 8
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def data():
     """A noisy hourly sine (one target, one covariate), its windows and its scaled-ish values."""

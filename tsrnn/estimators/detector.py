@@ -355,8 +355,6 @@ class RNNAnomalyDetector(BaseEstimator):
         scores equal batch scoring of all rows seen. Threshold "dynamic" needs a whole series
         and is not available here.
         """
-        import pandas as pd
-
         self._check_fitted()
         if self.threshold == "dynamic":
             raise ConfigError("the dynamic threshold needs the whole series, not a stream",

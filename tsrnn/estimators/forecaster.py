@@ -500,7 +500,6 @@ class RNNForecaster(BaseEstimator):
     def load(cls, path: str | Path, device: str = "cpu") -> "RNNForecaster":
         """Load a directory written by ``save`` (no pickle is read; see tsrnn.persist)."""
         import pandas as pd
-        import torch
 
         from tsrnn.data import DataReport, SeriesData
         from tsrnn.models import NextStepRNN, RecurrentForecaster
