@@ -57,7 +57,7 @@ def test_detect_fits_scores_every_row_and_reports_metrics(workdir: Path) -> None
 
 def test_fit_task_detect_then_detect_model_and_stdin(workdir: Path) -> None:
     r = tsrnn("fit", "data.csv", "--task", "detect", "-t", "a", "-t", "b", "-L", "24", "--epochs", "2",
-              "--threshold", "gaussian", "--out", "det", "--quiet", cwd=workdir)
+              "--threshold", "gaussian", "--out", "det", "--quiet", "--no-track", cwd=workdir)
     assert r.returncode == 0, r.stderr
     assert (workdir / "det" / "weights.safetensors").is_file()
     r = tsrnn("detect", "data.csv", "--model", "det", "--json", cwd=workdir)

@@ -35,7 +35,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-SMALL = ["-L", "48", "-H", "12", "--epochs", "2", "--hidden", "8", "--layers", "1", "--quiet"]
+SMALL = ["-L", "48", "-H", "12", "--epochs", "2", "--hidden", "8", "--layers", "1", "--quiet", "--no-track"]
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_damaged_model_directory(fitted: Path, workdir: Path) -> None:
 
 def test_ctrl_c_stops_cleanly_and_resume_continues(workdir: Path) -> None:
     args = [sys.executable, "-m", "tsrnn", "fit", "data.csv", "-L", "48", "-H", "12", "--epochs", "200",
-            "--hidden", "8", "--layers", "1", "--patience", "0", "--out", "ctrlc"]
+            "--hidden", "8", "--layers", "1", "--patience", "0", "--out", "ctrlc", "--no-track"]
     p = subprocess.Popen(args, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     ckpt = workdir / ".ctrlc.checkpoint" / "last.safetensors"
     deadline = time.time() + 120
@@ -133,6 +133,7 @@ def test_ctrl_c_stops_cleanly_and_resume_continues(workdir: Path) -> None:
     done = len(config["history"]["epochs"])
     assert config["history"]["status"] == "interrupted" and done < 200
     r = tsrnn("fit", "data.csv", "-L", "48", "-H", "12", "--epochs", str(done + 1), "--hidden", "8", "--layers", "1",
-              "--patience", "0", "--out", "resumed", "--resume", str(saved), "--quiet", "--json", cwd=workdir)
+              "--patience", "0", "--out", "resumed", "--resume", str(saved), "--quiet", "--json", "--no-track",
+              cwd=workdir)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["epochs"] == done + 1  # the resumed history continues the old one

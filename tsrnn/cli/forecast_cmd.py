@@ -11,8 +11,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from tsrnn.cli.app import app, err, refuse_existing, refuse_options
-from tsrnn.cli.options import (Covariate, DataPath, Fill, Force, IdCol, Json, Sep, Sort, Target, Test, TimeCol, Val,
-                               load_args, split_size)
+from tsrnn.cli.options import (Covariate, DataPath, Experiment, Fill, Force, IdCol, Json, NoTrack, RunName, Sep, Sort,
+                               Target, Test, TimeCol, TrackingUri, Val, load_args, split_size)
 from tsrnn.errors import ConfigError
 
 ModelDir = Annotated[Path, typer.Option("--model", "-m", help="Model directory written by `tsrnn fit`.")]
@@ -100,6 +100,10 @@ def fit(
     force: Force = False,
     method: Annotated[str, typer.Option(help="--task detect: forecast | reconstruction.")] = "forecast",
     threshold: Annotated[str, typer.Option(help="--task detect: quantile | gaussian | dynamic | pot | conformal.")] = "pot",
+    no_track: NoTrack = False,
+    tracking_uri: TrackingUri = None,
+    experiment: Experiment = "tsrnn",
+    run_name: RunName = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: Json = False,
 ) -> None:
@@ -109,9 +113,47 @@ def fit(
     from tsrnn.data import load_series
     from tsrnn.estimators import RNNAnomalyDetector, RNNForecaster
 
+    from tsrnn.tracking import maybe_run
+
     _check_task_options(task, locals())
     out = out or Path("tsrnn-models") / f"{data.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     refuse_existing(out, force, "--out")
+    if no_track:
+        refuse_options(fit, locals(), ("tracking_uri", "experiment", "run_name"), "has no effect with --no-track",
+                       "drop it, or drop --no-track")
+    with maybe_run(not no_track, tracking_uri, experiment, run_name, {"tsrnn.task": task}) as run:
+        summary = _fit(**{k: v for k, v in locals().items() if k not in ("maybe_run",)})
+    if run is not None:
+        if run.broken:
+            err(f"[yellow]MLflow tracking failed ({run.broken}); the model is saved in {summary['model_dir']}[/]")
+        else:
+            summary["run_id"] = run.id
+            err(f"MLflow run {run.id} (experiment {experiment!r}, store {run.uri})")
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    elif "metrics" not in summary:
+        print(f"detector saved to {summary['model_dir']}")
+    else:
+        print(f"model saved to {summary['model_dir']}")
+
+
+def _fit(**a: Any) -> dict[str, Any]:
+    """The work of `tsrnn fit`, with ``run`` an open MLflow run or None."""
+    from tsrnn.data import load_series
+    from tsrnn.estimators import RNNAnomalyDetector, RNNForecaster
+    from tsrnn.tracking import TrackingCallback, flat_metrics, log_data
+
+    (data, task, time_col, target, covariate, id_col, fill, sort, sep, lookback, horizon, cell, head, layers, hidden,
+     bidirectional, dropout, teacher_forcing, instance_norm, channel_independent, quantiles, scaler, epochs, patience,
+     batch_size, lr, lr_schedule, tbptt_steps, stateful, clip_grad_norm, val, test, device, precision, seed, out,
+     resume, force, method, threshold, quiet, as_json, run) = (
+        a[k] for k in ("data", "task", "time_col", "target", "covariate", "id_col", "fill", "sort", "sep", "lookback",
+                       "horizon", "cell", "head", "layers", "hidden", "bidirectional", "dropout", "teacher_forcing",
+                       "instance_norm", "channel_independent", "quantiles", "scaler", "epochs", "patience",
+                       "batch_size", "lr", "lr_schedule", "tbptt_steps", "stateful", "clip_grad_norm", "val", "test",
+                       "device", "precision", "seed", "out", "resume", "force", "method", "threshold", "quiet",
+                       "as_json", "run"))
+    callbacks = [TrackingCallback(run)] if run is not None else None
     if task == "detect":
         calibration = split_size(val)
         if not isinstance(calibration, float):
@@ -121,13 +163,18 @@ def fit(
             bidirectional=bidirectional, dropout=dropout, calibration=calibration, scaler=scaler,
             epochs=epochs, batch_size=batch_size, lr=lr, patience=patience or None,
             clip_grad_norm=clip_grad_norm or None, time_col=time_col, target=target or None, fill=fill,
-            random_state=seed, device=device, precision=precision, verbose=not quiet and not as_json)
-        det.fit(load_series(data, **load_args(data, time_col, target, covariate, id_col, fill, sort, sep)))
+            random_state=seed, device=device, precision=precision, verbose=not quiet and not as_json,
+            callbacks=callbacks)
+        series = load_series(data, **load_args(data, time_col, target, covariate, id_col, fill, sort, sep))
+        det.fit(series)
         det.save(out, overwrite=force)
-        summary = {"model_dir": str(out), "epochs": len(det.history_.epochs), "status": det.history_.status,
-                   "threshold": det.threshold_}
-        print(json.dumps(summary, indent=2) if as_json else f"detector saved to {out}")
-        return
+        if run is not None:
+            run.log_params({k: v for k, v in det.get_params().items() if k != "callbacks"})
+            log_data(run, series)
+            run.log_metrics({"threshold": det.threshold_} if det.threshold_ is not None else {})
+            run.log_artifacts(out, "model")
+        return {"model_dir": str(out), "epochs": len(det.history_.epochs), "status": det.history_.status,
+                "threshold": det.threshold_}
     staging = out.with_name(f".{out.name}.checkpoint")
     series = load_series(data, **load_args(data, time_col, target, covariate, id_col, fill, sort, sep))
     for w in series.report.warnings:
@@ -139,7 +186,8 @@ def fit(
         batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, patience=patience or None, tbptt_steps=tbptt_steps,
         stateful=stateful, clip_grad_norm=clip_grad_norm or None, val=split_size(val), test=split_size(test), time_col=time_col,
         target=target or None, covariates=covariate or None, id_col=id_col, fill=fill, random_state=seed,
-        device=device, precision=precision, checkpoint_dir=str(staging), verbose=not quiet and not as_json)
+        device=device, precision=precision, checkpoint_dir=str(staging), verbose=not quiet and not as_json,
+        callbacks=callbacks)
     try:
         model.fit(series, resume=resume)
     except BaseException:
@@ -153,11 +201,15 @@ def fit(
         shutil.move(str(ckpt), out / "checkpoint" / "last.safetensors")
     shutil.rmtree(staging, ignore_errors=True)
     h = model.history_
+    if run is not None:
+        run.log_params({k: v for k, v in model.get_params().items() if k not in ("callbacks", "checkpoint_dir")})
+        log_data(run, series, model.windows_.bounds)
+        run.log_metrics(flat_metrics(model.metrics_))
+        run.log_artifacts(out, "model")
     summary = {"model_dir": str(out), "status": h.status, "epochs": len(h.epochs), "best_epoch": h.best_epoch,
                "metrics": model.metrics_}
     if as_json:
-        print(json.dumps(summary, indent=2))
-        return
+        return summary
     last = h.epochs[-1] if h.epochs else {}
     err(f"trained {len(h.epochs)} epoch(s) ({h.status}"
         + (f", best epoch {h.best_epoch}" if h.best_epoch else "") + ")"
@@ -167,7 +219,7 @@ def fit(
     if h.status == "interrupted":
         err(f"[yellow]interrupted: the best weights so far are saved; continue with "
             f"--resume {out / 'checkpoint' / 'last.safetensors'}[/]")
-    print(f"model saved to {out}")
+    return summary
 
 
 @app.command()

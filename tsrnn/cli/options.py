@@ -43,3 +43,7 @@ def load_args(data: Path, time_col, target, covariate, id_col, fill, sort, sep) 
     """The data options as keyword arguments of tsrnn.data.load_series."""
     return dict(time_col=time_col, target=target or None, covariates=covariate or None, id_col=id_col,
                 fill=fill, sort=sort, sep=sep)
+NoTrack = Annotated[bool, typer.Option("--no-track", help="Do not record this run in MLflow.")]
+TrackingUri = Annotated[Optional[str], typer.Option("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite under ./mlruns).")]
+Experiment = Annotated[str, typer.Option("--experiment", help="MLflow experiment name.")]
+RunName = Annotated[Optional[str], typer.Option("--run-name", help="MLflow run name.")]

@@ -47,7 +47,7 @@ class RNNAnomalyDetector(BaseEstimator):
     std), "dynamic" (Hundman et al. 2018, fitted on the scores being tested), "pot" (peaks over
     threshold, Siffer et al. 2017, tail probability ``risk``), "conformal" (split-conformal for a
     false-positive rate ``fpr``). Events: at least ``min_event_length`` rows, gaps of up to
-    ``merge_gap`` normal rows merged.
+    ``merge_gap`` normal rows merged. ``callbacks``: extra training callbacks (tsrnn.training.Callback).
     """
 
     def __init__(
@@ -84,6 +84,7 @@ class RNNAnomalyDetector(BaseEstimator):
         device: str = "auto",
         precision: str = "auto",
         verbose: bool = False,
+        callbacks: Sequence[Any] | None = None,
     ) -> None:
         self.method = method
         self.window = window
@@ -117,6 +118,7 @@ class RNNAnomalyDetector(BaseEstimator):
         self.device = device
         self.precision = precision
         self.verbose = verbose
+        self.callbacks = callbacks
 
     # ------------------------------------------------------------------ checks and data
     def _check_params(self) -> None:
@@ -208,6 +210,7 @@ class RNNAnomalyDetector(BaseEstimator):
         callbacks: list[Any] = [EarlyStopping(self.patience)] if self.patience else []
         if self.verbose and progress_wanted(False):
             callbacks.append(Progress(train.n_batches))
+        callbacks.extend(self.callbacks or [])
         trainer.callbacks = callbacks
         self.history_ = trainer.fit(train, val)
         self.model_ = model.eval()
@@ -436,7 +439,8 @@ class RNNAnomalyDetector(BaseEstimator):
 
         self._check_fitted()
         config = {
-            "kind": type(self).__name__, "tsrnn_version": __version__, "params": self.get_params(),
+            "kind": type(self).__name__, "tsrnn_version": __version__,
+            "params": {k: v for k, v in self.get_params().items() if k != "callbacks"},
             "model": self.model_.config(), "scaler": self.scaler_.state(),
             "schema": {"channels": self.channels_, "time_col": self.time_col_, "freq": self.freq_},
             "calibration": {"err_mean": self.err_mean_.tolist(), "err_std": self.err_std_.tolist(),

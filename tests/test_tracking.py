@@ -1,0 +1,108 @@
+"""MLflow tracking of `tsrnn fit` into a real local store, `tsrnn runs`, --no-track, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+ENV.pop("MLFLOW_TRACKING_URI", None)
+SMALL = ["-L", "48", "-H", "12", "--epochs", "2", "--hidden", "8", "--quiet"]
+
+
+def tsrnn(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tsrnn", *args], cwd=cwd, capture_output=True, text=True,
+                          env=ENV, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("track")
+    t = np.arange(500)
+    pd.DataFrame({"time": pd.date_range("2024-01-01", periods=500, freq="h"),
+                  "a": np.sin(2 * np.pi * t / 24), "b": np.cos(2 * np.pi * t / 24)}).to_csv(d / "data.csv", index=False)
+    return d
+
+
+@pytest.fixture(scope="module")
+def tracked(workdir: Path) -> str:
+    r = tsrnn("fit", "data.csv", *SMALL, "--out", "m", "--json", "--run-name", "first", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)["run_id"]
+
+
+def test_fit_is_an_mlflow_run_in_the_local_store(tracked: str, workdir: Path) -> None:
+    assert (workdir / "mlruns" / "mlflow.db").is_file()
+    r = tsrnn("runs", "--json", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    runs = json.loads(r.stdout)
+    assert runs[0]["run_id"] == tracked and runs[0]["status"] == "FINISHED"
+    assert "tsrnn fit data.csv" in runs[0]["command"] and runs[0]["data"] == "data.csv"
+    assert runs[0]["metrics"]["test_model_mse"] > 0
+
+
+def test_runs_show_has_params_metrics_per_epoch_and_artifacts(tracked: str, workdir: Path) -> None:
+    r = tsrnn("runs", "show", tracked, "--json", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["params"]["lookback"] == "48" and info["params"]["data.rows"] == "500"
+    assert len(info["params"]["data.hash"]) == 16 and info["params"]["data.train_rows"] == "350"
+    assert {"loss", "val_loss", "lr", "grad_norm", "samples_per_s", "test_seasonal_naive_mse"} <= set(info["metrics"])
+    assert {"tsrnn.version", "torch.version", "python.version", "tsrnn.device"} <= set(info["tags"])
+    assert {"model/config.json", "model/weights.safetensors"} <= set(info["artifacts"])
+    import mlflow
+
+    history = mlflow.MlflowClient(f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}").get_metric_history(tracked, "loss")
+    assert [m.step for m in history] == [1, 2]  # one point per epoch
+
+
+def test_no_track_never_imports_mlflow(workdir: Path) -> None:
+    code = ("import sys; from tsrnn.cli import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "print('mlflow' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code, "fit", "data.csv", *SMALL, "--out", "nt", "--no-track"],
+                       cwd=workdir, capture_output=True, text=True, env=ENV, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_unreachable_server_is_reported_before_training(workdir: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a free port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = tsrnn("fit", "data.csv", *SMALL, "--out", "never", "--tracking-uri", f"http://127.0.0.1:{port}", cwd=workdir)
+    assert r.returncode == 2 and "does not answer" in r.stderr and "--no-track" in r.stderr
+    assert not (workdir / "never").exists()
+
+
+def test_no_track_refuses_tracking_options(workdir: Path) -> None:
+    r = tsrnn("fit", "data.csv", "--no-track", "--experiment", "x", cwd=workdir)
+    assert r.returncode == 2 and "--experiment" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ctrl_c_marks_the_run_killed(workdir: Path) -> None:
+    args = [sys.executable, "-m", "tsrnn", "fit", "data.csv", "-L", "48", "-H", "12", "--epochs", "300", "--hidden",
+            "8", "--patience", "0", "--out", "killed", "--experiment", "ctrlc"]
+    p = subprocess.Popen(args, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    ckpt = workdir / ".killed.checkpoint" / "last.safetensors"
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline and p.poll() is None:
+        time.sleep(0.1)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    r = tsrnn("runs", "--experiment", "ctrlc", "--json", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)[0]["status"] == "KILLED"
+    assert (workdir / "killed" / "checkpoint" / "last.safetensors").is_file()

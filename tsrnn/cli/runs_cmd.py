@@ -1,0 +1,109 @@
+"""`tsrnn runs`: the MLflow runs tsrnn recorded; `tsrnn runs show ID`: one of them."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Optional
+
+import typer
+
+from tsrnn.cli.app import app
+from tsrnn.cli.options import Json, TrackingUri
+from tsrnn.errors import ConfigError
+
+runs_app = typer.Typer(help="List the MLflow runs of tsrnn, or show one.", no_args_is_help=False)
+app.add_typer(runs_app, name="runs")
+
+KEY_METRICS = ("test_model_mse", "test_seasonal_naive_mse", "val_model_mse", "threshold", "point_f1", "event_f1")
+
+
+def _client(tracking_uri: str | None) -> Any:
+    from tsrnn.tracking import check_reachable, resolve_uri
+
+    uri = resolve_uri(tracking_uri)
+    check_reachable(uri)
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(uri), uri
+
+
+@runs_app.callback(invoke_without_command=True)
+def runs(
+    ctx: typer.Context,
+    experiment: Annotated[str, typer.Option("--experiment", help="Experiment name.")] = "tsrnn",
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Most recent runs to list.")] = 20,
+    tracking_uri: TrackingUri = None,
+    as_json: Json = False,
+) -> None:
+    """List recent runs: id, start, status, command, data and key metrics."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {limit}")
+    client, uri = _client(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise ConfigError(f"no experiment named {experiment!r} in {uri}",
+                          "run `tsrnn fit` first, or pass --experiment / --tracking-uri")
+    found = client.search_runs([exp.experiment_id], max_results=limit, order_by=["attributes.start_time DESC"])
+    rows = [{"run_id": r.info.run_id, "start": _time(r.info.start_time), "status": r.info.status,
+             "command": r.data.tags.get("tsrnn.command", ""), "data": r.data.params.get("data.source", ""),
+             "metrics": {k: r.data.metrics[k] for k in KEY_METRICS if k in r.data.metrics}} for r in found]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"MLflow runs of experiment {experiment!r} ({uri})", title_justify="left")
+    for col in ("run id", "start", "status", "command", "data", "metrics"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["run_id"], r["start"], r["status"], r["command"], r["data"],
+                  " ".join(f"{k}={v:.4g}" for k, v in r["metrics"].items()))
+    Console().print(t)
+
+
+@runs_app.command()
+def show(
+    run_id: Annotated[str, typer.Argument(help="Run id, from `tsrnn runs`.")],
+    tracking_uri: TrackingUri = None,
+    as_json: Json = False,
+) -> None:
+    """Params, metrics and artifacts of one run."""
+    client, uri = _client(tracking_uri)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as e:
+        raise ConfigError(f"no run {run_id!r} in {uri}", "copy a run id from `tsrnn runs`") from e
+    artifacts = [a.path for a in client.list_artifacts(run_id)]
+    for a in list(artifacts):
+        if a == "model":
+            artifacts.extend(x.path for x in client.list_artifacts(run_id, a))
+    info = {"run_id": run_id, "status": run.info.status, "start": _time(run.info.start_time),
+            "params": dict(run.data.params), "metrics": dict(run.data.metrics), "tags": {
+                k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}, "artifacts": artifacts}
+    if as_json:
+        print(json.dumps(info, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    c = Console()
+    c.print(f"[bold]run {run_id}[/] {info['status']} started {info['start']}")
+    for title in ("params", "metrics", "tags"):
+        t = Table(title=title, title_justify="left", show_header=False)
+        t.add_column(style="cyan")
+        t.add_column()
+        for k, v in sorted(info[title].items()):
+            t.add_row(k, f"{v:.6g}" if isinstance(v, float) else str(v))
+        c.print(t)
+    c.print("artifacts: " + ", ".join(artifacts))
+
+
+def _time(ms: Optional[int]) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S") if ms else ""

@@ -1,0 +1,172 @@
+"""MLflow tracking: one run per `tsrnn fit` / `tsrnn detect`, unless --no-track.
+
+mlflow is imported only here, and only when tracking is on: `import tsrnn`, `tsrnn --help` and
+training with --no-track never import it.
+
+Default store: ``sqlite:///mlruns/mlflow.db`` with artifacts in ``mlruns/artifacts`` (MLflow
+recommends a database backend for local use); ``MLFLOW_TRACKING_URI`` or ``--tracking-uri``
+point elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from tsrnn.errors import ConfigError
+from tsrnn.training import Callback, Trainer
+
+DEFAULT_DIR = Path("mlruns")
+EPOCH_METRICS = ("loss", "val_loss", "lr", "grad_norm", "epoch_time", "samples_per_s")
+
+
+def resolve_uri(uri: str | None) -> str:
+    """--tracking-uri, else MLFLOW_TRACKING_URI, else the local sqlite store under mlruns/."""
+    if uri:
+        return uri
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    DEFAULT_DIR.mkdir(exist_ok=True)
+    return f"sqlite:///{(DEFAULT_DIR / 'mlflow.db').resolve()}"
+
+
+def check_reachable(uri: str) -> None:
+    """An http(s) tracking server that does not answer is reported before any training."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5) as r:
+            if r.status >= 400:
+                raise OSError(f"HTTP {r.status}")
+    except (OSError, urllib.error.URLError) as e:
+        raise ConfigError(f"the MLflow tracking server at {uri} does not answer ({e})",
+                          "start it, fix --tracking-uri / MLFLOW_TRACKING_URI, or pass --no-track") from e
+
+
+class Run:
+    """An MLflow run as a context manager: FINISHED on success, KILLED on Ctrl-C, FAILED on error."""
+
+    def __init__(self, uri: str | None, experiment: str, run_name: str | None, tags: dict[str, str]) -> None:
+        self.uri = resolve_uri(uri)
+        check_reachable(self.uri)
+        import mlflow
+
+        self.mlflow = mlflow
+        mlflow.set_tracking_uri(self.uri)
+        if mlflow.get_experiment_by_name(experiment) is None:
+            artifacts = None
+            if self.uri.startswith("sqlite:///") and self.uri.endswith("mlruns/mlflow.db"):
+                artifacts = (DEFAULT_DIR / "artifacts").resolve().as_uri()
+            mlflow.create_experiment(experiment, artifact_location=artifacts)
+        mlflow.set_experiment(experiment)
+        self.run = mlflow.start_run(run_name=run_name)
+        self.id = self.run.info.run_id
+        self.killed = False
+        self.broken: str | None = None
+        mlflow.set_tags({"tsrnn.command": " ".join(["tsrnn", *sys.argv[1:]]), **environment_tags(), **tags})
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, kind: Any, value: Any, tb: Any) -> None:
+        if kind is None:
+            status = "KILLED" if self.killed else "FINISHED"
+        elif issubclass(kind, KeyboardInterrupt):
+            status = "KILLED"
+        else:
+            status = "FAILED"
+            self._safe(self.mlflow.set_tag, "tsrnn.error", str(value)[:5000])
+        self._safe(self.mlflow.end_run, status=status)
+
+    def _safe(self, fn: Any, *args: Any, **kwargs: Any) -> None:
+        """Log without ever losing the user's training: a tracking failure is remembered, not raised."""
+        if self.broken:
+            return
+        try:
+            fn(*args, **kwargs)
+        except Exception as e:  # the server went away, the store is read-only, ...
+            self.broken = f"{type(e).__name__}: {e}"
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        flat = {k: json.dumps(v) if isinstance(v, (list, dict, tuple)) else v for k, v in params.items()}
+        self._safe(self.mlflow.log_params, {k: v for k, v in flat.items() if v is not None})
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        self._safe(self.mlflow.log_metrics, {k: float(v) for k, v in metrics.items()}, step=step)
+
+    def log_artifacts(self, path: str | Path, artifact_path: str | None = None) -> None:
+        path = Path(path)
+        if path.is_dir():
+            self._safe(self.mlflow.log_artifacts, str(path), artifact_path)
+        else:
+            self._safe(self.mlflow.log_artifact, str(path), artifact_path)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        self._safe(self.mlflow.set_tags, tags)
+
+
+def environment_tags() -> dict[str, str]:
+    import torch
+
+    from tsrnn import __version__
+
+    return {"tsrnn.version": __version__, "torch.version": torch.__version__,
+            "python.version": platform.python_version()}
+
+
+class TrackingCallback(Callback):
+    """Logs per-epoch metrics (step = epoch) to an open ``Run``."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+        self.run.log_metrics({k: logs[k] for k in EPOCH_METRICS if k in logs}, step=epoch)
+
+    def on_fit_end(self, trainer: Trainer, status: str) -> None:
+        self.run.set_tags({"tsrnn.device": str(trainer.device), "tsrnn.fit_status": status})
+        self.run.killed = status == "interrupted"  # Ctrl-C: the run ends KILLED
+
+
+def flat_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """{"test": {"model": {"mse": 1}}} -> {"test_model_mse": 1.0}."""
+    out: dict[str, float] = {}
+    for k, v in metrics.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flat_metrics(v, key + "_"))
+        elif isinstance(v, (int, float)) and v == v:  # not NaN
+            out[key] = float(v)
+    return out
+
+
+@contextmanager
+def maybe_run(enabled: bool, uri: str | None, experiment: str, run_name: str | None,
+              tags: dict[str, str]) -> Iterator[Run | None]:
+    """A ``Run`` when tracking is on, else None (and mlflow is never imported)."""
+    if not enabled:
+        yield None
+        return
+    with Run(uri, experiment, run_name, tags) as run:
+        yield run
+
+
+def log_data(run: Run, series: Any, bounds: Any = None) -> None:
+    """What data a run saw: file, content hash, rows, time range, frequency, targets, split sizes."""
+    import pandas as pd
+
+    params = {"data.source": series.source, "data.hash": series.content_hash(), "data.rows": series.n_rows,
+              "data.series": series.n_series, "data.frequency": series.freq, "data.targets": list(series.targets),
+              "data.start": str(pd.Timestamp(series.times.min())), "data.end": str(pd.Timestamp(series.times.max()))}
+    if bounds is not None:
+        for k, name in enumerate(("train", "val", "test")):
+            params[f"data.{name}_rows"] = int((bounds[:, k + 1] - bounds[:, k]).sum())
+    run.log_params(params)
