@@ -109,3 +109,19 @@ def test_bad_input_exits_2(workdir: Path, args: list[str], words: list[str]) -> 
     for w in words:
         assert w in r.stderr
     assert "Traceback" not in r.stderr + r.stdout
+
+
+def test_detect_is_tracked_unless_no_track(workdir: Path) -> None:
+    r = tsrnn("detect", "data.csv", *SMALL, "--labels", "label", "-x", "other_label", "--experiment", "det-runs",
+              "--json", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    r = tsrnn("runs", "--experiment", "det-runs", "--json", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    run = json.loads(r.stdout)[0]
+    assert run["status"] == "FINISHED" and "tsrnn detect" in run["command"]
+    r = tsrnn("runs", "show", run["run_id"], "--json", cwd=workdir)
+    info = json.loads(r.stdout)
+    assert "point_f1" in info["metrics"] and "pr_auc" in info["metrics"] and "loss" in info["metrics"]
+    assert "events.csv" in info["artifacts"]
+    r = tsrnn("detect", "data.csv", *SMALL, "--no-track", "--experiment", "x", cwd=workdir)
+    assert r.returncode == 2 and "--experiment" in r.stderr

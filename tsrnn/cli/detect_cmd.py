@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from tsrnn.cli.app import app, err, refuse_existing, refuse_options
-from tsrnn.cli.options import DataPath, Fill, Force, Json, Target, TimeCol
+from tsrnn.cli.options import DataPath, Experiment, Fill, Force, Json, NoTrack, RunName, Target, TimeCol, TrackingUri
 from tsrnn.errors import ConfigError, DataError
 
 
@@ -77,6 +77,10 @@ def detect(
     plot: Annotated[Optional[Path], typer.Option(help="PNG plot of the series, scores and flagged rows.")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Then keep reading rows appended to DATA (or standard input if DATA is -) and print flags as they arrive.")] = False,
     force: Force = False,
+    no_track: NoTrack = False,
+    tracking_uri: TrackingUri = None,
+    experiment: Experiment = "tsrnn",
+    run_name: RunName = None,
     as_json: Json = False,
 ) -> None:
     """Score every row of DATA, flag anomalies and list the anomalous events."""
@@ -87,61 +91,85 @@ def detect(
     if model is not None:
         refuse_options(detect, locals(), FIT_ONLY, "sets how a new detector is fitted; with --model the saved one is used",
                        "drop it, or leave out --model to fit a new detector")
+    tracking = ("tracking_uri", "experiment", "run_name")
+    if no_track or str(data) == "-":
+        refuse_options(detect, locals(), tracking, "has no effect without tracking (--no-track, or a stream on stdin)",
+                       "drop it")
     if str(data) == "-":
         if model is None:
             raise ConfigError("reading standard input needs a saved detector", "pass --model DIR (from `tsrnn fit --task detect`)")
         det = RNNAnomalyDetector.load(model)
         _follow_stream(det, sys.stdin, None)
         return
-    if model is not None:
-        det = RNNAnomalyDetector.load(model)
-        from tsrnn.data import read_frame
+    from tsrnn.tracking import TrackingCallback, maybe_run
 
-        frame = read_frame(data)[0]
-    else:
-        frame, train = split_training(data, time_col, train_until, train_fraction)
-        det = RNNAnomalyDetector(method=method, threshold=threshold, window=window, epochs=epochs, time_col=time_col,
-                                 target=target or None, exclude=([labels] if labels else []) + list(exclude or []) or None, fill=fill,
-                                 min_event_length=min_event_length, merge_gap=merge_gap, random_state=seed)
+    with maybe_run(not no_track, tracking_uri, experiment, run_name, {"tsrnn.task": "detect"}) as run:
+        if model is not None:
+            det = RNNAnomalyDetector.load(model)
+            from tsrnn.data import read_frame
+
+            frame = read_frame(data)[0]
+        else:
+            frame, train = split_training(data, time_col, train_until, train_fraction)
+            det = RNNAnomalyDetector(method=method, threshold=threshold, window=window, epochs=epochs, time_col=time_col,
+                                     target=target or None, exclude=([labels] if labels else []) + list(exclude or []) or None, fill=fill,
+                                     min_event_length=min_event_length, merge_gap=merge_gap, random_state=seed,
+                                     callbacks=[TrackingCallback(run)] if run is not None else None)
+            if labels and labels not in frame.columns:
+                raise DataError(f"{data}: no column named {labels!r} (--labels)", f"columns are {list(frame.columns)}")
+            err(f"fitting a {method} detector on {len(train):,} of {len(frame):,} rows ...")
+            det.fit(train)
+            for w in det.load_warnings_:
+                err(f"[yellow]warning:[/] {w}")
         if labels and labels not in frame.columns:
             raise DataError(f"{data}: no column named {labels!r} (--labels)", f"columns are {list(frame.columns)}")
-        err(f"fitting a {method} detector on {len(train):,} of {len(frame):,} rows ...")
-        det.fit(train)
-        for w in det.load_warnings_:
-            err(f"[yellow]warning:[/] {w}")
-    if labels and labels not in frame.columns:
-        raise DataError(f"{data}: no column named {labels!r} (--labels)", f"columns are {list(frame.columns)}")
-    scored = det.score_frame(frame.drop(columns=[labels]) if labels else frame)
-    events = det.detect_events(frame.drop(columns=[labels]) if labels else frame)
-    result: dict[str, Any] = {"rows": len(scored), "flagged": int(scored["is_anomaly"].sum()), "events": len(events),
-                              "threshold": det.threshold_ if det.threshold != "dynamic" else "dynamic"}
-    if labels:
-        from tsrnn.detection.events import event_metrics, point_metrics, pr_auc
-
-        truth = frame[labels].to_numpy().astype(float) > 0
-        flags = scored["is_anomaly"].to_numpy().astype(bool)
-        result["point"] = point_metrics(flags, truth)
-        result["event"] = event_metrics(flags, truth)
-        result["pr_auc"] = pr_auc(scored["score"].to_numpy(), truth)
-    if output is not None:
-        scored.to_csv(output, index=False)
-        err(f"scores written to {output}")
-    if plot is not None:
-        from tsrnn.plotting import plot_anomalies
-
-        plot_anomalies(frame, scored, det.channels_, det.time_col_, plot, labels=labels)
-        err(f"plot written to {plot}")
-    if as_json:
-        result["events_list"] = json.loads(events.to_json(orient="records", date_format="iso"))
-        print(json.dumps(result, indent=2, default=str))
-    else:
-        _events_table(events, f"{data.name}: {result['flagged']:,} of {result['rows']:,} rows flagged, "
-                              f"{result['events']} event(s)")
+        scored = det.score_frame(frame.drop(columns=[labels]) if labels else frame)
+        events = det.detect_events(frame.drop(columns=[labels]) if labels else frame)
+        result: dict[str, Any] = {"rows": len(scored), "flagged": int(scored["is_anomaly"].sum()), "events": len(events),
+                                  "threshold": det.threshold_ if det.threshold != "dynamic" else "dynamic"}
         if labels:
-            p, e = result["point"], result["event"]
-            print(f"point-wise  precision {p['precision']:.3f}  recall {p['recall']:.3f}  F1 {p['f1']:.3f}   "
-                  f"PR-AUC {result['pr_auc']:.3f}")
-            print(f"event-wise  precision {e['precision']:.3f}  recall {e['recall']:.3f}  F1 {e['f1']:.3f}")
+            from tsrnn.detection.events import event_metrics, point_metrics, pr_auc
+
+            truth = frame[labels].to_numpy().astype(float) > 0
+            flags = scored["is_anomaly"].to_numpy().astype(bool)
+            result["point"] = point_metrics(flags, truth)
+            result["event"] = event_metrics(flags, truth)
+            result["pr_auc"] = pr_auc(scored["score"].to_numpy(), truth)
+        if output is not None:
+            scored.to_csv(output, index=False)
+            err(f"scores written to {output}")
+        if plot is not None:
+            from tsrnn.plotting import plot_anomalies
+
+            plot_anomalies(frame, scored, det.channels_, det.time_col_, plot, labels=labels)
+            err(f"plot written to {plot}")
+        if as_json:
+            result["events_list"] = json.loads(events.to_json(orient="records", date_format="iso"))
+            print(json.dumps(result, indent=2, default=str))
+        else:
+            _events_table(events, f"{data.name}: {result['flagged']:,} of {result['rows']:,} rows flagged, "
+                                  f"{result['events']} event(s)")
+            if labels:
+                p, e = result["point"], result["event"]
+                print(f"point-wise  precision {p['precision']:.3f}  recall {p['recall']:.3f}  F1 {p['f1']:.3f}   "
+                      f"PR-AUC {result['pr_auc']:.3f}")
+                print(f"event-wise  precision {e['precision']:.3f}  recall {e['recall']:.3f}  F1 {e['f1']:.3f}")
+        if run is not None:
+            from tsrnn.tracking import flat_metrics
+
+            run.log_params({f"detector.{k}": v for k, v in det.get_params().items() if k != "callbacks"})
+            run.log_params({"data.source": str(data), "data.rows": len(scored), "model": str(model) if model else "fitted"})
+            run.log_metrics(flat_metrics({k: v for k, v in result.items() if k != "events_list"}))
+            for path in (output, plot):
+                if path is not None:
+                    run.log_artifacts(path)
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                events.to_csv(Path(tmp) / "events.csv", index=False)
+                run.log_artifacts(Path(tmp) / "events.csv")
+    if run is not None:
+        err(f"MLflow run {run.id}" if not run.broken else f"[yellow]MLflow tracking failed ({run.broken})[/]")
     if follow:
         det.update(frame.drop(columns=[labels]) if labels else frame)  # the history the stream continues
         with open(data) as fh:
