@@ -131,3 +131,14 @@ def test_default_configuration_finds_spike_and_level_shift_with_few_false_alarms
         after[end : end + 3 * det.smoothing] = True
     normal = ~label & ~after
     assert flags[normal].mean() < 0.015, f"false alarm rate {flags[normal].mean():.3f}"
+
+
+@pytest.mark.parametrize("params,word", [
+    ({"method": "forecast", "combine": "max"}, "combine"),
+    ({"method": "reconstruction", "smoothing": 5}, "smoothing"),
+    ({"threshold": "pot", "k": 5.0}, "k=5.0"),
+    ({"threshold": "gaussian", "fpr": 0.05}, "fpr"),
+])
+def test_parameters_the_configuration_ignores_are_refused(params, word) -> None:
+    with pytest.raises(ConfigError, match=word):
+        RNNAnomalyDetector(**params, epochs=1).fit(series(200))

@@ -466,3 +466,8 @@ def test_stream_batches_are_consecutive_in_time():
     assert x0[0, :, 0].tolist() == list(range(10)) and x0[1, 0, 0] == 50  # two streams, halves of the series
     assert (y0 == x0 + 1).all()  # next-step targets
     assert x1[0, 0, 0] == 10 and x1[1, 0, 0] == 60  # batch j+1 continues batch j in every stream
+
+
+def test_teacher_forcing_is_refused_with_the_direct_head():
+    with pytest.raises(ConfigError, match="teacher_forcing"):
+        RNNForecaster(head="direct", teacher_forcing=0.9, epochs=1).fit(sine_frame(n=300))

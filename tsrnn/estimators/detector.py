@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from tsrnn.errors import ConfigError, DataError, ModelFileError, NotFittedError
+from tsrnn.errors import ConfigError, DataError, ModelFileError, NotFittedError, refuse_unused
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -131,6 +131,18 @@ class RNNAnomalyDetector(BaseEstimator):
             raise ConfigError(f"unknown threshold {self.threshold!r}", f"use one of {', '.join(THRESHOLDS)}")
         if self.combine not in COMBINE:
             raise ConfigError(f"unknown combine {self.combine!r}", f"use one of {', '.join(COMBINE)}")
+        if self.method == "forecast":
+            refuse_unused(self, ("combine",), "with method='forecast' (it combines overlapping reconstructions)")
+        else:
+            refuse_unused(self, ("smoothing",), "with method='reconstruction' (it smooths forecast residuals)")
+        if self.threshold != "quantile":
+            refuse_unused(self, ("q",), f"with threshold={self.threshold!r}")
+        if self.threshold != "gaussian":
+            refuse_unused(self, ("k",), f"with threshold={self.threshold!r}")
+        if self.threshold != "conformal":
+            refuse_unused(self, ("fpr",), f"with threshold={self.threshold!r}")
+        if self.threshold != "pot":
+            refuse_unused(self, ("risk",), f"with threshold={self.threshold!r}")
         if not 0 < self.calibration < 1:
             raise ConfigError(f"calibration must be a fraction in (0, 1), got {self.calibration}",
                               "e.g. calibration=0.2 holds out the last 20% of the fit data")

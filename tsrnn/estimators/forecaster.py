@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from tsrnn.errors import ConfigError, DataError, ModelFileError, NotFittedError
+from tsrnn.errors import ConfigError, DataError, ModelFileError, NotFittedError, refuse_unused
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -147,6 +147,8 @@ class RNNForecaster(BaseEstimator):
         return q
 
     def _check_params(self) -> None:
+        if self.head == "direct":
+            refuse_unused(self, ("teacher_forcing",), "with head='direct' (it is for the seq2seq decoder)")
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.tbptt_steps is not None and self.tbptt_steps < 1:
