@@ -165,7 +165,7 @@ def _fit(**a: Any) -> dict[str, Any]:
             clip_grad_norm=clip_grad_norm or None, time_col=time_col, target=target or None, fill=fill,
             random_state=seed, device=device, precision=precision, verbose=not quiet and not as_json,
             callbacks=callbacks)
-        series = load_series(data, **load_args(data, time_col, target, covariate, id_col, fill, sort, sep))
+        series = load_series(data, **load_args(time_col, target, covariate, id_col, fill, sort, sep))
         det.fit(series)
         det.save(out, overwrite=force)
         if run is not None:
@@ -176,7 +176,7 @@ def _fit(**a: Any) -> dict[str, Any]:
         return {"model_dir": str(out), "epochs": len(det.history_.epochs), "status": det.history_.status,
                 "threshold": det.threshold_}
     staging = out.with_name(f".{out.name}.checkpoint")
-    series = load_series(data, **load_args(data, time_col, target, covariate, id_col, fill, sort, sep))
+    series = load_series(data, **load_args(time_col, target, covariate, id_col, fill, sort, sep))
     for w in series.report.warnings:
         err(f"[yellow]warning:[/] {w}")
     model = RNNForecaster(

@@ -30,7 +30,7 @@ def inspect(
     from tsrnn.data import describe, load_series
     from tsrnn.windows import make_windows
 
-    series = load_series(data, **load_args(data, time_col, target, covariate, id_col, fill, sort, sep))
+    series = load_series(data, **load_args(time_col, target, covariate, id_col, fill, sort, sep))
     w = make_windows(series, lookback, horizon, stride, split_size(val), split_size(test))
     info = describe(series)
     info["windows"] = {"lookback": lookback, "horizon": horizon, "stride": stride, **w.counts()}

@@ -39,7 +39,7 @@ def split_size(text: str) -> float | int | str:
         return text
 
 
-def load_args(data: Path, time_col, target, covariate, id_col, fill, sort, sep) -> dict:
+def load_args(time_col, target, covariate, id_col, fill, sort, sep) -> dict:
     """The data options as keyword arguments of tsrnn.data.load_series."""
     return dict(time_col=time_col, target=target or None, covariates=covariate or None, id_col=id_col,
                 fill=fill, sort=sort, sep=sep)
