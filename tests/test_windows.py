@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from tsrnn.data import from_arrays
 from tsrnn.errors import ConfigError, DataError
-from tsrnn.windows import (MAX_WINDOW, SPLITS, WindowDataset, gather, iter_batches, latest_window, make_windows,
-                           split_bounds)
+from tsrnn.windows import (MAX_WINDOW, SPLITS, WindowBatches, WindowDataset, gather, iter_batches, latest_window,
+                           make_windows, split_bounds)
 
 # ----------------------------------------------------------------------------- reference
 
@@ -278,3 +278,66 @@ def test_bad_lengths_raise_config_error(option: str, bad) -> None:
 def test_bad_split_sizes_raise_config_error(val, test, match) -> None:
     with pytest.raises(ConfigError, match=match):
         make_windows(encoded([50]), 4, 2, 1, val, test)
+
+
+# ----------------------------------------------------------------------------- WindowBatches
+
+
+def epoch_series(batches, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """(global start rows, series numbers) of every window of one epoch, in order."""
+    rows, series = [], []
+    for x, _, s in batches.epoch(epoch):
+        rows.append(x[:, 0, 0].numpy())
+        series.append(s.numpy())
+        np.testing.assert_array_equal(s.numpy(), x[:, 0, 1].numpy())  # s is the window's own series
+    return np.concatenate(rows).astype(np.int64), np.concatenate(series)
+
+
+def test_window_batches_balanced_sampling_weighs_series_equally() -> None:
+    d = encoded([60, 400, 3000])  # very different lengths
+    w = make_windows(d, 8, 4, 1, 0.0, 0.0)
+    values = torch.from_numpy(d.values)
+    sid = w.series_of(w.train)
+    uniform = WindowBatches(values, w.train, 1, 64, shuffle=True, seed=1, series=sid)
+    balanced = WindowBatches(values, w.train, 1, 64, shuffle=True, seed=1, series=sid, sampling="balanced")
+    assert balanced.n_batches == uniform.n_batches == math.ceil(len(w.train) / 64)
+    _, s_uniform = epoch_series(uniform, 1)
+    assert np.bincount(s_uniform).tolist() == np.bincount(sid).tolist()  # long series dominate
+    rows, s_balanced = epoch_series(balanced, 1)
+    per_series = np.bincount(s_balanced)
+    assert per_series.max() - per_series.min() <= 1 and per_series.sum() == len(w.train)
+    assert set(rows) <= set(w.train.starts.tolist())
+    again, _ = epoch_series(WindowBatches(values, w.train, 1, 64, shuffle=True, seed=1, series=sid,
+                                          sampling="balanced"), 1)
+    np.testing.assert_array_equal(rows, again)  # same seed and epoch, same draws
+    assert not np.array_equal(rows, epoch_series(balanced, 2)[0])  # a new draw every epoch
+
+
+def test_window_batches_refuse_balanced_sampling_without_series() -> None:
+    d = encoded([50, 50])
+    w = make_windows(d, 4, 2, 1, 0.0, 0.0)
+    with pytest.raises(ConfigError, match="balanced sampling"):
+        WindowBatches(torch.from_numpy(d.values), w.train, 1, 8, shuffle=True, sampling="balanced")
+    with pytest.raises(ConfigError, match="unknown sampling"):
+        WindowBatches(torch.from_numpy(d.values), w.train, 1, 8, sampling="roundrobin")
+
+
+@pytest.mark.parametrize("sampling", ["uniform", "balanced"])
+@pytest.mark.parametrize("world", [2, 3])
+def test_window_batches_shards_split_each_epoch_between_processes(sampling: str, world: int) -> None:
+    d = encoded([37, 120, 64])
+    w = make_windows(d, 6, 3, 1, 0.0, 0.0)
+    whole = WindowBatches(torch.from_numpy(d.values), w.train, 1, 16, shuffle=True, seed=4,
+                          series=w.series_of(w.train), sampling=sampling)
+    full = epoch_series(whole, 3)[0]
+    shards = [whole.shard(r, world, pad=True) for r in range(world)]
+    assert len({s.n_batches for s in shards}) == 1 and len({len(s) for s in shards}) == 1
+    got = [epoch_series(s, 3)[0] for s in shards]
+    assert all(len(g) == len(shards[0]) for g in got)
+    assert all(sum(1 for _ in s.epoch(3)) == s.n_batches for s in shards)
+    for r in range(world):  # rank r gets elements r, r + world, ... of the same epoch order
+        np.testing.assert_array_equal(got[r][: len(full[r::world])], full[r::world])
+    assert set(np.concatenate(got)) == set(full)
+    unpadded = [whole.shard(r, world, pad=False) for r in range(world)]
+    assert sorted(np.concatenate([epoch_series(s, 3)[0] for s in unpadded])) == sorted(full)
+    assert sum(len(s) for s in unpadded) == len(w.train)

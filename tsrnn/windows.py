@@ -264,30 +264,78 @@ class WindowDataset:
 
 
 class WindowBatches:
-    """The batches of one split for ``tsrnn.training.Trainer``: a fresh shuffle every epoch.
+    """The batches of one split for ``tsrnn.training.Trainer``: a fresh order every epoch.
 
     ``values`` (n_rows, C) sits on the training device; batches are gathered there by index.
-    The shuffle of epoch ``e`` is seeded with ``seed + e``, so runs repeat exactly.
+    Each batch is (x, y), or (x, y, s) when ``series`` (n_windows,) gives the series number of
+    every window: s (B,) int64 on the device says which series each window comes from.
+
+    ``shuffle``: the order of epoch ``e`` is drawn with seed ``seed + e``, so runs repeat
+    exactly; ``sampling`` "uniform" visits every window once, "balanced" draws equal quotas per
+    series (it needs ``series``; see ``tsrnn.sampling``). ``shard`` gives one torchrun
+    process its share of every epoch.
     """
 
     def __init__(self, values: "torch.Tensor", index: WindowIndex, n_targets: int, batch_size: int,
-                 shuffle: bool = False, seed: int = 0) -> None:
+                 shuffle: bool = False, seed: int = 0, series: np.ndarray | None = None,
+                 sampling: str = "uniform") -> None:
         import torch
 
+        from tsrnn.sampling import check_sampling
+
+        if check_sampling(sampling) == "balanced" and (series is None or not shuffle):
+            raise ConfigError("balanced sampling draws a shuffled epoch over many series",
+                              "pass shuffle=True and the series number of every window")
         self.values = values
         self.index = index
         self.n_targets = n_targets
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
+        self.sampling = sampling
         self.starts = torch.from_numpy(index.starts).to(values.device)
-        self.n_batches = -(-len(index) // batch_size)
+        self.series_cpu = torch.from_numpy(np.asarray(series, dtype=np.int64)) if series is not None else None
+        self.series = self.series_cpu.to(values.device) if series is not None else None
+        self.rank, self.world, self.pad = 0, 1, False
+        self.n_windows = len(index)
+        self.n_batches = -(-self.n_windows // batch_size)
+
+    def shard(self, rank: int, world: int, pad: bool) -> "WindowBatches":
+        """A copy that yields only process ``rank`` of ``world``'s share of every epoch (see
+        ``tsrnn.sampling.shard``); ``pad`` evens the shares so every process runs as many batches."""
+        import copy
+
+        out = copy.copy(self)
+        out.rank, out.world, out.pad = rank, world, pad
+        out.n_windows = -(-len(self.index) // world) if pad else len(range(rank, len(self.index), world))
+        out.n_batches = -(-out.n_windows // self.batch_size)
+        return out
 
     def __len__(self) -> int:
-        return len(self.index)
+        return self.n_windows
 
-    def epoch(self, epoch: int) -> Iterator[tuple["torch.Tensor", "torch.Tensor"]]:
+    def order(self, epoch: int) -> "torch.Tensor":
+        """(n_windows,) the window numbers this process visits in ``epoch``, in order, on the device."""
         import torch
 
-        gen = torch.Generator().manual_seed(self.seed + epoch) if self.shuffle else None
-        return iter_batches(self.values, self.index, self.n_targets, self.batch_size, self.shuffle, gen, self.starts)
+        from tsrnn.sampling import balanced_order, shard, uniform_order
+
+        n = len(self.index)
+        if not self.shuffle:
+            order = torch.arange(n)
+        elif n == 0:
+            order = torch.empty(0, dtype=torch.int64)
+        else:
+            gen = torch.Generator().manual_seed(self.seed + epoch)
+            order = balanced_order(self.series_cpu, gen) if self.sampling == "balanced" else uniform_order(n, gen)
+        if self.world > 1:
+            order = shard(order, self.rank, self.world, self.pad)
+        return order.to(self.starts.device)
+
+    def epoch(self, epoch: int) -> Iterator[tuple["torch.Tensor", ...]]:
+        order = self.order(epoch)
+        L, H = self.index.lookback, self.index.horizon
+        for i in range(0, len(order), self.batch_size):
+            pick = order[i : i + self.batch_size]  # (B,)
+            x, y = gather(self.values, self.starts[pick], L, H, self.n_targets)
+            yield (x, y) if self.series is None else (x, y, self.series[pick])
