@@ -481,3 +481,43 @@ def test_direct_lstm_learns_a_sine_wave():
     with torch.no_grad():
         mse = torch.nn.functional.mse_loss(model(x)[..., 0], y).item()
     assert mse < 0.01  # the series' variance is 2.0
+
+
+# ----------------------------------------------------------------------------- series embedding
+
+
+@pytest.mark.parametrize("channel_independent", [False, True])
+@pytest.mark.parametrize("head", HEADS)
+def test_series_embedding_tells_series_apart(head, channel_independent):
+    model = small(head=head, channel_independent=channel_independent, n_ids=5, embedding_dim=3).eval()
+    assert model.embedding.weight.shape == (5, 3)
+    assert model.encoder.rnn.input_size == (2 if channel_independent else 3) + 3
+    x = torch.randn(1, 10, 3).expand(4, -1, -1)  # one window, four times
+    out = model(x, ids=torch.tensor([0, 1, 4, 0]))
+    assert out.shape == (4, 4, 2, 1)
+    torch.testing.assert_close(out[0], out[3])  # same window, same series: same forecast
+    assert not torch.allclose(out[0], out[1]) and not torch.allclose(out[0], out[2])
+
+
+def test_series_embedding_needs_ids_and_plain_models_refuse_them():
+    with pytest.raises(ValueError, match="pass ids"):
+        small(n_ids=3, embedding_dim=2)(torch.randn(2, 6, 3))
+    with pytest.raises(ValueError, match=r"ids must have shape \(batch=2,\)"):
+        small(n_ids=3, embedding_dim=2)(torch.randn(2, 6, 3), ids=torch.tensor([0]))
+    with pytest.raises(ValueError, match="no series embedding"):
+        small()(torch.randn(2, 6, 3), ids=torch.tensor([0, 1]))
+    for n_ids, dim in ((3, 0), (0, 2)):
+        with pytest.raises(ValueError, match="both be positive"):
+            small(n_ids=n_ids, embedding_dim=dim)
+
+
+def test_series_embedding_survives_the_config_round_trip():
+    model = small(n_ids=4, embedding_dim=2).eval()
+    cfg = json.loads(json.dumps(model.config()))
+    assert (cfg["n_ids"], cfg["embedding_dim"]) == (4, 2)
+    rebuilt = RecurrentForecaster(**cfg)
+    rebuilt.load_state_dict(model.state_dict())
+    x, ids = torch.randn(3, 6, 3), torch.tensor([3, 0, 1])
+    torch.testing.assert_close(rebuilt.eval()(x, ids=ids), model(x, ids=ids))
+    plain = small()
+    assert plain.embedding is None and (plain.config()["n_ids"], plain.config()["embedding_dim"]) == (0, 0)

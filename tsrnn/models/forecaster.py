@@ -19,6 +19,12 @@ The pipeline, top to bottom in :meth:`RecurrentForecaster.forward`:
    * ``"seq2seq"``: a recurrent decoder of the same cell type unrolls H steps one at a time,
      feeding each step's prediction back as the next step's input.
 
+Series embedding (optional, ``n_ids`` > 0): one global model over many series can learn a vector of
+``embedding_dim`` numbers per series (``nn.Embedding(n_ids, embedding_dim)``). ``forward`` then
+needs ``ids`` (B,), the series number of each window; the window's vector is concatenated to the
+encoder's input at every time step (after instance norm, so it is never normalised), which lets
+series that look alike in a window still be forecast differently.
+
 Design of the seq2seq decoder:
 
 * It is unidirectional, has the encoder's number of layers, and its hidden size is the encoder's
@@ -70,8 +76,11 @@ class RecurrentForecaster(nn.Module):
         instance_norm: bool = True,
         channel_independent: bool = False,
         n_quantiles: int = 1,
+        n_ids: int = 0,
+        embedding_dim: int = 0,
     ) -> None:
-        """See the module docstring. ``teacher_forcing`` is used by the seq2seq head only."""
+        """See the module docstring. ``teacher_forcing`` is used by the seq2seq head only; ``n_ids``
+        series of ``embedding_dim`` learned numbers each (both 0: no series embedding)."""
         super().__init__()
         self.n_inputs = check_int("n_inputs", n_inputs, 1)
         self.target_index = check_target_index(target_index, self.n_inputs)
@@ -86,6 +95,11 @@ class RecurrentForecaster(nn.Module):
         self.instance_norm = bool(instance_norm)
         self.channel_independent = bool(channel_independent)
         self.n_quantiles = check_int("n_quantiles", n_quantiles, 1)
+        self.n_ids = check_int("n_ids", n_ids, 0)
+        self.embedding_dim = check_int("embedding_dim", embedding_dim, 0)
+        if (self.n_ids == 0) != (self.embedding_dim == 0):
+            raise ValueError(f"n_ids and embedding_dim must both be positive (a series embedding) or both 0; "
+                             f"got {n_ids} and {embedding_dim}")
 
         self.n_targets = len(self.target_index)
         self.covariate_index = [i for i in range(self.n_inputs) if i not in self.target_index]
@@ -97,8 +111,9 @@ class RecurrentForecaster(nn.Module):
             self.n_series, encoder_inputs, self.series_index = self.n_targets, self.n_inputs, self.target_index
 
         self.norm = InstanceNorm() if self.instance_norm else None
+        self.embedding = nn.Embedding(self.n_ids, self.embedding_dim) if self.n_ids else None
         self.encoder = RecurrentEncoder(
-            encoder_inputs, self.hidden_size, self.num_layers, self.cell, self.bidirectional, self.dropout
+            encoder_inputs + self.embedding_dim, self.hidden_size, self.num_layers, self.cell, self.bidirectional, self.dropout
         )
         width = self.encoder.output_size  # D * hidden_size
         if self.head_type == "direct":
@@ -124,17 +139,21 @@ class RecurrentForecaster(nn.Module):
             "instance_norm": self.instance_norm,
             "channel_independent": self.channel_independent,
             "n_quantiles": self.n_quantiles,
+            "n_ids": self.n_ids,
+            "embedding_dim": self.embedding_dim,
         }
 
     def forward(
-        self, x: torch.Tensor, y: torch.Tensor | None = None, tbptt_steps: int | None = None
+        self, x: torch.Tensor, y: torch.Tensor | None = None, tbptt_steps: int | None = None,
+        ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Forecast from ``x`` (B, L, n_inputs); return (B, H, n_targets, n_quantiles).
 
         ``y`` (B, H, n_targets), the true future, is used only for teacher forcing by the seq2seq head
         in training mode. ``tbptt_steps`` truncates backpropagation in the encoder to the last
         ``tbptt_steps`` steps of the window (see ``RecurrentEncoder.forward``); with instance norm,
-        gradient still reaches older steps through the window's mean and std.
+        gradient still reaches older steps through the window's mean and std. ``ids`` (B,) int64,
+        the series number of each window, is required with a series embedding and refused without.
         """
         if x.dim() != 3 or x.shape[-1] != self.n_inputs:
             raise ValueError(f"x must have shape (batch, lookback, n_inputs={self.n_inputs}); got {tuple(x.shape)}")
@@ -144,6 +163,9 @@ class RecurrentForecaster(nn.Module):
                 f"y must have shape (batch={batch}, horizon={self.horizon}, n_targets={self.n_targets}); "
                 f"got {tuple(y.shape)}"
             )
+        if (ids is None) != (self.embedding is None):
+            raise ValueError("this model has a series embedding: pass ids, the series number of each window"
+                             if ids is None else "ids were given, but this model has no series embedding")
 
         if self.norm is not None:
             x, stats = self.norm.normalize(x)  # (B, L, n_inputs)
@@ -159,8 +181,17 @@ class RecurrentForecaster(nn.Module):
             if y is not None:
                 y = y.permute(0, 2, 1).reshape(batch * self.n_targets, self.horizon, 1)  # (B * n_targets, H, 1)
         # from here on, B' = B * n_targets and S = 1 with channel independence, else B' = B and S = n_targets
+        encoder_input = x
+        if self.embedding is not None:
+            if ids.shape != (batch,):
+                raise ValueError(f"ids must have shape (batch={batch},); got {tuple(ids.shape)}")
+            vec = self.embedding(ids)  # (B, E)
+            if self.channel_independent:
+                vec = vec.repeat_interleave(self.n_targets, dim=0)  # (B', E): each target of a window, its series' vector
+            vec = vec[:, None].expand(-1, lookback, -1).to(x.dtype)  # (B', L, E)
+            encoder_input = torch.cat([x, vec], dim=-1)  # (B', L, inputs + E)
 
-        _, state = self.encoder(x, tbptt_steps=tbptt_steps)  # state: (num_layers * D, B', hidden), (h, c) for LSTM
+        _, state = self.encoder(encoder_input, tbptt_steps=tbptt_steps)  # state: (num_layers * D, B', hidden), (h, c) for LSTM
         if self.head_type == "direct":
             summary = self.encoder.summary(state)  # (B', D * hidden)
             pred = self.head(summary).view(-1, self.horizon, self.n_series, self.n_quantiles)  # (B', H, S, Q)
