@@ -48,15 +48,19 @@ class EarlyStopping(Callback):
 
 
 class Checkpoint(Callback):
-    """Write ``directory/last.safetensors`` at the end of every epoch (and on Ctrl-C)."""
+    """Write ``directory/last.safetensors`` at the end of every epoch (and on Ctrl-C); under
+    torchrun only the main process writes (every process holds the same weights)."""
 
     def __init__(self, directory: str | Path, early_stopping: EarlyStopping | None = None) -> None:
         self.path = Path(directory) / "last.safetensors"
         self.early_stopping = early_stopping
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+        from tsrnn import distributed
         from tsrnn.checkpoint import save_checkpoint
 
+        if not distributed.is_main():
+            return
         best = self.early_stopping.best_state if self.early_stopping else None
         save_checkpoint(self.path, trainer, best)
 

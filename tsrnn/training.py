@@ -4,6 +4,11 @@ The loop is plain: for each epoch, for each batch, ``loss = compute_loss(model, 
 backward, clip, step. Everything optional (early stopping, checkpoints, progress, logging,
 tracking) is a callback that reads and writes the ``Trainer``; nothing is threaded through
 function arguments. Ctrl-C stops after the current batch; the last checkpoint is kept.
+
+Under torchrun (see ``tsrnn.distributed``) the same loop runs in every process: the model is
+wrapped in ``DistributedDataParallel``, each process trains on its share of every epoch, and the
+epoch's logs (loss, validation loss, grad norm, samples/s) are reduced over all processes, so
+every process sees the same logs and its callbacks (early stopping) decide the same way.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any, Callable, Iterable, Protocol
 import torch
 from torch import nn
 
+from tsrnn import distributed
 from tsrnn.errors import ConfigError
 
 OPTIMIZERS = ("adam", "adamw")
@@ -123,7 +129,9 @@ class Trainer:
         self.compute_loss = compute_loss
         self.config = config
         self.callbacks = list(callbacks)
-        self.device = resolve_device(config.device)
+        self.device = distributed.init(resolve_device(config.device))  # under torchrun: join the group
+        self.world = distributed.world_size()
+        self.net: nn.Module = model  # what compute_loss gets: the model, or its DDP wrapper under torchrun
         self.amp_dtype = resolve_precision(config.precision, self.device)
         self.history = History()
         self.stop = False
@@ -162,12 +170,18 @@ class Trainer:
         if self.config.seed is not None:
             torch.manual_seed(self.config.seed)
         self.model.to(self.device)
+        has_val = val is not None and len(val) > 0
+        if self.world > 1:
+            train, val = self._shard(train, val)
         self._make_optimizer(train.n_batches)
         start = 1
         if resume is not None:
             from tsrnn.checkpoint import restore
 
             start = restore(self, resume) + 1
+        if self.world > 1:  # after restore: DDP starts every process from rank 0's weights
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         for cb in self.callbacks:
             cb.on_fit_start(self)
         status = "finished"
@@ -175,13 +189,16 @@ class Trainer:
             for epoch in range(start, self.config.epochs + 1):
                 self.epoch = epoch
                 logs = self._train_epoch(train, epoch)
-                if val is not None and len(val):
+                if has_val:
                     logs["val_loss"] = self.evaluate(val)
                 if self.scheduler is not None and not self._per_batch_schedule:
                     self.scheduler.step(logs.get("val_loss", logs["loss"]))
                 self.history.epochs.append(logs)
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, epoch, logs)
+                if self.world > 1:  # one process stopping alone would leave the others waiting
+                    flags = torch.tensor([float(self._interrupted), float(self.stop)], device=self.device)
+                    self._interrupted, self.stop = (bool(v) for v in distributed.all_reduce_max(flags).tolist())
                 if self._interrupted:
                     status = "interrupted"
                     break
@@ -191,7 +208,17 @@ class Trainer:
         self.history.status = status
         for cb in self.callbacks:
             cb.on_fit_end(self, status)
+        self.net = self.model
         return self.history
+
+    def _shard(self, train: Batches, val: Batches | None) -> tuple[Batches, Batches | None]:
+        """Each process' share of the training windows (padded: as many batches everywhere) and of
+        the validation windows (not padded: the validation loss is a sum over all processes)."""
+        if not hasattr(train, "shard"):
+            raise ConfigError(f"{type(train).__name__} has no shard(), so its batches cannot be split across "
+                              "torchrun processes", "train it in one process (without torchrun)")
+        r = distributed.rank()
+        return train.shard(r, self.world, pad=True), (val.shard(r, self.world, pad=False) if val is not None else None)
 
     def _train_epoch(self, train: Batches, epoch: int) -> dict[str, float]:
         self.model.train()
@@ -208,7 +235,7 @@ class Trainer:
         lr = self.optimizer.param_groups[0]["lr"]
         for i, batch in enumerate(train.epoch(epoch)):
             with self._autocast():
-                loss = self.compute_loss(self.model, batch)
+                loss = self.compute_loss(self.net, batch)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if clip is not None:
@@ -223,13 +250,22 @@ class Trainer:
             if self.callbacks:
                 for cb in self.callbacks:
                     cb.on_batch_end(self, i, loss, n)
-            if self._interrupted:
+            if self._interrupted and self.world == 1:  # under torchrun, stop at the epoch's end
                 break
+        # the first host sync of the epoch: it waits for the device, so the time below is honest
+        sums = torch.stack([total.double(), norms.double(), torch.tensor(n_seen, dtype=torch.float64, device=self.device)])
+        sums = distributed.all_reduce_sum(sums).tolist()  # (loss * n, grad norms, n) over all processes
         seconds = time.perf_counter() - t0
-        logs = {"epoch": epoch, "loss": float(total) / max(n_seen, 1), "lr": lr,
-                "epoch_time": seconds, "samples_per_s": n_seen / max(seconds, 1e-9)}
+        if self.world > 1:  # every process logs the same numbers: the slowest time, the summed speed
+            speed_time = torch.tensor([n_seen / max(seconds, 1e-9), seconds], dtype=torch.float64, device=self.device)
+            speed = float(distributed.all_reduce_sum(speed_time)[0])
+            seconds = float(distributed.all_reduce_max(speed_time)[1])
+        else:
+            speed = n_seen / max(seconds, 1e-9)
+        logs = {"epoch": epoch, "loss": sums[0] / max(sums[2], 1), "lr": lr,
+                "epoch_time": seconds, "samples_per_s": speed}
         if clip is not None:
-            logs["grad_norm"] = float(norms) / max(n_batches, 1)
+            logs["grad_norm"] = sums[1] / max(n_batches * self.world, 1)
         return logs
 
     @torch.no_grad()
@@ -241,14 +277,16 @@ class Trainer:
             reset()
         total = torch.zeros((), device=self.device)
         n_seen = 0
-        for batch in batches.epoch(0):
+        for batch in batches.epoch(0):  # the bare model: processes may run different numbers of batches
             with self._autocast():
                 loss = self.compute_loss(self.model, batch)
             n = _batch_size(batch)
             total += loss.float() * n
             n_seen += n
         self.model.train()
-        return float(total) / max(n_seen, 1)
+        sums = torch.stack([total.double(), torch.tensor(n_seen, dtype=torch.float64, device=self.device)])
+        total_loss, count = distributed.all_reduce_sum(sums).tolist()  # over all processes under torchrun
+        return total_loss / max(count, 1)
 
 
 def _batch_size(batch: Any) -> int:

@@ -38,12 +38,16 @@ class RNNForecaster(BaseEstimator):
     ``dropout`` between layers, a ``head`` ("direct": all ``horizon`` steps at once from the
     final state; "seq2seq": a recurrent decoder, trained with ``teacher_forcing``), per-window
     ``instance_norm`` (on by default), optional ``channel_independent`` mode and ``quantiles``
-    (pinball loss, prediction intervals).
+    (pinball loss, prediction intervals). ``series_embedding`` (many series only): learn a vector
+    of that many numbers per series, fed to the encoder beside every step of the window, so one
+    global model can tell series apart; it can forecast only the series it was fitted on.
 
     Data: ``time_col``, ``target``, ``covariates``, ``id_col``, ``fill`` as in
     ``tsrnn.data.load_series``; ``scaler`` (standard | minmax | robust | none) fitted per series
     on the training rows; ``val`` / ``test`` splits (fraction, rows or start time); ``stride``
-    between training windows.
+    between training windows; ``sampling`` of the training windows of each epoch over many
+    series ("uniform": every window once, so long series weigh more; "balanced": equal draws per
+    series whatever its length, see ``tsrnn.sampling``).
 
     Training: ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``optimizer`` (adam | adamw),
     ``lr_schedule`` (cosine | plateau | onecycle | none), early stopping after ``patience``
@@ -54,6 +58,9 @@ class RNNForecaster(BaseEstimator):
     ``clip_grad_norm``, ``device`` (auto | cpu | cuda), ``precision`` (auto | fp32 | bf16),
     ``random_state``, ``checkpoint_dir`` (a checkpoint every epoch), ``verbose`` (a progress
     bar on a terminal), extra ``callbacks``.
+
+    Under torchrun, ``fit`` trains data-parallel (see ``tsrnn.distributed``): every process ends
+    with the same ``model_``; only the main process shows progress and writes checkpoints.
     """
 
     def __init__(
@@ -70,6 +77,7 @@ class RNNForecaster(BaseEstimator):
         instance_norm: bool = True,
         channel_independent: bool = True,
         quantiles: Sequence[float] | None = None,
+        series_embedding: int | None = None,
         scaler: str = "standard",
         epochs: int = 30,
         batch_size: int = 32,
@@ -82,6 +90,7 @@ class RNNForecaster(BaseEstimator):
         stateful: bool = False,
         clip_grad_norm: float | None = 1.0,
         stride: int = 1,
+        sampling: str = "uniform",
         val: float | int | str = 0.1,
         test: float | int | str = 0.2,
         season_length: int | None = None,
@@ -109,6 +118,7 @@ class RNNForecaster(BaseEstimator):
         self.instance_norm = instance_norm
         self.channel_independent = channel_independent
         self.quantiles = quantiles
+        self.series_embedding = series_embedding
         self.scaler = scaler
         self.epochs = epochs
         self.batch_size = batch_size
@@ -121,6 +131,7 @@ class RNNForecaster(BaseEstimator):
         self.stateful = stateful
         self.clip_grad_norm = clip_grad_norm
         self.stride = stride
+        self.sampling = sampling
         self.val = val
         self.test = test
         self.season_length = season_length
@@ -147,6 +158,13 @@ class RNNForecaster(BaseEstimator):
         return q
 
     def _check_params(self) -> None:
+        from tsrnn.sampling import check_sampling
+
+        check_sampling(self.sampling)
+        e = self.series_embedding
+        if e is not None and (isinstance(e, bool) or not isinstance(e, (int, np.integer)) or e < 1):
+            raise ConfigError(f"series_embedding must be a whole number of at least 1 (its dimension), got {e!r}",
+                              "e.g. series_embedding=8, or None for no series embedding")
         if self.head == "direct":
             refuse_unused(self, ("teacher_forcing",), "with head='direct' (it is for the seq2seq decoder)")
         if self.batch_size < 1:
@@ -157,6 +175,12 @@ class RNNForecaster(BaseEstimator):
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"patience must be at least 1 (or None to turn early stopping off), got {self.patience}")
         if self.stateful:
+            from tsrnn.distributed import world_size
+
+            if world_size() > 1:
+                raise ConfigError(f"stateful mode carries one recurrent state through one series; it cannot be split "
+                                  f"across torchrun's {world_size()} processes",
+                                  "run it as a single process (without torchrun), or train without stateful")
             if self.tbptt_steps is None:
                 raise ConfigError("stateful training needs tbptt_steps, the chunk length carried between batches",
                                   "pass e.g. --tbptt-steps 100")
@@ -164,7 +188,9 @@ class RNNForecaster(BaseEstimator):
                 raise ConfigError("stateful mode trains all channels as one sequence, not channel-independent",
                                   "pass channel_independent=False (--multivariate) with stateful")
             for name, bad in (("head", self.head != "direct"), ("bidirectional", self.bidirectional),
-                              ("quantiles", self.quantiles), ("covariates", self.covariates)):
+                              ("quantiles", self.quantiles), ("covariates", self.covariates),
+                              ("series_embedding", self.series_embedding is not None),
+                              ("sampling='balanced'", self.sampling == "balanced")):
                 if bad:
                     raise ConfigError(f"stateful mode does not support {name}",
                                       f"drop {name}, or train without stateful")
@@ -177,7 +203,17 @@ class RNNForecaster(BaseEstimator):
         return load_series(data, time_col=self.time_col, target=self.target, covariates=self.covariates,
                            id_col=self.id_col, fill=self.fill)
 
-    def _build_model(self, n_inputs: int, n_targets: int) -> "torch.nn.Module":
+    def _check_many_series(self, series: "SeriesData") -> None:
+        """series_embedding and balanced sampling tell series apart: they need more than one."""
+        if series.n_series > 1:
+            return
+        for name, given in (("series_embedding", self.series_embedding is not None),
+                            ("sampling='balanced'", self.sampling == "balanced")):
+            if given:
+                raise ConfigError(f"{name} is for many series, but {series.source} holds one series",
+                                  f"pass id_col (--id-col) for long-format data with many series, or drop {name}")
+
+    def _build_model(self, n_inputs: int, n_targets: int, n_series: int = 1) -> "torch.nn.Module":
         from tsrnn.models import NextStepRNN, RecurrentForecaster
 
         q = self._quantile_levels()
@@ -190,7 +226,8 @@ class RNNForecaster(BaseEstimator):
                 hidden_size=self.hidden_size, num_layers=self.num_layers, bidirectional=self.bidirectional,
                 dropout=self.dropout, head=self.head, teacher_forcing=self.teacher_forcing,
                 instance_norm=self.instance_norm, channel_independent=self.channel_independent,
-                n_quantiles=len(q) if q else 1)
+                n_quantiles=len(q) if q else 1, n_ids=n_series if self.series_embedding else 0,
+                embedding_dim=self.series_embedding or 0)
         except ValueError as e:
             raise ConfigError(str(e)) from e
 
@@ -199,18 +236,24 @@ class RNNForecaster(BaseEstimator):
 
         q = self._quantile_levels()
         tbptt = self.tbptt_steps
+        embed = self.series_embedding is not None
+
+        def forward(model: torch.nn.Module, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+            x, y, *series = batch  # series: the windows' series numbers, when the batches carry them
+            return model(x, y, tbptt, series[0] if embed else None), y
+
         if q is None:
             def loss(model: torch.nn.Module, batch: Any) -> torch.Tensor:
-                x, y = batch
-                return torch.nn.functional.mse_loss(model(x, y, tbptt)[..., 0], y)
+                pred, y = forward(model, batch)
+                return torch.nn.functional.mse_loss(pred[..., 0], y)
         else:
             from tsrnn.models import pinball_loss
 
             levels = torch.tensor(q)
 
             def loss(model: torch.nn.Module, batch: Any) -> torch.Tensor:
-                x, y = batch
-                return pinball_loss(model(x, y, tbptt), y, levels.to(x.device))
+                pred, y = forward(model, batch)
+                return pinball_loss(pred, y, levels.to(y.device))
         return loss
 
     # ------------------------------------------------------------------ fit
@@ -221,6 +264,7 @@ class RNNForecaster(BaseEstimator):
         """
         import torch
 
+        from tsrnn import distributed
         from tsrnn.callbacks import Checkpoint, EarlyStopping, Progress, progress_wanted
         from tsrnn.scaling import SeriesScaler
         from tsrnn.training import TrainConfig, Trainer
@@ -228,6 +272,7 @@ class RNNForecaster(BaseEstimator):
 
         self._check_params()
         series = self._load(data)
+        self._check_many_series(series)
         windows = make_windows(series, self.lookback, self.horizon, self.stride, self.val, self.test)
         scaler = SeriesScaler(self.scaler).fit(series, windows.bounds[:, 1])
         config = TrainConfig(epochs=self.epochs, lr=self.lr, weight_decay=self.weight_decay, optimizer=self.optimizer,
@@ -235,22 +280,27 @@ class RNNForecaster(BaseEstimator):
                              precision=self.precision, seed=self.random_state)
         if self.random_state is not None:
             torch.manual_seed(self.random_state)
-        model = self._build_model(len(series.channels), len(series.targets))
-        trainer = Trainer(model, self._loss(), config)
+        model = self._build_model(len(series.channels), len(series.targets), series.n_series)
+        trainer = Trainer(model, self._loss(), config)  # under torchrun this joins the process group
         values = torch.from_numpy(scaler.transform(series)).to(trainer.device)
         n_t = len(series.targets)
         seed = self.random_state if self.random_state is not None else int(torch.randint(0, 2**31 - 1, ()).item())
+        seed = distributed.same_everywhere(seed, trainer.device)  # torchrun: one shuffle, split between processes
         if self.stateful:
             train, val, loss = self._streams(series, windows, values)
             trainer.compute_loss = loss
         else:
-            train = WindowBatches(values, windows.train, n_t, self.batch_size, shuffle=True, seed=seed)
-            val = WindowBatches(values, windows.val, n_t, max(self.batch_size, 256)) if len(windows.val) else None
+            carry = self.series_embedding is not None or self.sampling == "balanced"  # batches say their series
+            train = WindowBatches(values, windows.train, n_t, self.batch_size, shuffle=True, seed=seed,
+                                  series=windows.series_of(windows.train) if carry else None, sampling=self.sampling)
+            val = (WindowBatches(values, windows.val, n_t, max(self.batch_size, 256),
+                                 series=windows.series_of(windows.val) if carry else None)
+                   if len(windows.val) else None)
         early = EarlyStopping(self.patience) if (self.patience and val is not None) else None
         callbacks: list[Any] = [early] if early else []
         if self.checkpoint_dir is not None:
             callbacks.append(Checkpoint(self.checkpoint_dir, early))
-        if self.verbose and progress_wanted(False):
+        if self.verbose and progress_wanted(False) and distributed.is_main():
             callbacks.append(Progress(train.n_batches))
         callbacks.extend(self.callbacks or [])
         trainer.callbacks = callbacks
@@ -305,18 +355,21 @@ class RNNForecaster(BaseEstimator):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet",
                                  "call fit(data) first, or load a saved model with .load(path)")
 
-    def _forward(self, x: np.ndarray) -> np.ndarray:
-        """Scaled windows (n, L, C) -> scaled forecasts (n, H, C_t, Q), in batches, no grad."""
+    def _forward(self, x: np.ndarray, series: np.ndarray) -> np.ndarray:
+        """Scaled windows (n, L, C) of training series numbers ``series`` (n,) -> scaled forecasts
+        (n, H, C_t, Q), in batches, no grad."""
         import torch
 
         outs = []
+        embed = self.series_embedding is not None
         with torch.no_grad():
             for i in range(0, len(x), 1024):
                 xb = torch.from_numpy(np.ascontiguousarray(x[i : i + 1024])).to(self.device_)
+                ids = torch.from_numpy(np.asarray(series[i : i + 1024], dtype=np.int64)).to(self.device_) if embed else None
                 if self.stateful:  # warm up on the lookback, then feed predictions back
                     outs.append(self.model_.forecast(xb, self.horizon)[..., None].float().cpu().numpy())
                 else:
-                    outs.append(self.model_(xb).float().cpu().numpy())
+                    outs.append(self.model_(xb, ids=ids).float().cpu().numpy())
         return np.concatenate(outs) if outs else np.empty((0, self.horizon, len(self.targets_), 1), np.float32)
 
     def _point(self, pred: np.ndarray) -> np.ndarray:
@@ -340,7 +393,7 @@ class RNNForecaster(BaseEstimator):
         x = np.stack([latest_window(series, i, self.lookback) for i in range(series.n_series)])  # (S, L, C)
         sid = self._series_rows(series)
         xs = (x - self.scaler_.center_[sid][:, None]) / self.scaler_.scale_[sid][:, None]
-        pred = self._forward(xs.astype(np.float32))  # (S, H, C_t, Q)
+        pred = self._forward(xs.astype(np.float32), sid)  # (S, H, C_t, Q)
         n_t = len(self.targets_)
         frames = []
         for i in range(series.n_series):
@@ -366,14 +419,16 @@ class RNNForecaster(BaseEstimator):
         return pd.concat(frames) if len(frames) > 1 else frames[0]
 
     def _series_rows(self, series: "SeriesData") -> np.ndarray:
-        """Which scaler row each series of ``series`` uses (by id; unknown ids are an error)."""
+        """Which training series (its scaler row and embedding) each series of ``series`` is, by id
+        (unknown ids are an error)."""
         if not self.scaler_.per_series or self.scaler_.center_.shape[0] == 1:
             return np.zeros(series.n_series, dtype=int)
         known = {sid: i for i, sid in enumerate(self.series_ids_)}
         ids = series.ids or (None,)
         missing = [s for s in ids if s not in known]
         if missing:
-            raise DataError(f"series {missing[:5]} were not in the training data, so the model has no scaling for them",
+            what = "scaling or learned series embedding" if self.series_embedding is not None else "scaling"
+            raise DataError(f"series {missing[:5]} were not in the training data, so the model has no {what} for them",
                             f"forecast series the model was fitted on: {list(known)[:10]}")
         return np.array([known[s] for s in ids])
 
@@ -424,7 +479,7 @@ class RNNForecaster(BaseEstimator):
             w = values[rows[i : i + 4096]]  # (n, L+H, C), only this chunk is materialised
             x, y = w[:, :L], w[:, L:, :n_t]
             truths.append(y)
-            model_out.append(self._forward(x))
+            model_out.append(self._forward(x, sid[i : i + 4096]))
             preds.setdefault("repeat_last", []).append(repeat_last(x, n_t, H))
             if self.season_ and self.season_ <= L:
                 preds.setdefault("seasonal_naive", []).append(seasonal_naive(x, n_t, H, self.season_))
