@@ -44,6 +44,20 @@ def test_balanced_draws_without_replacement_and_cycles_short_series_evenly():
         assert ((series[mine] == s).all())
 
 
+@pytest.mark.parametrize("chunk", [1, 7, 100, 1 << 20])
+def test_balanced_is_the_same_in_small_groups_and_for_unsorted_series(chunk):
+    counts = [3, 40, 1, 250, 17]
+    series = series_numbers(counts)
+    for s in (series, series[torch.randperm(len(series), generator=gen(9))]):  # windows in any order
+        order = balanced_order(s, gen(), chunk=chunk)
+        per_series = torch.bincount(s[order], minlength=len(counts))
+        assert len(order) == len(s) and per_series.max() - per_series.min() <= 1
+        for i in range(len(counts)):  # without replacement up to each series' size
+            mine = order[s[order] == i]
+            reps = torch.bincount(mine, minlength=len(s))[s == i]
+            assert reps.max() - reps.min() <= 1
+
+
 def test_balanced_skips_series_numbers_without_windows():
     series = torch.tensor([0, 0, 0, 2, 2, 2, 2, 2, 2, 2])  # series 1 has no training windows
     order = balanced_order(series, gen())

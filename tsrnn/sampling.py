@@ -35,24 +35,42 @@ def uniform_order(n_windows: int, generator: torch.Generator) -> torch.Tensor:
     return torch.randperm(n_windows, generator=generator)
 
 
-def balanced_order(series: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def balanced_order(series: torch.Tensor, generator: torch.Generator, chunk: int = 1 << 20) -> torch.Tensor:
     """(n,) window numbers drawn in equal quotas per series, shuffled; n = len(series).
 
-    ``series`` (n,) int64 (on the CPU) is the series number of each window.
+    ``series`` (n,) int64 (on the CPU) is the series number of each window. Series are handled a
+    group of about ``chunk`` windows at a time, so the temporaries stay small however many
+    windows there are; the result and one permutation of it are the only (n,) allocations.
     """
     n = len(series)
+    by_series = None
+    if n > 1 and bool((series[1:] < series[:-1]).any()):  # make_windows' order is sorted already
+        by_series = torch.argsort(series, stable=True)
+        series = series[by_series]
     counts = torch.bincount(series)  # (S,) windows per series number, 0 for a series without any
     active = torch.nonzero(counts).flatten()  # (A,) series that have windows
     quota = torch.full((len(active),), n // len(active), dtype=torch.int64)
     quota[torch.randperm(len(active), generator=generator)[: n % len(active)]] += 1  # the remainder: +1 each
-    # every series' windows, grouped by series (in series order) and shuffled within the group
-    grouped = torch.randperm(n, generator=generator)
-    grouped = grouped[torch.argsort(series[grouped], stable=True)]  # (n,)
-    first = torch.cumsum(counts, 0) - counts  # (S,) where each series' group begins in ``grouped``
-    owner = torch.repeat_interleave(active, quota)  # (n,) the series of each draw
-    draw = torch.arange(n) - torch.repeat_interleave(torch.cumsum(quota, 0) - quota, quota)  # (n,) 0.. quota-1
-    picked = grouped[first[owner] + draw % counts[owner]]  # (n,) cycling through a group if quota > count
-    return picked[torch.randperm(n, generator=generator)]
+    first = (torch.cumsum(counts, 0) - counts)[active]  # (A,) each series' first window
+    size = counts[active]  # (A,)
+    ends = torch.cumsum(size, 0)
+    cuts = [0, *torch.searchsorted(ends, torch.tensor(range(chunk, n, chunk), dtype=torch.int64), right=True).tolist(), len(active)]
+    picked = torch.empty(n, dtype=torch.int64)
+    done = 0
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        if a == b:
+            continue
+        lo, hi = int(first[a]), int(first[b - 1] + size[b - 1])  # the group's windows, contiguous
+        # within each series a random order: sort by series number + a random fraction
+        keys = (series[lo:hi] - series[lo]).double() + torch.rand(hi - lo, generator=generator, dtype=torch.float64)
+        grouped = torch.argsort(keys) + lo  # (hi - lo,) window numbers, series by series, shuffled within
+        q, c, f = quota[a:b], size[a:b], first[a:b] - lo
+        owner = torch.repeat_interleave(torch.arange(b - a), q)  # (Q,) the series of each draw
+        draw = torch.arange(len(owner)) - torch.repeat_interleave(torch.cumsum(q, 0) - q, q)  # 0 .. quota - 1
+        picked[done : done + len(owner)] = grouped[f[owner] + draw % c[owner]]  # cycles if quota > count
+        done += len(owner)
+    picked = picked[torch.randperm(n, generator=generator)]
+    return picked if by_series is None else by_series[picked]
 
 
 def shard(order: torch.Tensor, rank: int, world: int, pad: bool) -> torch.Tensor:
