@@ -544,6 +544,8 @@ def test_resolve_precision():
     assert resolve_precision("fp32", cpu) is None
     with pytest.raises(ConfigError, match="precision"):
         resolve_precision("fp16", cpu)
+    with pytest.raises(ConfigError, match="bf16 is for CUDA GPUs"):  # the CPU LSTM fails in bf16 mid-fit
+        resolve_precision("bf16", cpu)
 
 
 @pytest.mark.parametrize(

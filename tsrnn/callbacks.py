@@ -103,5 +103,8 @@ class Progress(Callback):
 
 
 def progress_wanted(quiet: bool) -> bool:
-    """A progress bar only on an interactive terminal and when not quiet."""
-    return not quiet and sys.stderr.isatty()
+    """A progress bar only on an interactive terminal, when not quiet, and under torchrun only in
+    the main process (every process logs the same numbers)."""
+    from tsrnn import distributed
+
+    return not quiet and sys.stderr.isatty() and distributed.is_main()

@@ -50,6 +50,9 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
         raise ConfigError(f"unknown precision {precision!r}", f"use one of {', '.join(PRECISIONS)}")
     if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
         return None
+    if device.type != "cuda":  # torch's CPU LSTM has no bf16 kernel on most CPUs: it fails mid-fit
+        raise ConfigError("--precision bf16 is for CUDA GPUs; on the CPU tsrnn trains in fp32",
+                          "pass --precision fp32 (or auto) with --device cpu")
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         if precision == "bf16":
             raise ConfigError("this GPU does not support bf16", "use --precision fp32")

@@ -300,7 +300,7 @@ class RNNForecaster(BaseEstimator):
         callbacks: list[Any] = [early] if early else []
         if self.checkpoint_dir is not None:
             callbacks.append(Checkpoint(self.checkpoint_dir, early))
-        if self.verbose and progress_wanted(False) and distributed.is_main():
+        if self.verbose and progress_wanted(False):
             callbacks.append(Progress(train.n_batches))
         callbacks.extend(self.callbacks or [])
         trainer.callbacks = callbacks
