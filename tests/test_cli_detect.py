@@ -71,24 +71,45 @@ def test_fit_task_detect_then_detect_model_and_stdin(workdir: Path) -> None:
 
 
 def test_follow_prints_flags_for_appended_rows(workdir: Path) -> None:
+    import queue
+    import threading
+
     live = workdir / "live.csv"
     lines = (workdir / "data.csv").read_text().splitlines()
     live.write_text("\n".join(lines[:301]) + "\n")
     p = subprocess.Popen([sys.executable, "-m", "tsrnn", "detect", "live.csv", "--model", "det", "--follow"],
                          cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    printed: queue.Queue = queue.Queue()
+    reader = threading.Thread(target=lambda: [printed.put(line) for line in p.stdout], daemon=True)
+    reader.start()
+
+    def wait_for(text: str, seconds: float = 120) -> list[str]:
+        seen, deadline = [], time.time() + seconds
+        while time.time() < deadline:
+            try:
+                seen.append(printed.get(timeout=0.5))
+            except queue.Empty:
+                continue
+            if text in seen[-1]:
+                return seen
+        raise AssertionError(f"{text!r} never printed; got {seen[-5:]}")
+
     try:
-        time.sleep(8)  # the initial report is printed, then it waits for rows
+        wait_for("rows flagged")  # the report on the file so far; then it waits for rows
         with open(live, "a") as fh:
             fh.write("\n".join(lines[301:331]) + "\n")
-        time.sleep(6)
+        streamed = wait_for(lines[330].split(",")[0])  # the last appended row, scored as it arrives
     finally:
         p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=60)
+        p.wait(timeout=60)
+        err = p.stderr.read()
     assert p.returncode == 0, err
     assert "Traceback" not in err
-    streamed = [line for line in out.splitlines() if line.rstrip().endswith(("ok", "ANOMALY"))]
-    assert len(streamed) >= 30 - 23  # reconstruction scores a row once its windows are in; flush ends the rest
-    assert any(lines[310].split(",")[0] in line for line in streamed)
+    reader.join(timeout=60)  # everything printed up to the exit
+    while not printed.empty():
+        streamed.append(printed.get())
+    streamed = [line for line in streamed if line.rstrip().endswith(("ok", "ANOMALY"))]
+    assert any(lines[330].split(",")[0] in line for line in streamed), streamed[-5:]
 
 
 @pytest.mark.parametrize("args,words", [
@@ -122,6 +143,7 @@ def test_detect_is_tracked_unless_no_track(workdir: Path) -> None:
     r = tsrnn("runs", "show", run["run_id"], "--json", cwd=workdir)
     info = json.loads(r.stdout)
     assert "point_f1" in info["metrics"] and "pr_auc" in info["metrics"] and "loss" in info["metrics"]
-    assert "events.csv" in info["artifacts"]
+    assert {"events.csv", "anomalies.png", "config.json"} <= set(info["artifacts"])
+    assert [m["name"] for m in info["models"]] == ["model"]
     r = tsrnn("detect", "data.csv", *SMALL, "--no-track", "--experiment", "x", cwd=workdir)
     assert r.returncode == 2 and "--experiment" in r.stderr

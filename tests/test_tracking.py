@@ -1,36 +1,20 @@
-"""MLflow tracking of `tsrnn fit` into a real local store, `tsrnn runs`, --no-track, Ctrl-C."""
+"""MLflow tracking of `tsrnn fit` into a real local store, `tsrnn runs`, --no-track (Ctrl-C and resume: test_mlflow_servers)."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
+from tracked_cli import ENV, SMALL, hourly_workdir, tsrnn
 
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-ENV.pop("MLFLOW_TRACKING_URI", None)
-SMALL = ["-L", "48", "-H", "12", "--epochs", "2", "--hidden", "8", "--quiet"]
-
-
-def tsrnn(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tsrnn", *args], cwd=cwd, capture_output=True, text=True,
-                          env=ENV, timeout=300)
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("track")
-    t = np.arange(500)
-    pd.DataFrame({"time": pd.date_range("2024-01-01", periods=500, freq="h"),
-                  "a": np.sin(2 * np.pi * t / 24), "b": np.cos(2 * np.pi * t / 24)}).to_csv(d / "data.csv", index=False)
-    return d
+    return hourly_workdir(tmp_path_factory, "track")
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +42,8 @@ def test_runs_show_has_params_metrics_per_epoch_and_artifacts(tracked: str, work
     assert len(info["params"]["data.hash"]) == 16 and info["params"]["data.train_rows"] == "350"
     assert {"loss", "val_loss", "lr", "grad_norm", "samples_per_s", "test_seasonal_naive_mse"} <= set(info["metrics"])
     assert {"tsrnn.version", "torch.version", "python.version", "tsrnn.device"} <= set(info["tags"])
-    assert {"model/config.json", "model/weights.safetensors"} <= set(info["artifacts"])
+    assert {"config.json", "params.json", "forecast.png", "checkpoint/last.safetensors"} <= set(info["artifacts"])
+    assert [m["name"] for m in info["models"]] == ["model"]
     import mlflow
 
     history = mlflow.MlflowClient(f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}").get_metric_history(tracked, "loss")
@@ -89,20 +74,3 @@ def test_unreachable_server_is_reported_before_training(workdir: Path) -> None:
 def test_no_track_refuses_tracking_options(workdir: Path) -> None:
     r = tsrnn("fit", "data.csv", "--no-track", "--experiment", "x", cwd=workdir)
     assert r.returncode == 2 and "--experiment" in r.stderr and "Traceback" not in r.stderr
-
-
-def test_ctrl_c_marks_the_run_killed(workdir: Path) -> None:
-    args = [sys.executable, "-m", "tsrnn", "fit", "data.csv", "-L", "48", "-H", "12", "--epochs", "300", "--hidden",
-            "8", "--patience", "0", "--out", "killed", "--experiment", "ctrlc"]
-    p = subprocess.Popen(args, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-    ckpt = workdir / ".killed.checkpoint" / "last.safetensors"
-    deadline = time.time() + 120
-    while not ckpt.exists() and time.time() < deadline and p.poll() is None:
-        time.sleep(0.1)
-    p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=120)
-    assert p.returncode == 0, err
-    r = tsrnn("runs", "--experiment", "ctrlc", "--json", cwd=workdir)
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)[0]["status"] == "KILLED"
-    assert (workdir / "killed" / "checkpoint" / "last.safetensors").is_file()

@@ -54,24 +54,53 @@ def check_reachable(uri: str) -> None:
 class Run:
     """An MLflow run as a context manager: FINISHED on success, KILLED on Ctrl-C, FAILED on error."""
 
-    def __init__(self, uri: str | None, experiment: str, run_name: str | None, tags: dict[str, str]) -> None:
+    def __init__(self, uri: str | None, experiment: str, run_name: str | None, tags: dict[str, str],
+                 run_id: str | None = None) -> None:
         self.uri = resolve_uri(uri)
         check_reachable(self.uri)
         import mlflow
 
         self.mlflow = mlflow
         mlflow.set_tracking_uri(self.uri)
-        if mlflow.get_experiment_by_name(experiment) is None:
-            artifacts = None
-            if self.uri.startswith("sqlite:///") and self.uri.endswith("mlruns/mlflow.db"):
-                artifacts = (DEFAULT_DIR / "artifacts").resolve().as_uri()
-            mlflow.create_experiment(experiment, artifact_location=artifacts)
-        mlflow.set_experiment(experiment)
-        self.run = mlflow.start_run(run_name=run_name)
+        self.earlier_params: dict[str, str] = {}
+        if run_id is not None:  # continue an earlier run (tsrnn fit --resume RUN_ID)
+            try:
+                self.earlier_params = dict(mlflow.get_run(run_id).data.params)
+            except Exception as e:  # MlflowException: no such run in this store
+                raise ConfigError(f"no MLflow run {run_id} in the store {self.uri} ({type(e).__name__})",
+                                  "list runs with `tsrnn runs`, or point --tracking-uri at the run's store") from e
+            self.run = mlflow.start_run(run_id=run_id)
+        else:
+            if mlflow.get_experiment_by_name(experiment) is None:
+                artifacts = None
+                if self.uri.startswith("sqlite:///") and self.uri.endswith("mlruns/mlflow.db"):
+                    artifacts = (DEFAULT_DIR / "artifacts").resolve().as_uri()
+                mlflow.create_experiment(experiment, artifact_location=artifacts)
+            mlflow.set_experiment(experiment)
+            self.run = mlflow.start_run(run_name=run_name)
         self.id = self.run.info.run_id
         self.killed = False
         self.broken: str | None = None
-        mlflow.set_tags({"tsrnn.command": " ".join(["tsrnn", *sys.argv[1:]]), **environment_tags(), **tags})
+        command = " ".join(["tsrnn", *sys.argv[1:]]) if "tsrnn" in sys.argv[0] else " ".join(sys.argv)
+        mlflow.set_tags({"tsrnn.command": command, **environment_tags(), **tags})
+
+    @property
+    def callback(self) -> "TrackingCallback":
+        """The training callback that logs per-epoch metrics to this run."""
+        return TrackingCallback(self)
+
+    def log_estimator(self, estimator: Any, data: Any = None, model_dir: str | Path | None = None,
+                      register: str | None = None) -> None:
+        """Log a fitted forecaster or detector: parameters, data, final metrics, configuration
+        JSON, forecast plot, last checkpoint, and the servable pyfunc model ``model``
+        (registered as ``register`` when given). ``data``: what it was fitted on (a forecaster
+        remembers it); ``model_dir``: where it is saved (default: a temporary directory)."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="tsrnn-log-") as tmp:
+            if model_dir is None:
+                model_dir = estimator.save(Path(tmp) / "model")
+            log_estimator(self, estimator, data, Path(model_dir), Path(tmp), register)
 
     def __enter__(self) -> "Run":
         return self
@@ -96,8 +125,14 @@ class Run:
             self.broken = f"{type(e).__name__}: {e}"
 
     def log_params(self, params: dict[str, Any]) -> None:
+        """MLflow params are write-once: in a resumed run, a value that changed (e.g. more
+        --epochs) is recorded as a ``resumed.<name>`` tag instead."""
         flat = {k: json.dumps(v) if isinstance(v, (list, dict, tuple)) else v for k, v in params.items()}
-        self._safe(self.mlflow.log_params, {k: v for k, v in flat.items() if v is not None})
+        flat = {k: v for k, v in flat.items() if v is not None}
+        changed = {k: str(v) for k, v in flat.items() if self.earlier_params.get(k, str(v)) != str(v)}
+        self._safe(self.mlflow.log_params, {k: v for k, v in flat.items() if k not in changed})
+        if changed:
+            self.set_tags({f"resumed.{k}": v for k, v in changed.items()})
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         self._safe(self.mlflow.log_metrics, {k: float(v) for k, v in metrics.items()}, step=step)
@@ -108,6 +143,9 @@ class Run:
             self._safe(self.mlflow.log_artifacts, str(path), artifact_path)
         else:
             self._safe(self.mlflow.log_artifact, str(path), artifact_path)
+
+    def log_dict(self, obj: dict[str, Any], name: str) -> None:
+        self._safe(self.mlflow.log_dict, obj, name)
 
     def set_tags(self, tags: dict[str, str]) -> None:
         self._safe(self.mlflow.set_tags, tags)
@@ -150,13 +188,64 @@ def flat_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
 
 @contextmanager
 def maybe_run(enabled: bool, uri: str | None, experiment: str, run_name: str | None,
-              tags: dict[str, str]) -> Iterator[Run | None]:
+              tags: dict[str, str], run_id: str | None = None) -> Iterator[Run | None]:
     """A ``Run`` when tracking is on, else None (and mlflow is never imported)."""
     if not enabled:
         yield None
         return
-    with Run(uri, experiment, run_name, tags) as run:
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # stdout is the command's (--json)
+    with Run(uri, experiment, run_name, tags, run_id) as run:
         yield run
+
+
+def start_run(experiment: str = "tsrnn", run_name: str | None = None, tracking_uri: str | None = None,
+              tags: dict[str, str] | None = None) -> Run:
+    """Track fits from code (off unless you ask)::
+
+        with start_run(experiment="demo") as run:
+            model = RNNForecaster(callbacks=[run.callback]).fit("datasets/demo.csv")
+            run.log_estimator(model, register="demo-lstm")
+
+    The run ends FINISHED, KILLED (Ctrl-C) or FAILED (with the error) like the CLI's.
+    """
+    return Run(tracking_uri, experiment, run_name, tags or {})
+
+
+def estimator_params(estimator: Any) -> dict[str, Any]:
+    """The parameters that define an estimator (not its callbacks or scratch directories)."""
+    return {k: v for k, v in estimator.get_params().items() if k not in ("callbacks", "checkpoint_dir", "verbose")}
+
+
+def log_estimator(run: Run, est: Any, data: Any, model_dir: Path, scratch: Path, register: str | None) -> None:
+    """What `tsrnn fit` and ``Run.log_estimator`` record once a model is fitted and saved."""
+    from tsrnn.pyfunc import example_frame, log_model
+
+    series = data if data is not None and hasattr(data, "offsets") else None
+    if series is None and hasattr(est, "series_"):
+        series = est.series_
+    elif series is None:
+        if data is None:
+            raise ConfigError("log_estimator needs the data a detector was fitted on", "pass data=...")
+        series = est._load(data)
+    run.log_params(estimator_params(est))
+    windows = getattr(est, "windows_", None)
+    log_data(run, series, windows.bounds if windows is not None else None)
+    metrics = flat_metrics(est.metrics_) if hasattr(est, "metrics_") else {}
+    if getattr(est, "threshold_", None) is not None:
+        metrics["threshold"] = est.threshold_
+    run.log_metrics(metrics)
+    run.log_artifacts(model_dir / "config.json")
+    if (model_dir / "checkpoint").is_dir():
+        run.log_artifacts(model_dir / "checkpoint", "checkpoint")
+    if hasattr(est, "horizon") and est.freq_ is not None:
+        from tsrnn.plotting import plot_forecast
+
+        plot = scratch / "forecast.png"
+        plot_forecast(series, est.predict(), est.targets_, est._quantile_levels(), plot, history=4 * est.horizon)
+        run.log_artifacts(plot)
+    run._safe(log_model, run.mlflow, model_dir, example_frame(est, series), register)
+    if register and not run.broken:
+        run.set_tags({"tsrnn.registered_model": register})
 
 
 def log_data(run: Run, series: Any, bounds: Any = None) -> None:

@@ -15,7 +15,7 @@ from tsrnn.cli.options import DataPath, Experiment, Fill, Force, Json, NoTrack, 
 from tsrnn.errors import ConfigError, DataError
 
 
-def split_training(data: Path, time_col: str | None, train_until: str | None, train_fraction: float) -> tuple[Any, Any]:
+def split_training(data: Any, time_col: str | None, train_until: str | None, train_fraction: float) -> tuple[Any, Any]:
     """(full frame, training frame): rows before ``train_until``, else the first ``train_fraction``."""
     import pandas as pd
 
@@ -58,7 +58,7 @@ def _events_table(events: Any, title: str) -> None:
 @app.command()
 def detect(
     data: DataPath,
-    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="A detector saved by `tsrnn fit --task detect` (default: fit one now).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="A detector saved by `tsrnn fit --task detect`, or an MLflow model: runs:/RUN_ID/model, models:/NAME/VERSION (default: fit one now).")] = None,
     train_until: Annotated[Optional[str], typer.Option(help="Fit on the rows before this time.")] = None,
     train_fraction: Annotated[float, typer.Option(help="Fit on this first fraction of the rows (default 0.5), when --train-until is not given.")] = 0.5,
     method: Annotated[str, typer.Option(help="forecast (smoothed one-step residuals) | reconstruction (autoencoder).")] = "forecast",
@@ -85,32 +85,35 @@ def detect(
 ) -> None:
     """Score every row of DATA, flag anomalies and list the anomalous events."""
     from tsrnn.estimators import RNNAnomalyDetector
+    from tsrnn.pyfunc import is_mlflow_uri, local_model_dir
 
     refuse_existing(output, force, "--output")
     refuse_existing(plot, force, "--plot")
     if model is not None:
         refuse_options(detect, locals(), FIT_ONLY, "sets how a new detector is fitted; with --model the saved one is used",
                        "drop it, or leave out --model to fit a new detector")
-    tracking = ("tracking_uri", "experiment", "run_name")
+    tracking = ("experiment", "run_name") if model and is_mlflow_uri(model) else ("tracking_uri", "experiment", "run_name")
     if no_track or str(data) == "-":
         refuse_options(detect, locals(), tracking, "has no effect without tracking (--no-track, or a stream on stdin)",
                        "drop it")
     if str(data) == "-":
         if model is None:
             raise ConfigError("reading standard input needs a saved detector", "pass --model DIR (from `tsrnn fit --task detect`)")
-        det = RNNAnomalyDetector.load(model)
+        det = RNNAnomalyDetector.load(local_model_dir(model, tracking_uri))
         _follow_stream(det, sys.stdin, None)
         return
     from tsrnn.tracking import TrackingCallback, maybe_run
 
+    source, consumed = _snapshot(data) if follow else (data, 0)
+
     with maybe_run(not no_track, tracking_uri, experiment, run_name, {"tsrnn.task": "detect"}) as run:
         if model is not None:
-            det = RNNAnomalyDetector.load(model)
+            det = RNNAnomalyDetector.load(local_model_dir(model, tracking_uri))
             from tsrnn.data import read_frame
 
-            frame = read_frame(data)[0]
+            frame = read_frame(source)[0]
         else:
-            frame, train = split_training(data, time_col, train_until, train_fraction)
+            frame, train = split_training(source, time_col, train_until, train_fraction)
             det = RNNAnomalyDetector(method=method, threshold=threshold, window=window, epochs=epochs, time_col=time_col,
                                      target=target or None, exclude=([labels] if labels else []) + list(exclude or []) or None, fill=fill,
                                      min_event_length=min_event_length, merge_gap=merge_gap, random_state=seed,
@@ -157,25 +160,50 @@ def detect(
         if run is not None:
             from tsrnn.tracking import flat_metrics
 
-            run.log_params({f"detector.{k}": v for k, v in det.get_params().items() if k != "callbacks"})
-            run.log_params({"data.source": str(data), "data.rows": len(scored), "model": str(model) if model else "fitted"})
-            run.log_metrics(flat_metrics({k: v for k, v in result.items() if k != "events_list"}))
-            for path in (output, plot):
-                if path is not None:
-                    run.log_artifacts(path)
             import tempfile
 
             with tempfile.TemporaryDirectory() as tmp:
+                if model is None:  # the detector fitted now: parameters, training data, the servable model
+                    det.save(Path(tmp) / "detector")
+                    run.log_estimator(det, det._load(train, fitting=True), Path(tmp) / "detector")
+                else:
+                    run.log_params({"model": str(model)})
+                run.log_params({"scored.source": str(data), "scored.rows": len(scored)})
+                run.log_metrics(flat_metrics({k: v for k, v in result.items() if k != "events_list"}))
+                if output is not None:
+                    run.log_artifacts(output)
                 events.to_csv(Path(tmp) / "events.csv", index=False)
                 run.log_artifacts(Path(tmp) / "events.csv")
+                if plot is None:
+                    from tsrnn.plotting import plot_anomalies
+
+                    plot_anomalies(frame, scored, det.channels_, det.time_col_, Path(tmp) / "anomalies.png", labels=labels)
+                run.log_artifacts(plot if plot is not None else Path(tmp) / "anomalies.png")
     if run is not None:
         err(f"MLflow run {run.id}" if not run.broken else f"[yellow]MLflow tracking failed ({run.broken})[/]")
     if follow:
         det.update(frame.drop(columns=[labels]) if labels else frame)  # the history the stream continues
         with open(data) as fh:
             header = fh.readline()
-            fh.seek(0, 2)
+            fh.seek(consumed)  # rows appended since the snapshot are streamed, none is skipped
             _follow_stream(det, fh, header, poll=True)
+
+
+def _snapshot(data: Path) -> tuple[Any, int]:
+    """--follow: the complete lines of DATA now, as a frame, and the byte offset they end at."""
+    import io
+
+    import pandas as pd
+
+    try:
+        raw = data.read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read {data} ({e.strerror})", "pass an existing CSV file") from e
+    end = raw.rfind(b"\n") + 1
+    try:
+        return pd.read_csv(io.BytesIO(raw[:end])), end
+    except (ValueError, pd.errors.ParserError) as e:
+        raise DataError(f"{data} is not a CSV file that --follow can read ({e})", "pass a comma-separated file") from e
 
 
 def _follow_stream(det: Any, fh: Any, header: str | None, poll: bool = False) -> None:

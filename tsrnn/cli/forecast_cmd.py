@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Any, Optional
 
 import typer
 
 from tsrnn.cli.app import app, err, refuse_existing, refuse_options
-from tsrnn.cli.options import (Covariate, DataPath, Experiment, Fill, Force, IdCol, Json, NoTrack, RunName, Sep, Sort,
+from tsrnn.cli.options import (Covariate, DataPath, Experiment, Fill, Force, IdCol, Json, ModelRef, NoTrack, RunName, Sep, Sort,
                                Target, Test, TimeCol, TrackingUri, Val, load_args, split_size)
 from tsrnn.errors import ConfigError
-
-ModelDir = Annotated[Path, typer.Option("--model", "-m", help="Model directory written by `tsrnn fit`.")]
-
 
 def _quantiles(text: str | None) -> list[float] | None:
     if not text:
@@ -58,6 +57,7 @@ def _check_task_options(task: str, given: dict[str, Any]) -> None:
 
 @app.command()
 def fit(
+    ctx: typer.Context,
     data: DataPath,
     task: Annotated[str, typer.Option(help="forecast | detect (an anomaly detector for `tsrnn detect --model`).")] = "forecast",
     time_col: TimeCol = None,
@@ -96,7 +96,8 @@ def fit(
     precision: Annotated[str, typer.Option(help="auto (bf16 on GPU) | fp32 | bf16.")] = "auto",
     seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same model on CPU).")] = 0,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Model directory (default tsrnn-models/<data>-<time>).")] = None,
-    resume: Annotated[Optional[Path], typer.Option(help="Continue from a checkpoint (DIR/checkpoint/last.safetensors).")] = None,
+    resume: Annotated[Optional[str], typer.Option(help="Continue training: a checkpoint file (DIR/checkpoint/last.safetensors), or an MLflow RUN_ID whose checkpoint and options are used (options you give override them).")] = None,
+    register: Annotated[Optional[str], typer.Option(help="Register the logged model under this name in the MLflow model registry.")] = None,
     force: Force = False,
     method: Annotated[str, typer.Option(help="--task detect: forecast | reconstruction.")] = "forecast",
     threshold: Annotated[str, typer.Option(help="--task detect: quantile | gaussian | dynamic | pot | conformal.")] = "pot",
@@ -110,25 +111,30 @@ def fit(
     """Train a recurrent forecaster (or, with --task detect, an anomaly detector), report it and save it.
 
     With --task detect, --lookback is the detector's window and --val the calibration part."""
-    from tsrnn.data import load_series
-    from tsrnn.estimators import RNNAnomalyDetector, RNNForecaster
-
     from tsrnn.tracking import maybe_run
 
-    _check_task_options(task, locals())
-    out = out or Path("tsrnn-models") / f"{data.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    refuse_existing(out, force, "--out")
+    o = SimpleNamespace(**{k: v for k, v in locals().items() if k != "ctx"})
+    _check_task_options(task, vars(o))
+    o.out = out or Path("tsrnn-models") / f"{data.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    refuse_existing(o.out, force, "--out")
     if no_track:
-        refuse_options(fit, locals(), ("tracking_uri", "experiment", "run_name"), "has no effect with --no-track",
-                       "drop it, or drop --no-track")
-    with maybe_run(not no_track, tracking_uri, experiment, run_name, {"tsrnn.task": task}) as run:
-        summary = _fit(**{k: v for k, v in locals().items() if k not in ("maybe_run",)})
+        refuse_options(fit, vars(o), ("tracking_uri", "experiment", "run_name", "register"),
+                       "has no effect with --no-track", "drop it, or drop --no-track")
+    o.resume_run = _run_to_resume(resume)
+    if o.resume_run and no_track:
+        raise ConfigError("--resume RUN_ID reads the run's checkpoint from MLflow, which --no-track turns off",
+                          "drop --no-track, or pass the checkpoint file: --resume DIR/checkpoint/last.safetensors")
+    o.explicit = {n for n in vars(o) if n in ctx.params and ctx.get_parameter_source(n) is not None
+                  and ctx.get_parameter_source(n).name in ("COMMANDLINE", "ENVIRONMENT")}
+    with maybe_run(not no_track, tracking_uri, experiment, run_name, {"tsrnn.task": task}, o.resume_run) as run:
+        summary = _fit_detector(o, run) if task == "detect" else _fit_forecaster(o, run)
     if run is not None:
         if run.broken:
             err(f"[yellow]MLflow tracking failed ({run.broken}); the model is saved in {summary['model_dir']}[/]")
         else:
             summary["run_id"] = run.id
-            err(f"MLflow run {run.id} (experiment {experiment!r}, store {run.uri})")
+            err(f"MLflow run {run.id} (experiment {experiment!r}, store {run.uri})"
+                + (f"; model registered as {register!r}" if register else ""))
     if as_json:
         print(json.dumps(summary, indent=2))
     elif "metrics" not in summary:
@@ -137,106 +143,152 @@ def fit(
         print(f"model saved to {summary['model_dir']}")
 
 
-def _fit(**a: Any) -> dict[str, Any]:
-    """The work of `tsrnn fit`, with ``run`` an open MLflow run or None."""
-    from tsrnn.data import load_series
-    from tsrnn.estimators import RNNAnomalyDetector, RNNForecaster
-    from tsrnn.tracking import TrackingCallback, flat_metrics, log_data
+def _run_to_resume(resume: str | None) -> str | None:
+    """The MLflow run id in --resume (RUN_ID or runs:/RUN_ID), or None for a checkpoint file."""
+    if resume is None or Path(resume).exists():
+        return None
+    text = resume.removeprefix("runs:/").strip("/").split("/")[0]
+    if re.fullmatch(r"[0-9a-f]{32}", text):
+        return text
+    raise ConfigError(f"--resume {resume!r} is neither a checkpoint file nor an MLflow run id",
+                      "pass DIR/checkpoint/last.safetensors, or a RUN_ID from `tsrnn runs`")
 
-    (data, task, time_col, target, covariate, id_col, fill, sort, sep, lookback, horizon, cell, head, layers, hidden,
-     bidirectional, dropout, teacher_forcing, instance_norm, channel_independent, quantiles, scaler, epochs, patience,
-     batch_size, lr, lr_schedule, tbptt_steps, stateful, clip_grad_norm, val, test, device, precision, seed, out,
-     resume, force, method, threshold, quiet, as_json, run) = (
-        a[k] for k in ("data", "task", "time_col", "target", "covariate", "id_col", "fill", "sort", "sep", "lookback",
-                       "horizon", "cell", "head", "layers", "hidden", "bidirectional", "dropout", "teacher_forcing",
-                       "instance_norm", "channel_independent", "quantiles", "scaler", "epochs", "patience",
-                       "batch_size", "lr", "lr_schedule", "tbptt_steps", "stateful", "clip_grad_norm", "val", "test",
-                       "device", "precision", "seed", "out", "resume", "force", "method", "threshold", "quiet",
-                       "as_json", "run"))
-    callbacks = [TrackingCallback(run)] if run is not None else None
-    if task == "detect":
-        calibration = split_size(val)
-        if not isinstance(calibration, float):
-            raise ConfigError(f"with --task detect, --val is the calibration fraction; got {val!r}", "e.g. --val 0.2")
-        det = RNNAnomalyDetector(
-            method=method, threshold=threshold, window=lookback, cell=cell, hidden_size=hidden, num_layers=layers,
-            bidirectional=bidirectional, dropout=dropout, calibration=calibration, scaler=scaler,
-            epochs=epochs, batch_size=batch_size, lr=lr, patience=patience or None,
-            clip_grad_norm=clip_grad_norm or None, time_col=time_col, target=target or None, fill=fill,
-            random_state=seed, device=device, precision=precision, verbose=not quiet and not as_json,
-            callbacks=callbacks)
-        series = load_series(data, **load_args(time_col, target, covariate, id_col, fill, sort, sep))
-        det.fit(series)
-        det.save(out, overwrite=force)
-        if run is not None:
-            run.log_params({k: v for k, v in det.get_params().items() if k != "callbacks"})
-            log_data(run, series)
-            run.log_metrics({"threshold": det.threshold_} if det.threshold_ is not None else {})
-            run.log_artifacts(out, "model")
-        return {"model_dir": str(out), "epochs": len(det.history_.epochs), "status": det.history_.status,
-                "threshold": det.threshold_}
-    staging = out.with_name(f".{out.name}.checkpoint")
-    series = load_series(data, **load_args(time_col, target, covariate, id_col, fill, sort, sep))
+
+def _fit_detector(o: SimpleNamespace, run: Any) -> dict[str, Any]:
+    from tsrnn.data import load_series
+    from tsrnn.estimators import RNNAnomalyDetector
+
+    calibration = split_size(o.val)
+    if not isinstance(calibration, float):
+        raise ConfigError(f"with --task detect, --val is the calibration fraction; got {o.val!r}", "e.g. --val 0.2")
+    det = RNNAnomalyDetector(
+        method=o.method, threshold=o.threshold, window=o.lookback, cell=o.cell, hidden_size=o.hidden,
+        num_layers=o.layers, bidirectional=o.bidirectional, dropout=o.dropout, calibration=calibration,
+        scaler=o.scaler, epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, patience=o.patience or None,
+        clip_grad_norm=o.clip_grad_norm or None, time_col=o.time_col, target=o.target or None, fill=o.fill,
+        random_state=o.seed, device=o.device, precision=o.precision, verbose=not o.quiet and not o.as_json,
+        callbacks=[run.callback] if run is not None else None)
+    series = load_series(o.data, **load_args(o.time_col, o.target, o.covariate, o.id_col, o.fill, o.sort, o.sep))
+    det.fit(series)
+    det.save(o.out, overwrite=o.force)
+    if run is not None:
+        run.log_estimator(det, series, o.out, o.register)
+    return {"model_dir": str(o.out), "epochs": len(det.history_.epochs), "status": det.history_.status,
+            "threshold": det.threshold_}
+
+
+# `tsrnn fit` option -> RNNForecaster parameter, where the names differ
+PARAM_OF = {"layers": "num_layers", "hidden": "hidden_size", "seed": "random_state", "covariate": "covariates"}
+
+
+def _forecaster_params(o: SimpleNamespace) -> dict[str, Any]:
+    return dict(
+        cell=o.cell, head=o.head, lookback=o.lookback, horizon=o.horizon, hidden_size=o.hidden, num_layers=o.layers,
+        bidirectional=o.bidirectional, dropout=o.dropout, teacher_forcing=o.teacher_forcing,
+        instance_norm=o.instance_norm, channel_independent=o.channel_independent, quantiles=_quantiles(o.quantiles),
+        scaler=o.scaler, epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, lr_schedule=o.lr_schedule,
+        patience=o.patience or None, tbptt_steps=o.tbptt_steps, stateful=o.stateful,
+        clip_grad_norm=o.clip_grad_norm or None, val=split_size(o.val), test=split_size(o.test), time_col=o.time_col,
+        target=o.target or None, covariates=o.covariate or None, id_col=o.id_col, fill=o.fill, random_state=o.seed,
+        device=o.device, precision=o.precision)
+
+
+def _params_from_run(run: Any, params: dict[str, Any], explicit: set[str], scratch: Path) -> tuple[dict[str, Any], Path]:
+    """--resume RUN_ID: the run's parameters (overridden by the options given now) and its checkpoint."""
+    fetched = {}
+    for name in ("params.json", "checkpoint/last.safetensors"):
+        try:
+            fetched[name] = Path(run.mlflow.artifacts.download_artifacts(run_id=run.id, artifact_path=name,
+                                                                          dst_path=str(scratch)))
+        except Exception as e:  # the run has no such artifact
+            raise ConfigError(f"MLflow run {run.id} has no {name} to resume from ({type(e).__name__})",
+                              "resume a run of `tsrnn fit` (forecaster) that trained at least one epoch") from e
+    logged = json.loads(fetched["params.json"].read_text())
+    if logged.get("kind") != "RNNForecaster":
+        raise ConfigError(f"MLflow run {run.id} trained a {logged.get('kind')}, not a forecaster", "resume a forecaster run")
+    merged = {**{k: v for k, v in logged["params"].items() if k != "verbose"},
+              "device": params["device"], "precision": params["precision"]}
+    for name in explicit:
+        key = PARAM_OF.get(name, name)
+        if key in params:
+            merged[key] = params[key]
+    return merged, fetched["checkpoint/last.safetensors"]
+
+
+def _fit_forecaster(o: SimpleNamespace, run: Any) -> dict[str, Any]:
+    import tempfile
+
+    from tsrnn.data import load_series
+    from tsrnn.estimators import RNNForecaster
+    from tsrnn.tracking import estimator_params
+
+    staging = o.out.with_name(f".{o.out.name}.checkpoint")
+    params, checkpoint = _forecaster_params(o), o.resume
+    scratch = tempfile.TemporaryDirectory(prefix="tsrnn-resume-")
+    if o.resume_run:
+        params, checkpoint = _params_from_run(run, params, o.explicit, Path(scratch.name))
+        err(f"resuming MLflow run {run.id} from its checkpoint")
+    series = load_series(o.data, time_col=params["time_col"], target=params["target"], covariates=params["covariates"],
+                         id_col=params["id_col"], fill=params["fill"], sort=o.sort, sep=o.sep)
     for w in series.report.warnings:
         err(f"[yellow]warning:[/] {w}")
-    model = RNNForecaster(
-        cell=cell, head=head, lookback=lookback, horizon=horizon, hidden_size=hidden, num_layers=layers,
-        bidirectional=bidirectional, dropout=dropout, teacher_forcing=teacher_forcing, instance_norm=instance_norm,
-        channel_independent=channel_independent, quantiles=_quantiles(quantiles), scaler=scaler, epochs=epochs,
-        batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, patience=patience or None, tbptt_steps=tbptt_steps,
-        stateful=stateful, clip_grad_norm=clip_grad_norm or None, val=split_size(val), test=split_size(test), time_col=time_col,
-        target=target or None, covariates=covariate or None, id_col=id_col, fill=fill, random_state=seed,
-        device=device, precision=precision, checkpoint_dir=str(staging), verbose=not quiet and not as_json,
-        callbacks=callbacks)
+    model = RNNForecaster(**params, checkpoint_dir=str(staging), verbose=not o.quiet and not o.as_json,
+                          callbacks=[run.callback] if run is not None else None)
+    if run is not None:
+        run.log_dict({"kind": "RNNForecaster", "params": estimator_params(model)}, "params.json")
     try:
-        model.fit(series, resume=resume)
+        model.fit(series, resume=checkpoint)
     except BaseException:
         if (staging / "last.safetensors").exists():
             err(f"[yellow]training failed; the last checkpoint is kept in {staging}[/]")
+            if run is not None:
+                run.log_artifacts(staging / "last.safetensors", "checkpoint")
         raise
-    model.save(out, overwrite=force)
+    finally:
+        scratch.cleanup()
+    model.save(o.out, overwrite=o.force)
     ckpt = staging / "last.safetensors"
     if ckpt.exists():
-        (out / "checkpoint").mkdir(exist_ok=True)
-        shutil.move(str(ckpt), out / "checkpoint" / "last.safetensors")
+        (o.out / "checkpoint").mkdir(exist_ok=True)
+        shutil.move(str(ckpt), o.out / "checkpoint" / "last.safetensors")
     shutil.rmtree(staging, ignore_errors=True)
     h = model.history_
     if run is not None:
-        run.log_params({k: v for k, v in model.get_params().items() if k not in ("callbacks", "checkpoint_dir")})
-        log_data(run, series, model.windows_.bounds)
-        run.log_metrics(flat_metrics(model.metrics_))
-        run.log_artifacts(out, "model")
-    summary = {"model_dir": str(out), "status": h.status, "epochs": len(h.epochs), "best_epoch": h.best_epoch,
+        run.log_estimator(model, series, o.out, o.register)
+    summary = {"model_dir": str(o.out), "status": h.status, "epochs": len(h.epochs), "best_epoch": h.best_epoch,
                "metrics": model.metrics_}
-    if as_json:
+    if o.as_json:
         return summary
     last = h.epochs[-1] if h.epochs else {}
     err(f"trained {len(h.epochs)} epoch(s) ({h.status}"
         + (f", best epoch {h.best_epoch}" if h.best_epoch else "") + ")"
         + (f", {last.get('samples_per_s', 0):,.0f} samples/s on {model.device_}" if last else ""))
     if model.metrics_:
-        _metrics_table(model.metrics_, f"{data.name}: L={lookback} H={horizon}, scaled errors (lower is better)")
+        _metrics_table(model.metrics_, f"{o.data.name}: L={model.lookback} H={model.horizon}, scaled errors (lower is better)")
     if h.status == "interrupted":
-        err(f"[yellow]interrupted: the best weights so far are saved; continue with "
-            f"--resume {out / 'checkpoint' / 'last.safetensors'}[/]")
+        again = f"--resume {run.id}" if run is not None and not run.broken else \
+            f"--resume {o.out / 'checkpoint' / 'last.safetensors'}"
+        err(f"[yellow]interrupted: the best weights so far are saved; continue with {again}[/]")
     return summary
 
 
 @app.command()
 def predict(
     data: DataPath,
-    model: ModelDir,
+    model: ModelRef,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the forecast to this CSV.")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Write a PNG plot of history, forecast and intervals.")] = None,
     force: Force = False,
+    tracking_uri: TrackingUri = None,
     as_json: Json = False,
 ) -> None:
     """Forecast the steps after the end of DATA with a saved model."""
     from tsrnn.estimators import RNNForecaster
+    from tsrnn.pyfunc import local_model_dir
 
     refuse_existing(output, force, "--output")
     refuse_existing(plot, force, "--plot")
-    est = RNNForecaster.load(model)
+    est = RNNForecaster.load(local_model_dir(model, tracking_uri))
     series = est._load_like(data)
     forecast = est.predict(series)
     if output is not None:
@@ -256,15 +308,17 @@ def predict(
 @app.command()
 def backtest(
     data: DataPath,
-    model: ModelDir,
+    model: ModelRef,
     val: Annotated[Optional[str], typer.Option(help="Validation split (default: the model's).")] = None,
     test: Annotated[Optional[str], typer.Option(help="Test split (default: the model's).")] = None,
+    tracking_uri: TrackingUri = None,
     as_json: Json = False,
 ) -> None:
     """Evaluate a saved model on every window of DATA's test split, beside naive baselines."""
     from tsrnn.estimators import RNNForecaster
+    from tsrnn.pyfunc import local_model_dir
 
-    est = RNNForecaster.load(model)
+    est = RNNForecaster.load(local_model_dir(model, tracking_uri))
     if val is not None:
         est.val = split_size(val)
     if test is not None:

@@ -23,6 +23,7 @@ Horizon = Annotated[int, typer.Option("--horizon", "-H", help="Rows to forecast 
 Stride = Annotated[int, typer.Option("--stride", help="Rows between consecutive windows.")]
 Val = Annotated[str, typer.Option("--val", help="Validation split: a fraction (0.1), rows (500) or a start time.")]
 Test = Annotated[str, typer.Option("--test", help="Test split: a fraction (0.2), rows (500) or a start time.")]
+ModelRef = Annotated[str, typer.Option("--model", "-m", help="A model directory written by `tsrnn fit`, or an MLflow model: runs:/RUN_ID/model, models:/NAME/VERSION.", show_default=False)]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 Force = Annotated[bool, typer.Option("--force", help="Replace output paths that already exist.")]
 

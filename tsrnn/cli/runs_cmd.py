@@ -80,11 +80,16 @@ def show(
         raise ConfigError(f"no run {run_id!r} in {uri}", "copy a run id from `tsrnn runs`") from e
     artifacts = [a.path for a in client.list_artifacts(run_id)]
     for a in list(artifacts):
-        if a == "model":
+        if a == "checkpoint":
             artifacts.extend(x.path for x in client.list_artifacts(run_id, a))
+    logged = client.search_logged_models(experiment_ids=[run.info.experiment_id],
+                                         filter_string=f"source_run_id = '{run_id}'")
+    models = [{"name": m.name, "uri": m.model_uri, "created": _time(m.creation_timestamp)}
+              for m in sorted(logged, key=lambda m: -m.creation_timestamp)]
     info = {"run_id": run_id, "status": run.info.status, "start": _time(run.info.start_time),
             "params": dict(run.data.params), "metrics": dict(run.data.metrics), "tags": {
-                k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}, "artifacts": artifacts}
+                k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}, "artifacts": artifacts,
+            "models": models}
     if as_json:
         print(json.dumps(info, indent=2))
         return
@@ -101,6 +106,9 @@ def show(
             t.add_row(k, f"{v:.6g}" if isinstance(v, float) else str(v))
         c.print(t)
     c.print("artifacts: " + ", ".join(artifacts))
+    if models:
+        c.print(f"model: runs:/{run_id}/{models[0]['name']} (the latest of {len(models)} logged; "
+                "`tsrnn predict DATA --model runs:/...`, `tsrnn serve --model runs:/...`)")
 
 
 def _time(ms: Optional[int]) -> str:

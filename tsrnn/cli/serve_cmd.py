@@ -1,0 +1,67 @@
+"""`tsrnn serve`: a REST model server (MLflow's scoring server) for a forecaster or detector."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tsrnn.cli.app import app, err
+from tsrnn.cli.options import ModelRef, TrackingUri
+from tsrnn.errors import ConfigError
+
+
+def _mlflow_model_root(path: Path) -> Path:
+    """The directory holding MLmodel above a tsrnn model directory fetched from MLflow."""
+    for parent in path.parents:
+        if (parent / "MLmodel").is_file():
+            return parent
+    raise ConfigError(f"no MLmodel file above {path}", "pass runs:/RUN_ID/model or a model directory")
+
+
+def _check_port(host: str, port: int) -> None:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise ConfigError(f"cannot listen on {host}:{port} ({e.strerror})",
+                              "pass a free --port, or stop what is using it") from e
+
+
+@app.command()
+def serve(
+    model: ModelRef,
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 5000,
+    workers: Annotated[int, typer.Option(help="Server worker processes.")] = 1,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Serve a model over REST until Ctrl-C: POST a frame (MLflow's dataframe_split or
+    dataframe_records JSON) to /invocations and get the forecast (or, for a detector, the
+    per-row scores and flags) as JSON. /ping answers when the server is up."""
+    from tsrnn.pyfunc import is_mlflow_uri, load_estimator, local_model_dir, save_model
+
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    _check_port(host, port)
+    model_dir = local_model_dir(model, tracking_uri)
+    est = load_estimator(model_dir)  # a clear error now rather than in the server's log
+    with tempfile.TemporaryDirectory(prefix="tsrnn-serve-") as tmp:
+        root = _mlflow_model_root(model_dir) if is_mlflow_uri(model) else save_model(model_dir, Path(tmp) / "model")
+        command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(root), "--env-manager", "local",
+                   "-h", host, "-p", str(port), "-w", str(workers)]
+        err(f"serving {type(est).__name__} {model} on http://{host}:{port}/invocations (Ctrl-C stops)")
+        server = subprocess.Popen(command)
+        try:
+            code = server.wait()
+        except KeyboardInterrupt:
+            server.terminate()
+            server.wait(timeout=30)
+            return
+    if code != 0:
+        raise ConfigError(f"the model server exited with status {code}", "see its messages above")

@@ -1,0 +1,173 @@
+"""tsrnn models as MLflow pyfunc models, without pickle.
+
+A logged model is an MLflow "custom loader module" model: the tsrnn model directory
+(safetensors + JSON) travels as the model's data and ``tsrnn.pyfunc._load_pyfunc`` loads it,
+so ``mlflow.pyfunc.load_model("runs:/ID/model").predict(df)`` and ``mlflow models serve``
+work wherever tsrnn is installed, and nothing is unpickled.
+
+``predict(df)`` returns, for a forecaster, the forecast after the end of ``df`` (time column,
+the id column with many series, one column per target and quantile); for a detector, one row
+per row of ``df`` with the time, ``score``, ``is_anomaly`` and per-channel scores.
+
+mlflow itself is imported only by the functions that need it (``model_dir_from_uri``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tsrnn.errors import ModelFileError
+
+LOADER = "tsrnn.pyfunc"
+
+
+def load_estimator(path: str | Path) -> Any:
+    """A saved forecaster or detector directory, as the right estimator class."""
+    from tsrnn.estimators import RNNAnomalyDetector, RNNForecaster
+
+    config_file = Path(path) / "config.json"
+    try:
+        kind = json.loads(config_file.read_text()).get("kind")
+    except (OSError, ValueError) as e:
+        raise ModelFileError(f"{path} is not a tsrnn model directory (no readable config.json)",
+                             "pass a directory written by `tsrnn fit`, or runs:/RUN_ID/model") from e
+    cls = RNNAnomalyDetector if kind == RNNAnomalyDetector.__name__ else RNNForecaster
+    return cls.load(path)
+
+
+class TsrnnModel:
+    """The object MLflow's pyfunc wrapper calls: ``predict(frame, params=None) -> frame``."""
+
+    def __init__(self, estimator: Any) -> None:
+        self.estimator = estimator
+
+    @property
+    def is_detector(self) -> bool:
+        return hasattr(self.estimator, "score_frame")
+
+    def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+        import pandas as pd
+
+        if params:
+            raise ModelFileError(f"tsrnn models take no predict params, got {sorted(params)}", "drop params")
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        if self.is_detector:
+            return self.estimator.score_frame(frame)
+        return self.estimator.predict(frame).reset_index()
+
+
+def _load_pyfunc(data_path: str) -> TsrnnModel:
+    """MLflow's entry point for loader-module models."""
+    return TsrnnModel(load_estimator(data_path))
+
+
+def example_frame(estimator: Any, series: Any, max_series: int = 2) -> Any:
+    """A small input example in the user's own columns: the last rows a prediction needs
+    (the forecaster's lookback, or two detector windows) of up to ``max_series`` series."""
+    import pandas as pd
+
+    rows = estimator.lookback if hasattr(estimator, "lookback") else 2 * estimator.window
+    frames = []
+    for i in range(min(series.n_series, max_series)):
+        values = series.series(i)[-rows:]
+        times = series.series_times(i)[-rows:]
+        f = pd.DataFrame(values.astype(np.float64), columns=list(series.channels))
+        f.insert(0, series.time_col, times.tz_localize(None) if times.tz is not None else times)
+        if series.ids is not None:
+            f.insert(1, series.id_col, series.ids[i])
+        frames.append(f)
+    return pd.concat(frames, ignore_index=True)
+
+
+def requirements() -> list[str]:
+    """The pip requirements of a logged model: tsrnn's own dependencies at their installed versions."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    reqs = []
+    for name in ("torch", "numpy", "pandas", "scikit-learn", "safetensors"):
+        try:
+            reqs.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            continue
+    return reqs
+
+
+def signature(example: Any, output: Any, time_col: str, id_col: str | None) -> Any:
+    """Input: the value columns as doubles, the time (and id) column as any type, so that
+    timestamps arrive as datetimes from pandas or as ISO strings from CSV and REST."""
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
+    cols = [ColSpec(AnyType() if c in (time_col, id_col) else "double", c) for c in example.columns]
+    return ModelSignature(inputs=Schema(cols), outputs=infer_signature(example, output).outputs)
+
+
+def log_model(mlflow: Any, model_dir: str | Path, example: Any, register: str | None = None) -> Any:
+    """Log ``model_dir`` as the run's pyfunc model ``model`` with a signature and an input example."""
+    est = load_estimator(model_dir)
+    model = TsrnnModel(est)
+    sig = signature(example, model.predict(example), est.time_col_, getattr(est, "id_col_", None))
+    example = example.assign(**{est.time_col_: example[est.time_col_].astype(str)})  # as REST clients send it
+    return mlflow.pyfunc.log_model(name="model", loader_module=LOADER, data_path=str(model_dir),
+                                   signature=sig, input_example=example, pip_requirements=requirements(),
+                                   registered_model_name=register)
+
+
+def save_model(model_dir: str | Path, dest: str | Path) -> Path:
+    """Write ``model_dir`` as an MLflow model at ``dest`` (for `tsrnn serve` of a local directory)."""
+    import mlflow
+
+    mlflow.pyfunc.save_model(path=str(dest), loader_module=LOADER, data_path=str(model_dir),
+                             pip_requirements=requirements())
+    return Path(dest)
+
+
+def is_mlflow_uri(text: str) -> bool:
+    return "://" in text or text.startswith(("runs:/", "models:/"))
+
+
+def model_dir_from_uri(uri: str, tracking_uri: str | None = None) -> Path:
+    """Download a logged tsrnn model (``runs:/ID/model``, ``models:/NAME/VERSION``, ...) and
+    return the tsrnn model directory inside it (its parent's parent is the MLflow model)."""
+    from tsrnn.tracking import check_reachable, resolve_uri
+
+    store = resolve_uri(tracking_uri)
+    check_reachable(store)
+    import mlflow
+    import yaml
+
+    mlflow.set_tracking_uri(store)
+    dest = Path(tempfile.mkdtemp(prefix="tsrnn-model-"))
+    atexit.register(shutil.rmtree, dest, True)
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest)))
+    except Exception as e:  # MlflowException, missing run, unknown registered model, ...
+        raise ModelFileError(f"cannot fetch the model {uri} from the MLflow store {store} "
+                             f"({type(e).__name__}: {str(e)[:300]})",
+                             "check the run id or model name/version (`tsrnn runs`), and --tracking-uri") from e
+    try:
+        flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["python_function"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError) as e:
+        raise ModelFileError(f"{uri} is not an MLflow model (no readable MLmodel)",
+                             "pass the model a tsrnn run logged: runs:/RUN_ID/model") from e
+    if flavor.get("loader_module") != LOADER or not flavor.get("data"):
+        raise ModelFileError(f"{uri} is an MLflow model, but not a tsrnn one (loader {flavor.get('loader_module')!r})",
+                             "pass a model logged by `tsrnn fit`")
+    return local / flavor["data"]
+
+
+def local_model_dir(ref: str | Path, tracking_uri: str | None = None) -> Path:
+    """`--model`: a local model directory as is, an MLflow model URI downloaded first."""
+    if tracking_uri and not is_mlflow_uri(str(ref)):
+        from tsrnn.errors import ConfigError
+
+        raise ConfigError(f"--tracking-uri applies to an MLflow model (runs:/..., models:/...), not to the directory {ref}",
+                          "drop --tracking-uri")
+    return model_dir_from_uri(str(ref), tracking_uri) if is_mlflow_uri(str(ref)) else Path(ref)
