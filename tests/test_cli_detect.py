@@ -119,6 +119,8 @@ def test_follow_prints_flags_for_appended_rows(workdir: Path) -> None:
     (["detect", "-", "--window", "24"], ["--model"]),
     (["fit", "data.csv", "--task", "detect", "--horizon", "5"], ["--horizon", "--task detect"]),
     (["fit", "data.csv", "--method", "reconstruction"], ["--method", "--task forecast"]),
+    (["fit", "data.csv", "--task", "detect", "--sampling", "balanced"], ["--sampling", "--task detect"]),
+    (["fit", "data.csv", "--series-embedding", "4", "--no-track"], ["series_embedding", "one series", "--id-col"]),
     (["detect", "data.csv", "--train-fraction", "1.5"], ["--train-fraction"]),
     (["detect", "data.csv", "--train-until", "1999-01-01"], ["no rows before"]),
 ])

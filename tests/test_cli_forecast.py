@@ -137,3 +137,23 @@ def test_ctrl_c_stops_cleanly_and_resume_continues(workdir: Path) -> None:
               cwd=workdir)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["epochs"] == done + 1  # the resumed history continues the old one
+
+
+def test_many_series_with_balanced_sampling_and_series_embedding(workdir: Path) -> None:
+    t = np.arange(300)
+    long = pd.concat([pd.DataFrame({"time": pd.date_range("2024-01-01", periods=n, freq="h"), "store": f"s{k}",
+                                    "units": (k + 1) * np.sin(2 * np.pi * t[:n] / 24) + k})
+                      for k, n in enumerate((300, 120, 200))])
+    long.to_csv(workdir / "long.csv", index=False)
+    r = tsrnn("fit", "long.csv", "--id-col", "store", "--sampling", "balanced", "--series-embedding", "4",
+              "-L", "24", "-H", "6", "--epochs", "2", "--hidden", "8", "--quiet", "--no-track", "--out", "global",
+              "--json", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    from tsrnn import RNNForecaster
+
+    model = RNNForecaster.load(workdir / "global")
+    assert model.sampling == "balanced" and model.series_embedding == 4
+    r = tsrnn("predict", "long.csv", "--model", "global", "--json", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert sorted({row["store"] for row in rows}) == ["s0", "s1", "s2"] and len(rows) == 18

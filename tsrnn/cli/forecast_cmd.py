@@ -43,7 +43,8 @@ def _metrics_table(metrics: dict[str, Any], title: str) -> None:
 
 
 FORECAST_ONLY = ("horizon", "head", "teacher_forcing", "instance_norm", "channel_independent", "quantiles",
-                 "tbptt_steps", "stateful", "lr_schedule", "test", "covariate", "id_col", "resume")
+                 "tbptt_steps", "stateful", "lr_schedule", "test", "covariate", "id_col", "resume", "sampling",
+                 "series_embedding")
 DETECT_ONLY = ("method", "threshold")
 
 
@@ -82,6 +83,8 @@ def fit(
                                                       help="Each target its own sequence with shared weights, or all targets in one sequence.")] = True,
     quantiles: Annotated[Optional[str], typer.Option(help="Prediction intervals, e.g. 0.1,0.5,0.9 (pinball loss).")] = None,
     scaler: Annotated[str, typer.Option(help="standard | minmax | robust | none, fitted on training rows.")] = "standard",
+    sampling: Annotated[str, typer.Option(help="Many series: uniform (every window once an epoch) | balanced (equal windows per series).")] = "uniform",
+    series_embedding: Annotated[Optional[int], typer.Option(help="Many series: learn this many numbers per series, fed with every step.")] = None,
     epochs: Annotated[int, typer.Option(help="Most training epochs.")] = 30,
     patience: Annotated[int, typer.Option(help="Stop after this many epochs without a better validation loss (0: never).")] = 5,
     batch_size: Annotated[int, typer.Option(help="Windows per batch.")] = 32,
@@ -111,9 +114,11 @@ def fit(
     """Train a recurrent forecaster (or, with --task detect, an anomaly detector), report it and save it.
 
     With --task detect, --lookback is the detector's window and --val the calibration part."""
+    from tsrnn.distributed import is_main, world_size
     from tsrnn.tracking import maybe_run
 
     o = SimpleNamespace(**{k: v for k, v in locals().items() if k != "ctx"})
+    o.main = is_main()  # under torchrun only rank 0 tracks, saves and prints; every process trains
     _check_task_options(task, vars(o))
     o.out = out or Path("tsrnn-models") / f"{data.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     refuse_existing(o.out, force, "--out")
@@ -121,13 +126,19 @@ def fit(
         refuse_options(fit, vars(o), ("tracking_uri", "experiment", "run_name", "register"),
                        "has no effect with --no-track", "drop it, or drop --no-track")
     o.resume_run = _run_to_resume(resume)
+    if o.resume_run and world_size() > 1:
+        raise ConfigError("--resume RUN_ID is not supported under torchrun (only rank 0 reads MLflow)",
+                          "pass the run's checkpoint file: --resume DIR/checkpoint/last.safetensors")
     if o.resume_run and no_track:
         raise ConfigError("--resume RUN_ID reads the run's checkpoint from MLflow, which --no-track turns off",
                           "drop --no-track, or pass the checkpoint file: --resume DIR/checkpoint/last.safetensors")
     o.explicit = {n for n in vars(o) if n in ctx.params and ctx.get_parameter_source(n) is not None
                   and ctx.get_parameter_source(n).name in ("COMMANDLINE", "ENVIRONMENT")}
-    with maybe_run(not no_track, tracking_uri, experiment, run_name, {"tsrnn.task": task}, o.resume_run) as run:
+    with maybe_run(not no_track and o.main, tracking_uri, experiment, run_name, {"tsrnn.task": task},
+                   o.resume_run) as run:
         summary = _fit_detector(o, run) if task == "detect" else _fit_forecaster(o, run)
+    if not o.main:
+        return
     if run is not None:
         if run.broken:
             err(f"[yellow]MLflow tracking failed ({run.broken}); the model is saved in {summary['model_dir']}[/]")
@@ -170,6 +181,8 @@ def _fit_detector(o: SimpleNamespace, run: Any) -> dict[str, Any]:
         callbacks=[run.callback] if run is not None else None)
     series = load_series(o.data, **load_args(o.time_col, o.target, o.covariate, o.id_col, o.fill, o.sort, o.sep))
     det.fit(series)
+    if not o.main:
+        return {}
     det.save(o.out, overwrite=o.force)
     if run is not None:
         run.log_estimator(det, series, o.out, o.register)
@@ -186,7 +199,8 @@ def _forecaster_params(o: SimpleNamespace) -> dict[str, Any]:
         cell=o.cell, head=o.head, lookback=o.lookback, horizon=o.horizon, hidden_size=o.hidden, num_layers=o.layers,
         bidirectional=o.bidirectional, dropout=o.dropout, teacher_forcing=o.teacher_forcing,
         instance_norm=o.instance_norm, channel_independent=o.channel_independent, quantiles=_quantiles(o.quantiles),
-        scaler=o.scaler, epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, lr_schedule=o.lr_schedule,
+        scaler=o.scaler, sampling=o.sampling, series_embedding=o.series_embedding, epochs=o.epochs,
+        batch_size=o.batch_size, lr=o.lr, lr_schedule=o.lr_schedule,
         patience=o.patience or None, tbptt_steps=o.tbptt_steps, stateful=o.stateful,
         clip_grad_norm=o.clip_grad_norm or None, val=split_size(o.val), test=split_size(o.test), time_col=o.time_col,
         target=o.target or None, covariates=o.covariate or None, id_col=o.id_col, fill=o.fill, random_state=o.seed,
@@ -230,7 +244,7 @@ def _fit_forecaster(o: SimpleNamespace, run: Any) -> dict[str, Any]:
         err(f"resuming MLflow run {run.id} from its checkpoint")
     series = load_series(o.data, time_col=params["time_col"], target=params["target"], covariates=params["covariates"],
                          id_col=params["id_col"], fill=params["fill"], sort=o.sort, sep=o.sep)
-    for w in series.report.warnings:
+    for w in series.report.warnings if o.main else ():
         err(f"[yellow]warning:[/] {w}")
     model = RNNForecaster(**params, checkpoint_dir=str(staging), verbose=not o.quiet and not o.as_json,
                           callbacks=[run.callback] if run is not None else None)
@@ -239,13 +253,15 @@ def _fit_forecaster(o: SimpleNamespace, run: Any) -> dict[str, Any]:
     try:
         model.fit(series, resume=checkpoint)
     except BaseException:
-        if (staging / "last.safetensors").exists():
+        if o.main and (staging / "last.safetensors").exists():
             err(f"[yellow]training failed; the last checkpoint is kept in {staging}[/]")
             if run is not None:
                 run.log_artifacts(staging / "last.safetensors", "checkpoint")
         raise
     finally:
         scratch.cleanup()
+    if not o.main:
+        return {}
     model.save(o.out, overwrite=o.force)
     ckpt = staging / "last.safetensors"
     if ckpt.exists():
