@@ -14,7 +14,8 @@ from tsrnn.errors import ConfigError
 runs_app = typer.Typer(help="List the MLflow runs of tsrnn, or show one.", no_args_is_help=False)
 app.add_typer(runs_app, name="runs")
 
-KEY_METRICS = ("test_model_mse", "test_seasonal_naive_mse", "val_model_mse", "threshold", "point_f1", "event_f1")
+KEY_METRICS = {"test_model_mse": "test MSE", "test_seasonal_naive_mse": "naive MSE", "val_model_mse": "val MSE",
+               "threshold": "threshold", "point_f1": "point F1", "event_f1": "event F1"}
 
 
 def _client(tracking_uri: str | None) -> Any:
@@ -56,11 +57,15 @@ def runs(
     from rich.table import Table
 
     t = Table(title=f"MLflow runs of experiment {experiment!r} ({uri})", title_justify="left")
-    for col in ("run id", "start", "status", "command", "data", "metrics"):
-        t.add_column(col)
+    t.add_column("run id", no_wrap=True, min_width=32)  # whole, to copy into --resume / runs:/ID/model
+    t.add_column("start", no_wrap=True)
+    t.add_column("status", no_wrap=True)
+    t.add_column("command", ratio=2, overflow="fold")
+    t.add_column("data", overflow="fold")
+    t.add_column("key metrics", ratio=1)
     for r in rows:
-        t.add_row(r["run_id"], r["start"], r["status"], r["command"], r["data"],
-                  " ".join(f"{k}={v:.4g}" for k, v in r["metrics"].items()))
+        t.add_row(r["run_id"], r["start"][5:16], r["status"], r["command"].removeprefix("tsrnn "), r["data"],
+                  "\n".join(f"{KEY_METRICS[k]} {v:.4g}" for k, v in r["metrics"].items()))
     Console().print(t)
 
 
