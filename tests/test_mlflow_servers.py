@@ -5,6 +5,7 @@ model, `runs:/` and `models:/` URIs, --register, and resume of a killed run."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -39,13 +40,23 @@ def wait_until_up(url: str, proc: subprocess.Popen, seconds: float = 120) -> Non
     raise AssertionError(f"{url} did not come up")
 
 
+def start(cmd: list[str], cwd: Path, **env: str) -> subprocess.Popen:
+    """A server in its own process group, so that stopping it stops its workers too."""
+    return subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**ENV, **env}, start_new_session=True)
+
+
 def stop(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # workers left behind by the server, if any
+    except ProcessLookupError:
+        pass
 
 
 @pytest.fixture(scope="module")
@@ -218,10 +229,10 @@ def test_code_api_marks_a_failing_run_failed(tmp_path: Path) -> None:
 @pytest.fixture()
 def tracking_server(tmp_path: Path) -> Iterator[str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                             "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-                             "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
-                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV)
+    proc = start([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+                  "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+                  "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"], tmp_path,
+                 MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")  # no background job workers: nothing here uses them
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url + "/health", proc)
@@ -256,9 +267,7 @@ def test_fit_logs_to_a_real_tracking_server(tracking_server: str, workdir: Path)
 def test_model_server_answers_invocations_with_the_forecast(source: str, local_run: str, workdir: Path) -> None:
     port = free_port()
     model = f"runs:/{local_run}/model" if source == "run" else "m"
-    proc = subprocess.Popen([sys.executable, "-m", "tsrnn", "serve", "--model", model,
-                             "--port", str(port)], cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, env=ENV)
+    proc = start([sys.executable, "-m", "tsrnn", "serve", "--model", model, "--port", str(port)], workdir)
     try:
         wait_until_up(f"http://127.0.0.1:{port}/ping", proc)
         frame = pd.read_csv(workdir / "data.csv").tail(100)

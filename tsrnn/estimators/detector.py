@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from tsrnn.errors import ConfigError, DataError, ModelFileError, NotFittedError, refuse_unused
+from tsrnn.errors import ConfigError, DataError, NotFittedError, refuse_unused
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -446,50 +446,33 @@ class RNNAnomalyDetector(BaseEstimator):
         """Save to a directory (safetensors + JSON, no pickle)."""
         import torch
 
-        from tsrnn import __version__
-        from tsrnn.persist import save_model_dir
+        from tsrnn.persist import save_estimator
 
         self._check_fitted()
         config = {
-            "kind": type(self).__name__, "tsrnn_version": __version__,
-            "params": {k: v for k, v in self.get_params().items() if k != "callbacks"},
-            "model": self.model_.config(), "scaler": self.scaler_.state(),
             "schema": {"channels": self.channels_, "time_col": self.time_col_, "freq": self.freq_},
             "calibration": {"err_mean": self.err_mean_.tolist(), "err_std": self.err_std_.tolist(),
                             "score_mean": self.score_mean_, "score_std": self.score_std_,
                             "threshold": self.threshold_},
-            "history": {"epochs": self.history_.epochs, "status": self.history_.status},
         }
-        tensors = {f"model.{k}": v for k, v in self.model_.state_dict().items()}
-        tensors["calibration_scores"] = torch.from_numpy(np.asarray(self.calibration_scores_, dtype=np.float64))
-        return save_model_dir(path, config, tensors, overwrite)
+        scores = torch.from_numpy(np.asarray(self.calibration_scores_, dtype=np.float64))
+        return save_estimator(self, path, overwrite, config, {"calibration_scores": scores})
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "RNNAnomalyDetector":
         """Load a directory written by ``save``."""
         from tsrnn.models import RecurrentAutoencoder, RecurrentForecaster
-        from tsrnn.persist import load_model_dir
-        from tsrnn.scaling import SeriesScaler
-        from tsrnn.training import History, resolve_device
+        from tsrnn.persist import load_estimator
 
-        config, tensors = load_model_dir(path)
-        if config.get("kind") != cls.__name__:
-            raise ModelFileError(f"{path} holds a {config.get('kind')}, not a {cls.__name__}",
-                                 "use `tsrnn predict` for forecasters and `tsrnn detect --model` for detectors")
-        try:
-            det = cls(**config["params"])
-            model = (RecurrentAutoencoder if det.method == "reconstruction" else RecurrentForecaster)(**config["model"])
-            model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-            cal, schema = config["calibration"], config["schema"]
-            det.scaler_ = SeriesScaler.from_state(config["scaler"])
-            det.err_mean_, det.err_std_ = np.asarray(cal["err_mean"]), np.asarray(cal["err_std"])
-            det.score_mean_, det.score_std_, det.threshold_ = cal["score_mean"], cal["score_std"], cal["threshold"]
-            det.calibration_scores_ = tensors["calibration_scores"].numpy()
-            det.channels_, det.time_col_, det.freq_ = schema["channels"], schema["time_col"], schema["freq"]
-        except (KeyError, TypeError, RuntimeError, ValueError) as e:
-            raise ModelFileError(f"{path} is damaged or from another version ({e})", "save the detector again") from e
-        det.device_ = resolve_device(device)
-        det.model_ = model.to(det.device_).eval()
-        det.n_features_in_ = len(det.channels_)
-        det.history_ = History(config["history"]["epochs"], config["history"]["status"])
-        return det
+        return load_estimator(cls, path, device,
+                              lambda det: RecurrentAutoencoder if det.method == "reconstruction" else RecurrentForecaster,
+                              cls._restore)
+
+    def _restore(self, config: dict[str, Any], tensors: dict[str, Any]) -> None:
+        """The fitted attributes of a loaded detector: calibration, threshold, schema."""
+        cal, schema = config["calibration"], config["schema"]
+        self.err_mean_, self.err_std_ = np.asarray(cal["err_mean"]), np.asarray(cal["err_std"])
+        self.score_mean_, self.score_std_, self.threshold_ = cal["score_mean"], cal["score_std"], cal["threshold"]
+        self.calibration_scores_ = tensors["calibration_scores"].numpy()
+        self.channels_, self.time_col_, self.freq_ = schema["channels"], schema["time_col"], schema["freq"]
+        self.n_features_in_ = len(self.channels_)

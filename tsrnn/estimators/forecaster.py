@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from tsrnn.errors import ConfigError, DataError, ModelFileError, NotFittedError, refuse_unused
+from tsrnn.errors import ConfigError, DataError, NotFittedError, refuse_unused
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -527,27 +527,19 @@ class RNNForecaster(BaseEstimator):
         """Save to a directory: weights as safetensors, configuration and scaler as JSON."""
         import torch
 
-        from tsrnn import __version__
-        from tsrnn.persist import save_model_dir
+        from tsrnn.persist import save_estimator
 
         self._check_fitted()
-        params = {k: v for k, v in self.get_params().items() if k not in ("callbacks", "checkpoint_dir")}
         hist = [torch.from_numpy(np.array(self.series_.series(i)[-self.lookback:], copy=True))
                 for i in range(self.series_.n_series)]
         last = [str(self.series_.series_times(i)[-1]) for i in range(self.series_.n_series)]
         config = {
-            "kind": type(self).__name__, "tsrnn_version": __version__, "params": params,
-            "model": self.model_.config(), "scaler": self.scaler_.state(),
             "schema": {"targets": self.targets_, "covariates": self.covariates_, "time_col": self.time_col_,
                        "id_col": self.id_col_, "freq": self.freq_, "tz": self.tz_, "season": self.season_,
                        "series_ids": list(self.series_.ids) if self.series_.ids else None, "last_times": last},
             "data": self.data_info_, "metrics": self.metrics_,
-            "history": {"epochs": self.history_.epochs, "status": self.history_.status,
-                        "best_epoch": self.history_.best_epoch},
         }
-        tensors = {f"model.{k}": v for k, v in self.model_.state_dict().items()}
-        tensors.update({f"history.{i}": h for i, h in enumerate(hist)})
-        return save_model_dir(path, config, tensors, overwrite)
+        return save_estimator(self, path, overwrite, config, {f"history.{i}": h for i, h in enumerate(hist)})
 
     @property
     def series_ids_(self) -> list[str | None]:
@@ -556,31 +548,22 @@ class RNNForecaster(BaseEstimator):
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "RNNForecaster":
         """Load a directory written by ``save`` (no pickle is read; see tsrnn.persist)."""
+        from tsrnn.models import NextStepRNN, RecurrentForecaster
+        from tsrnn.persist import load_estimator
+
+        return load_estimator(cls, path, device, lambda est: NextStepRNN if est.stateful else RecurrentForecaster,
+                              lambda est, config, tensors: est._restore(config, tensors, str(path)))
+
+    def _restore(self, config: dict[str, Any], tensors: dict[str, Any], source: str) -> None:
+        """The fitted attributes of a loaded model: schema, the last rows of history, metrics."""
         import pandas as pd
 
         from tsrnn.data import DataReport, SeriesData
-        from tsrnn.models import NextStepRNN, RecurrentForecaster
-        from tsrnn.persist import load_model_dir
-        from tsrnn.scaling import SeriesScaler
-        from tsrnn.training import History, resolve_device
 
-        config, tensors = load_model_dir(path)
-        if config.get("kind") != cls.__name__:
-            raise ModelFileError(f"{path} holds a {config.get('kind')}, not a {cls.__name__}",
-                                 "load it with the matching class or command")
-        try:
-            est = cls(**config["params"])
-            model = (NextStepRNN if est.stateful else RecurrentForecaster)(**config["model"])
-            model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-            schema = config["schema"]
-            hist = [tensors[f"history.{i}"].numpy() for i in range(len(schema["last_times"]))]
-            scaler = SeriesScaler.from_state(config["scaler"])
-        except (KeyError, TypeError, RuntimeError, ValueError) as e:
-            raise ModelFileError(f"{path} is damaged or from another version ({e})", "save the model again") from e
-        est.device_ = resolve_device(device)
-        est.model_ = model.to(est.device_).eval()
-        est.scaler_ = scaler
+        schema = config["schema"]
+        hist = [tensors[f"history.{i}"].numpy() for i in range(len(schema["last_times"]))]
         lengths = [len(h) for h in hist]
+
         def utc(idx: "pd.DatetimeIndex") -> np.ndarray:  # SeriesData keeps zoned times as naive UTC
             idx = idx.tz_convert("UTC").tz_localize(None) if idx.tz is not None else idx
             return idx.as_unit("ns").values
@@ -589,19 +572,17 @@ class RNNForecaster(BaseEstimator):
                                 else np.repeat(utc(pd.DatetimeIndex([t])), n)
                                 for t, n in zip(schema["last_times"], lengths)])
         ids = tuple(schema["series_ids"]) if schema["series_ids"] else None
-        est.series_ = SeriesData(np.ascontiguousarray(np.concatenate(hist)),
-                                 np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), times,
-                                 tuple(schema["targets"]), tuple(schema["covariates"]), ids, schema["time_col"],
-                                 schema["id_col"], schema["freq"], schema["tz"], str(path), DataReport(sum(lengths)))
-        est.targets_, est.covariates_ = list(schema["targets"]), list(schema["covariates"])
-        est.time_col_, est.id_col_, est.freq_, est.tz_ = schema["time_col"], schema["id_col"], schema["freq"], schema["tz"]
-        est.season_ = schema["season"]
-        est.n_features_in_ = len(est.targets_) + len(est.covariates_)
-        est.metrics_ = config.get("metrics", {})
-        est.data_info_ = config.get("data", {})
-        h = config.get("history", {})
-        est.history_ = History(h.get("epochs", []), h.get("status", "finished"), h.get("best_epoch"))
-        return est
+        self.series_ = SeriesData(np.ascontiguousarray(np.concatenate(hist)),
+                                  np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), times,
+                                  tuple(schema["targets"]), tuple(schema["covariates"]), ids, schema["time_col"],
+                                  schema["id_col"], schema["freq"], schema["tz"], source, DataReport(sum(lengths)))
+        self.targets_, self.covariates_ = list(schema["targets"]), list(schema["covariates"])
+        self.time_col_, self.id_col_, self.freq_, self.tz_ = (schema["time_col"], schema["id_col"], schema["freq"],
+                                                              schema["tz"])
+        self.season_ = schema["season"]
+        self.n_features_in_ = len(self.targets_) + len(self.covariates_)
+        self.metrics_ = config.get("metrics", {})
+        self.data_info_ = config.get("data", {})
 
 
 class LSTMForecaster(RNNForecaster):
