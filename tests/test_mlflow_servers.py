@@ -263,6 +263,31 @@ def test_fit_logs_to_a_real_tracking_server(tracking_server: str, workdir: Path)
     assert by_cli.returncode == 0 and by_cli.stdout.count("\n") == 13, by_cli.stderr
 
 
+def test_tracking_server_going_away_during_training_keeps_the_model(tmp_path: Path, workdir: Path) -> None:
+    port = free_port()
+    server = start([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+                    "--backend-store-uri", f"sqlite:///{tmp_path / 'gone.db'}", "--workers", "1"], tmp_path,
+                   MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+    wait_until_up(f"http://127.0.0.1:{port}/health", server)
+    fit = subprocess.Popen([sys.executable, "-m", "tsrnn", "fit", "data.csv", "-L", "48", "-H", "12", "--epochs", "300",
+                            "--hidden", "8", "--patience", "0", "--out", "orphan", "--quiet",
+                            "--tracking-uri", f"http://127.0.0.1:{port}"],
+                           cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    ckpt = workdir / ".orphan.checkpoint" / "last.safetensors"
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline and fit.poll() is None:
+        time.sleep(0.1)
+    stop(server)  # the server goes away after the first epoch was logged
+    time.sleep(3)
+    fit.send_signal(signal.SIGINT)
+    _, err = fit.communicate(timeout=240)
+    assert fit.returncode == 0, err
+    assert "MLflow tracking failed" in err and "the model is saved in orphan" in err and "Traceback" not in err
+    from tsrnn import RNNForecaster
+
+    assert len(RNNForecaster.load(workdir / "orphan").predict()) == 12
+
+
 @pytest.mark.parametrize("source", ["run", "directory"])
 def test_model_server_answers_invocations_with_the_forecast(source: str, local_run: str, workdir: Path) -> None:
     port = free_port()

@@ -194,6 +194,9 @@ def maybe_run(enabled: bool, uri: str | None, experiment: str, run_name: str | N
         yield None
         return
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # stdout is the command's (--json)
+    # MLflow retries an unanswered server for about 4 minutes per call by default, which would stall
+    # training that long when the server goes away; 3 retries wait about 15 s, then logging stops.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
     with Run(uri, experiment, run_name, tags, run_id) as run:
         yield run
 
