@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Iterator
@@ -157,7 +158,7 @@ def test_killed_run_resumes_from_its_checkpoint_by_run_id(workdir: Path) -> None
         time.sleep(0.1)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=120)
-    assert p.returncode == 0, err
+    assert p.returncode == 130, err
     run = json.loads(tsrnn("runs", "--experiment", "resume", "--json", cwd=workdir).stdout)[0]
     assert run["status"] == "KILLED" and f"--resume {run['run_id']}" in err
     import mlflow
@@ -281,7 +282,7 @@ def test_tracking_server_going_away_during_training_keeps_the_model(tmp_path: Pa
     time.sleep(3)
     fit.send_signal(signal.SIGINT)
     _, err = fit.communicate(timeout=240)
-    assert fit.returncode == 0, err
+    assert fit.returncode == 130, err
     assert "MLflow tracking failed" in err and "the model is saved in orphan" in err and "Traceback" not in err
     from tsrnn import RNNForecaster
 
@@ -301,6 +302,13 @@ def test_model_server_answers_invocations_with_the_forecast(source: str, local_r
                                          {"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=60) as r:
             answer = json.loads(r.read())["predictions"]
+        short = json.dumps({"dataframe_split": frame.tail(10).to_dict(orient="split")}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", short,
+                                         {"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=60)
+        assert refused.value.code == 400
+        assert "looks back 48 rows" in json.loads(refused.value.read())["message"]  # tsrnn's words, first
     finally:
         stop(proc)
     got = pd.DataFrame(answer)
@@ -318,3 +326,48 @@ def test_serve_refuses_a_busy_port_and_a_missing_model(workdir: Path) -> None:
     assert r.returncode == 2 and "cannot listen" in r.stderr and "Traceback" not in r.stderr
     r = tsrnn("serve", "--model", "no-such-dir", "--port", str(free_port()), cwd=workdir)
     assert r.returncode == 2 and "no-such-dir" in r.stderr and "Traceback" not in r.stderr
+
+
+# ----------------------------------------------------------------------------- user mistakes
+
+
+def test_a_mistaken_resume_leaves_the_named_run_as_it_was(local_run: str, workdir: Path) -> None:
+    import mlflow
+
+    client = mlflow.MlflowClient(local_store(workdir))
+    before = client.get_run(local_run)
+    (workdir / "other.csv").write_text((workdir / "data.csv").read_text().replace(",0.", ",1."))
+    r = tsrnn("fit", "other.csv", "--resume", local_run, cwd=workdir)  # other data
+    assert r.returncode == 2 and "is not the data MLflow run" in r.stderr and "Traceback" not in r.stderr
+    detector = json.loads(tsrnn("runs", "--experiment", "det", "--json", cwd=workdir).stdout or "[{}]")[0]
+    if "run_id" in detector:  # a detector's run has no forecaster checkpoint
+        r = tsrnn("fit", "data.csv", "--resume", detector["run_id"], cwd=workdir)
+        assert r.returncode == 2 and "has no params.json" in r.stderr
+        assert client.get_run(detector["run_id"]).info.status == "FINISHED"
+    after = client.get_run(local_run)
+    assert (after.info.status, after.data.tags, after.data.params) == (before.info.status, before.data.tags,
+                                                                       before.data.params)
+
+
+@pytest.mark.parametrize("args,words", [
+    (["fit", "data.csv", "--tracking-uri", "garbage://x", "--epochs", "1"], ["cannot use the tracking store"]),
+    (["runs", "--tracking-uri", "garbage://x"], ["cannot use the tracking store"]),
+    (["fit", "data.csv", "--experiment", ""], ["--experiment must not be empty"]),
+    (["fit", "data.csv", "--register", "bad/name"], ["--register", "bad/name"]),
+    (["serve", "--model", "m", "--port", "99999"], ["not a TCP port"]),
+    (["fit", "data.csv", "--resume", "data.csv", "--out", "never"], ["not a tsrnn checkpoint"]),
+])
+def test_mistakes_are_refused_before_anything_runs(workdir: Path, args: list[str], words: list[str]) -> None:
+    r = tsrnn(*args, cwd=workdir)
+    assert r.returncode == 2, r.stderr
+    assert all(w in r.stderr for w in words) and "Traceback" not in r.stderr
+    assert not (workdir / "never").exists()
+
+
+def test_reading_commands_create_no_store_and_errors_name_the_uri(local_run: str, workdir: Path,
+                                                                   tmp_path: Path) -> None:
+    r = tsrnn("runs", cwd=tmp_path)
+    assert r.returncode == 2 and "no MLflow store" in r.stderr and not (tmp_path / "mlruns").exists()
+    r = tsrnn("detect", "data.csv", "--model", f"runs:/{local_run}/model", "--no-track", cwd=workdir)
+    assert r.returncode == 2 and f"runs:/{local_run}/model holds a RNNForecaster" in r.stderr
+    assert "/tmp/tsrnn-model-" not in r.stderr

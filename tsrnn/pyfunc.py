@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from tsrnn.errors import ModelFileError
+from tsrnn.errors import ModelFileError, TsrnnError
 
 LOADER = "tsrnn.pyfunc"
 
@@ -58,9 +58,15 @@ class TsrnnModel:
         if params:
             raise ModelFileError(f"tsrnn models take no predict params, got {sorted(params)}", "drop params")
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        if self.is_detector:
-            return self.estimator.score_frame(frame)
-        return self.estimator.predict(frame).reset_index()
+        try:
+            if self.is_detector:
+                return self.estimator.score_frame(frame)
+            return self.estimator.predict(frame).reset_index()
+        except TsrnnError as e:  # the model server answers 400 with this message, not a stack trace
+            from mlflow.exceptions import INVALID_PARAMETER_VALUE, MlflowException
+
+            raise MlflowException(f"{e.message}" + (f" (hint: {e.hint})" if e.hint else ""),
+                                  error_code=INVALID_PARAMETER_VALUE) from e
 
 
 def _load_pyfunc(data_path: str) -> TsrnnModel:
@@ -105,8 +111,13 @@ def signature(example: Any, output: Any, time_col: str, id_col: str | None) -> A
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types.schema import AnyType, ColSpec, Schema
 
+    import warnings
+
     cols = [ColSpec(AnyType() if c in (time_col, id_col) else "double", c) for c in example.columns]
-    return ModelSignature(inputs=Schema(cols), outputs=infer_signature(example, output).outputs)
+    with warnings.catch_warnings():  # its hint about integer columns concerns inputs; is_anomaly is an output
+        warnings.simplefilter("ignore", UserWarning)
+        outputs = infer_signature(example, output).outputs
+    return ModelSignature(inputs=Schema(cols), outputs=outputs)
 
 
 def log_model(mlflow: Any, model_dir: str | Path, example: Any, register: str | None = None) -> Any:
@@ -136,10 +147,10 @@ def is_mlflow_uri(text: str) -> bool:
 def model_dir_from_uri(uri: str, tracking_uri: str | None = None) -> Path:
     """Download a logged tsrnn model (``runs:/ID/model``, ``models:/NAME/VERSION``, ...) and
     return the tsrnn model directory inside it (its parent's parent is the MLflow model)."""
-    from tsrnn.tracking import check_reachable, resolve_uri
+    from tsrnn.tracking import open_store, quiet_mlflow
 
-    store = resolve_uri(tracking_uri)
-    check_reachable(store)
+    store = open_store(tracking_uri, writing=False)
+    quiet_mlflow()
     import mlflow
     import yaml
 
@@ -171,3 +182,19 @@ def local_model_dir(ref: str | Path, tracking_uri: str | None = None) -> Path:
         raise ConfigError(f"--tracking-uri applies to an MLflow model (runs:/..., models:/...), not to the directory {ref}",
                           "drop --tracking-uri")
     return model_dir_from_uri(str(ref), tracking_uri) if is_mlflow_uri(str(ref)) else Path(ref)
+
+
+def load_ref(ref: str | Path, tracking_uri: str | None = None, cls: Any = None) -> Any:
+    """`--model REF` loaded as ``cls`` (default: whichever estimator REF holds)."""
+    return load_fetched(local_model_dir(ref, tracking_uri), ref, cls)
+
+
+def load_fetched(path: Path, ref: str | Path, cls: Any = None) -> Any:
+    """Load the model directory ``path`` that ``ref`` resolved to; errors name ``ref``, not the
+    temporary directory an MLflow model was downloaded to."""
+    try:
+        return cls.load(path) if cls is not None else load_estimator(path)
+    except ModelFileError as e:
+        if not is_mlflow_uri(str(ref)):
+            raise
+        raise ModelFileError(e.message.replace(str(path), str(ref)), e.hint) from e

@@ -31,14 +31,27 @@ def resolve_uri(uri: str | None) -> str:
         return uri
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    DEFAULT_DIR.mkdir(exist_ok=True)
     return f"sqlite:///{(DEFAULT_DIR / 'mlflow.db').resolve()}"
 
 
-def check_reachable(uri: str) -> None:
+def open_store(uri: str | None, writing: bool) -> str:
+    """The tracking URI, checked before anything runs: a server must answer; a local sqlite
+    store is created only when ``writing`` (reading commands never leave a store behind)."""
+    uri = resolve_uri(uri)
+    if uri.startswith(("http://", "https://")):
+        check_reachable(uri, writing)
+    elif uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        if writing:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.is_file():
+            raise ConfigError(f"no MLflow store at {path}", "run `tsrnn fit` here first (it creates mlruns/), "
+                              "or point --tracking-uri / MLFLOW_TRACKING_URI at your store")
+    return uri
+
+
+def check_reachable(uri: str, writing: bool = True) -> None:
     """An http(s) tracking server that does not answer is reported before any training."""
-    if not uri.startswith(("http://", "https://")):
-        return
     import urllib.error
     import urllib.request
 
@@ -48,7 +61,23 @@ def check_reachable(uri: str) -> None:
                 raise OSError(f"HTTP {r.status}")
     except (OSError, urllib.error.URLError) as e:
         raise ConfigError(f"the MLflow tracking server at {uri} does not answer ({e})",
-                          "start it, fix --tracking-uri / MLFLOW_TRACKING_URI, or pass --no-track") from e
+                          "start it, or fix --tracking-uri / MLFLOW_TRACKING_URI"
+                          + (", or pass --no-track" if writing else "")) from e
+
+
+def store_error(uri: str, e: Exception) -> ConfigError:
+    """MLflow's own refusal of a store (an unknown scheme, a bad database) as a tsrnn error."""
+    return ConfigError(f"MLflow cannot use the tracking store {uri} ({type(e).__name__}: {str(e)[:300]})",
+                       "fix --tracking-uri / MLFLOW_TRACKING_URI (e.g. sqlite:///mlruns/mlflow.db or http://HOST:PORT)")
+
+
+def check_names(experiment: str, register: str | None = None) -> None:
+    """Names MLflow would refuse, refused before any training."""
+    if not experiment.strip():
+        raise ConfigError("--experiment must not be empty", "e.g. --experiment tsrnn")
+    if register is not None and (not register.strip() or "/" in register or ":" in register):
+        raise ConfigError(f"--register {register!r} is not a model name MLflow accepts (no '/' or ':', not empty)",
+                          "e.g. --register demo-lstm")
 
 
 class Run:
@@ -56,33 +85,34 @@ class Run:
 
     def __init__(self, uri: str | None, experiment: str, run_name: str | None, tags: dict[str, str],
                  run_id: str | None = None) -> None:
-        self.uri = resolve_uri(uri)
-        check_reachable(self.uri)
+        check_names(experiment)
+        self.uri = open_store(uri, writing=True)
         import mlflow
 
         self.mlflow = mlflow
         mlflow.set_tracking_uri(self.uri)
         self.earlier_params: dict[str, str] = {}
-        if run_id is not None:  # continue an earlier run (tsrnn fit --resume RUN_ID)
-            try:
+        command = " ".join(["tsrnn", *sys.argv[1:]]) if "tsrnn" in sys.argv[0] else " ".join(sys.argv)
+        try:
+            if run_id is not None:  # continue an earlier run (tsrnn fit --resume RUN_ID), checked by the caller
                 self.earlier_params = dict(mlflow.get_run(run_id).data.params)
-            except Exception as e:  # MlflowException: no such run in this store
-                raise ConfigError(f"no MLflow run {run_id} in the store {self.uri} ({type(e).__name__})",
-                                  "list runs with `tsrnn runs`, or point --tracking-uri at the run's store") from e
-            self.run = mlflow.start_run(run_id=run_id)
-        else:
-            if mlflow.get_experiment_by_name(experiment) is None:
-                artifacts = None
-                if self.uri.startswith("sqlite:///") and self.uri.endswith("mlruns/mlflow.db"):
-                    artifacts = (DEFAULT_DIR / "artifacts").resolve().as_uri()
-                mlflow.create_experiment(experiment, artifact_location=artifacts)
-            mlflow.set_experiment(experiment)
-            self.run = mlflow.start_run(run_name=run_name)
+                self.run = mlflow.start_run(run_id=run_id)
+                tags = {"tsrnn.resume_command": command}  # the run keeps its own command and task
+            else:
+                if mlflow.get_experiment_by_name(experiment) is None:
+                    artifacts = None
+                    if self.uri.startswith("sqlite:///") and self.uri.endswith("mlruns/mlflow.db"):
+                        artifacts = (DEFAULT_DIR / "artifacts").resolve().as_uri()
+                    mlflow.create_experiment(experiment, artifact_location=artifacts)
+                mlflow.set_experiment(experiment)
+                self.run = mlflow.start_run(run_name=run_name)
+                tags = {"tsrnn.command": command, **tags}
+        except Exception as e:  # an unknown scheme, a broken database, a refused name, ...
+            raise store_error(self.uri, e) from e
         self.id = self.run.info.run_id
         self.killed = False
         self.broken: str | None = None
-        command = " ".join(["tsrnn", *sys.argv[1:]]) if "tsrnn" in sys.argv[0] else " ".join(sys.argv)
-        mlflow.set_tags({"tsrnn.command": command, **environment_tags(), **tags})
+        mlflow.set_tags({**environment_tags(), **tags})
 
     @property
     def callback(self) -> "TrackingCallback":
@@ -193,12 +223,20 @@ def maybe_run(enabled: bool, uri: str | None, experiment: str, run_name: str | N
     if not enabled:
         yield None
         return
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # stdout is the command's (--json)
+    quiet_mlflow()
+    with Run(uri, experiment, run_name, tags, run_id) as run:
+        yield run
+
+
+def quiet_mlflow() -> None:
+    """For the command line: stdout is the command's own (--json), MLflow's INFO lines are noise,
+    and a server that went away must not stall training for long. Each is an environment
+    variable the user may set otherwise."""
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     # MLflow retries an unanswered server for about 4 minutes per call by default, which would stall
     # training that long when the server goes away; 3 retries wait about 15 s, then logging stops.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
-    with Run(uri, experiment, run_name, tags, run_id) as run:
-        yield run
 
 
 def start_run(experiment: str = "tsrnn", run_name: str | None = None, tracking_uri: str | None = None,

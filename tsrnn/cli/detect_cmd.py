@@ -85,7 +85,7 @@ def detect(
 ) -> None:
     """Score every row of DATA, flag anomalies and list the anomalous events."""
     from tsrnn.estimators import RNNAnomalyDetector
-    from tsrnn.pyfunc import is_mlflow_uri, local_model_dir
+    from tsrnn.pyfunc import is_mlflow_uri, load_ref
 
     refuse_existing(output, force, "--output")
     refuse_existing(plot, force, "--plot")
@@ -99,16 +99,20 @@ def detect(
     if str(data) == "-":
         if model is None:
             raise ConfigError("reading standard input needs a saved detector", "pass --model DIR (from `tsrnn fit --task detect`)")
-        det = RNNAnomalyDetector.load(local_model_dir(model, tracking_uri))
+        det = load_ref(model, tracking_uri, RNNAnomalyDetector)
         _follow_stream(det, sys.stdin, None)
         return
     from tsrnn.tracking import TrackingCallback, maybe_run
 
     source, consumed = _snapshot(data) if follow else (data, 0)
 
+    if not no_track:
+        from tsrnn.tracking import check_names
+
+        check_names(experiment)
     with maybe_run(not no_track, tracking_uri, experiment, run_name, {"tsrnn.task": "detect"}) as run:
         if model is not None:
-            det = RNNAnomalyDetector.load(local_model_dir(model, tracking_uri))
+            det = load_ref(model, tracking_uri, RNNAnomalyDetector)
             from tsrnn.data import read_frame
 
             frame = read_frame(source)[0]
@@ -165,13 +169,18 @@ def detect(
             with tempfile.TemporaryDirectory() as tmp:
                 if model is None:  # the detector fitted now: parameters, training data, the servable model
                     det.save(Path(tmp) / "detector")
-                    run.log_estimator(det, det._load(train, fitting=True), Path(tmp) / "detector")
+                    import dataclasses
+
+                    fitted_on = dataclasses.replace(det._load(train, fitting=True), source=str(data))
+                    run.log_estimator(det, fitted_on, Path(tmp) / "detector")
                 else:
                     run.log_params({"model": str(model)})
                 run.log_params({"scored.source": str(data), "scored.rows": len(scored)})
                 run.log_metrics(flat_metrics({k: v for k, v in result.items() if k != "events_list"}))
-                if output is not None:
-                    run.log_artifacts(output)
+                scores_file = output or Path(tmp) / "scores.csv"  # the per-row scores are always an artifact
+                if output is None:
+                    scored.to_csv(scores_file, index=False)
+                run.log_artifacts(scores_file)
                 events.to_csv(Path(tmp) / "events.csv", index=False)
                 run.log_artifacts(Path(tmp) / "events.csv")
                 if plot is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -115,7 +116,7 @@ def fit(
 
     With --task detect, --lookback is the detector's window and --val the calibration part."""
     from tsrnn.distributed import is_main, world_size
-    from tsrnn.tracking import maybe_run
+    from tsrnn.tracking import check_names, maybe_run
 
     o = SimpleNamespace(**{k: v for k, v in locals().items() if k != "ctx"})
     o.main = is_main()  # under torchrun only rank 0 tracks, saves and prints; every process trains
@@ -132,11 +133,16 @@ def fit(
     if o.resume_run and no_track:
         raise ConfigError("--resume RUN_ID reads the run's checkpoint from MLflow, which --no-track turns off",
                           "drop --no-track, or pass the checkpoint file: --resume DIR/checkpoint/last.safetensors")
+    if not no_track:
+        check_names(experiment, register)
     o.explicit = {n for n in vars(o) if n in ctx.params and ctx.get_parameter_source(n) is not None
                   and ctx.get_parameter_source(n).name in ("COMMANDLINE", "ENVIRONMENT")}
-    with maybe_run(not no_track and o.main, tracking_uri, experiment, run_name, {"tsrnn.task": task},
-                   o.resume_run) as run:
-        summary = _fit_detector(o, run) if task == "detect" else _fit_forecaster(o, run)
+    with tempfile.TemporaryDirectory(prefix="tsrnn-resume-") as scratch:
+        if task == "forecast":  # everything checked before a run is opened (or reopened)
+            o.params, o.checkpoint, o.series = _prepare_forecaster(o, Path(scratch))
+        with maybe_run(not no_track and o.main, tracking_uri, experiment, run_name, {"tsrnn.task": task},
+                       o.resume_run) as run:
+            summary = _fit_detector(o, run) if task == "detect" else _fit_forecaster(o, run)
     if not o.main:
         return
     if run is not None:
@@ -152,6 +158,8 @@ def fit(
         print(f"detector saved to {summary['model_dir']}")
     else:
         print(f"model saved to {summary['model_dir']}")
+    if summary["status"] == "interrupted":
+        raise typer.Exit(130)  # saved, but not finished: `tsrnn fit ... && next` stops here
 
 
 def _run_to_resume(resume: str | None) -> str | None:
@@ -207,45 +215,78 @@ def _forecaster_params(o: SimpleNamespace) -> dict[str, Any]:
         device=o.device, precision=o.precision)
 
 
-def _params_from_run(run: Any, params: dict[str, Any], explicit: set[str], scratch: Path) -> tuple[dict[str, Any], Path]:
-    """--resume RUN_ID: the run's parameters (overridden by the options given now) and its checkpoint."""
+def _prepare_forecaster(o: SimpleNamespace, scratch: Path) -> tuple[dict[str, Any], Any, Any]:
+    """The estimator parameters, the checkpoint to resume from and the data, all checked before
+    any MLflow run is opened: a mistaken --resume leaves the run it names as it was."""
+    from tsrnn.data import load_series
+
+    params, checkpoint, run_params = _forecaster_params(o), o.resume, None
+    if o.resume_run:
+        params, checkpoint, run_params = _params_from_run(o.tracking_uri, o.resume_run, params, o.explicit, scratch)
+    elif checkpoint is not None:
+        from tsrnn.checkpoint import load_checkpoint
+
+        load_checkpoint(checkpoint)  # not a checkpoint: refused now, not after the run started
+    series = load_series(o.data, time_col=params["time_col"], target=params["target"], covariates=params["covariates"],
+                         id_col=params["id_col"], fill=params["fill"], sort=o.sort, sep=o.sep)
+    if run_params is not None and run_params.get("data.hash") not in (None, series.content_hash()):
+        raise ConfigError(f"{o.data} is not the data MLflow run {o.resume_run} trained on "
+                          f"({run_params.get('data.source')}, content hash {run_params['data.hash']}; "
+                          f"this file's is {series.content_hash()})",
+                          "resume with the run's data, or start a new run from its checkpoint file: "
+                          "--resume DIR/checkpoint/last.safetensors")
+    if o.main:
+        for w in series.report.warnings:
+            err(f"[yellow]warning:[/] {w}")
+    return params, checkpoint, series
+
+
+def _params_from_run(tracking_uri: str | None, run_id: str, params: dict[str, Any], explicit: set[str],
+                     scratch: Path) -> tuple[dict[str, Any], Path, dict[str, str]]:
+    """--resume RUN_ID: the run's parameters (overridden by the options given now), its checkpoint
+    and its MLflow params, read without touching the run."""
+    from tsrnn.tracking import open_store, quiet_mlflow, store_error
+
+    uri = open_store(tracking_uri, writing=False)
+    quiet_mlflow()
+    import mlflow
+
+    try:
+        client = mlflow.MlflowClient(uri)
+        info = client.get_run(run_id)
+    except Exception as e:
+        if type(e).__name__ == "MlflowException" and "not found" in str(e).lower():
+            raise ConfigError(f"no MLflow run {run_id} in the store {uri}",
+                              "list runs with `tsrnn runs`, or point --tracking-uri at the run's store") from e
+        raise store_error(uri, e) from e
     fetched = {}
     for name in ("params.json", "checkpoint/last.safetensors"):
         try:
-            fetched[name] = Path(run.mlflow.artifacts.download_artifacts(run_id=run.id, artifact_path=name,
-                                                                          dst_path=str(scratch)))
+            fetched[name] = Path(client.download_artifacts(run_id, name, str(scratch)))
         except Exception as e:  # the run has no such artifact
-            raise ConfigError(f"MLflow run {run.id} has no {name} to resume from ({type(e).__name__})",
+            raise ConfigError(f"MLflow run {run_id} has no {name} to resume from "
+                              f"(it is a {info.data.tags.get('tsrnn.command', 'run')!r} run)",
                               "resume a run of `tsrnn fit` (forecaster) that trained at least one epoch") from e
     logged = json.loads(fetched["params.json"].read_text())
     if logged.get("kind") != "RNNForecaster":
-        raise ConfigError(f"MLflow run {run.id} trained a {logged.get('kind')}, not a forecaster", "resume a forecaster run")
+        raise ConfigError(f"MLflow run {run_id} trained a {logged.get('kind')}, not a forecaster", "resume a forecaster run")
     merged = {**{k: v for k, v in logged["params"].items() if k != "verbose"},
               "device": params["device"], "precision": params["precision"]}
     for name in explicit:
         key = PARAM_OF.get(name, name)
         if key in params:
             merged[key] = params[key]
-    return merged, fetched["checkpoint/last.safetensors"]
+    return merged, fetched["checkpoint/last.safetensors"], dict(info.data.params)
 
 
 def _fit_forecaster(o: SimpleNamespace, run: Any) -> dict[str, Any]:
-    import tempfile
-
-    from tsrnn.data import load_series
     from tsrnn.estimators import RNNForecaster
     from tsrnn.tracking import estimator_params
 
     staging = o.out.with_name(f".{o.out.name}.checkpoint")
-    params, checkpoint = _forecaster_params(o), o.resume
-    scratch = tempfile.TemporaryDirectory(prefix="tsrnn-resume-")
+    params, checkpoint, series = o.params, o.checkpoint, o.series
     if o.resume_run:
-        params, checkpoint = _params_from_run(run, params, o.explicit, Path(scratch.name))
-        err(f"resuming MLflow run {run.id} from its checkpoint")
-    series = load_series(o.data, time_col=params["time_col"], target=params["target"], covariates=params["covariates"],
-                         id_col=params["id_col"], fill=params["fill"], sort=o.sort, sep=o.sep)
-    for w in series.report.warnings if o.main else ():
-        err(f"[yellow]warning:[/] {w}")
+        err(f"resuming MLflow run {o.resume_run} from its checkpoint")
     model = RNNForecaster(**params, checkpoint_dir=str(staging), verbose=not o.quiet and not o.as_json,
                           callbacks=[run.callback] if run is not None else None)
     if run is not None:
@@ -258,8 +299,6 @@ def _fit_forecaster(o: SimpleNamespace, run: Any) -> dict[str, Any]:
             if run is not None:
                 run.log_artifacts(staging / "last.safetensors", "checkpoint")
         raise
-    finally:
-        scratch.cleanup()
     if not o.main:
         return {}
     model.save(o.out, overwrite=o.force)
@@ -300,11 +339,11 @@ def predict(
 ) -> None:
     """Forecast the steps after the end of DATA with a saved model."""
     from tsrnn.estimators import RNNForecaster
-    from tsrnn.pyfunc import local_model_dir
+    from tsrnn.pyfunc import load_ref
 
     refuse_existing(output, force, "--output")
     refuse_existing(plot, force, "--plot")
-    est = RNNForecaster.load(local_model_dir(model, tracking_uri))
+    est = load_ref(model, tracking_uri, RNNForecaster)
     series = est._load_like(data)
     forecast = est.predict(series)
     if output is not None:
@@ -332,9 +371,9 @@ def backtest(
 ) -> None:
     """Evaluate a saved model on every window of DATA's test split, beside naive baselines."""
     from tsrnn.estimators import RNNForecaster
-    from tsrnn.pyfunc import local_model_dir
+    from tsrnn.pyfunc import load_ref
 
-    est = RNNForecaster.load(local_model_dir(model, tracking_uri))
+    est = load_ref(model, tracking_uri, RNNForecaster)
     if val is not None:
         est.val = split_size(val)
     if test is not None:

@@ -19,13 +19,18 @@ KEY_METRICS = {"test_model_mse": "test MSE", "test_seasonal_naive_mse": "naive M
 
 
 def _client(tracking_uri: str | None) -> Any:
-    from tsrnn.tracking import check_reachable, resolve_uri
+    from tsrnn.tracking import open_store, quiet_mlflow, store_error
 
-    uri = resolve_uri(tracking_uri)
-    check_reachable(uri)
+    uri = open_store(tracking_uri, writing=False)
+    quiet_mlflow()
     from mlflow.tracking import MlflowClient
 
-    return MlflowClient(uri), uri
+    try:
+        client = MlflowClient(uri)
+        client.search_experiments(max_results=1)  # the store answers
+    except Exception as e:
+        raise store_error(uri, e) from e
+    return client, uri
 
 
 @runs_app.callback(invoke_without_command=True)
@@ -48,7 +53,8 @@ def runs(
                           "run `tsrnn fit` first, or pass --experiment / --tracking-uri")
     found = client.search_runs([exp.experiment_id], max_results=limit, order_by=["attributes.start_time DESC"])
     rows = [{"run_id": r.info.run_id, "start": _time(r.info.start_time), "status": r.info.status,
-             "command": r.data.tags.get("tsrnn.command", ""), "data": r.data.params.get("data.source", ""),
+             "command": r.data.tags.get("tsrnn.command", ""),
+             "data": r.data.params.get("data.source") or r.data.params.get("scored.source", ""),
              "metrics": {k: r.data.metrics[k] for k in KEY_METRICS if k in r.data.metrics}} for r in found]
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -56,17 +62,22 @@ def runs(
     from rich.console import Console
     from rich.table import Table
 
+    console = Console()
+    wide = console.width >= 110  # narrower: id, start, status and metrics only (`runs show` has the rest)
     t = Table(title=f"MLflow runs of experiment {experiment!r} ({uri})", title_justify="left")
     t.add_column("run id", no_wrap=True, min_width=32)  # whole, to copy into --resume / runs:/ID/model
     t.add_column("start", no_wrap=True)
     t.add_column("status", no_wrap=True)
-    t.add_column("command", ratio=2, overflow="fold")
-    t.add_column("data", overflow="fold")
-    t.add_column("key metrics", ratio=1)
+    if wide:
+        t.add_column("command", ratio=2, overflow="fold")
+        t.add_column("data", overflow="fold")
+    t.add_column("key metrics", no_wrap=not wide, ratio=1)
     for r in rows:
-        t.add_row(r["run_id"], r["start"][5:16], r["status"], r["command"].removeprefix("tsrnn "), r["data"],
-                  "\n".join(f"{KEY_METRICS[k]} {v:.4g}" for k, v in r["metrics"].items()))
-    Console().print(t)
+        cells = [r["run_id"], r["start"][5:16], r["status"]]
+        if wide:
+            cells += [r["command"].removeprefix("tsrnn "), r["data"]]
+        t.add_row(*cells, "\n".join(f"{KEY_METRICS[k]} {v:.4g}" for k, v in r["metrics"].items()))
+    console.print(t)
 
 
 @runs_app.command()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import signal
 import socket
 import subprocess
 import sys
@@ -24,13 +26,25 @@ def _mlflow_model_root(path: Path) -> Path:
     raise ConfigError(f"no MLmodel file above {path}", "pass runs:/RUN_ID/model or a model directory")
 
 
-def _check_port(host: str, port: int) -> None:
+def _check_address(host: str, port: int) -> None:
+    if not 0 < port < 65536:
+        raise ConfigError(f"--port {port} is not a TCP port", "pass a port from 1 to 65535, e.g. --port 5001")
     with socket.socket() as s:
         try:
             s.bind((host, port))
-        except OSError as e:
-            raise ConfigError(f"cannot listen on {host}:{port} ({e.strerror})",
-                              "pass a free --port, or stop what is using it") from e
+        except (OSError, socket.gaierror) as e:
+            busy = getattr(e, "errno", None) == errno.EADDRINUSE
+            raise ConfigError(f"cannot listen on {host}:{port} ({e.strerror or e})",
+                              "pass a free --port, or stop what is using it" if busy
+                              else "pass an address of this machine as --host, e.g. 127.0.0.1") from e
+
+
+def _stop_on_sigterm() -> None:
+    """A process manager's SIGTERM stops the server like Ctrl-C does, temporary files included."""
+    def raise_interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, raise_interrupt)
 
 
 @app.command()
@@ -44,13 +58,14 @@ def serve(
     """Serve a model over REST until Ctrl-C: POST a frame (MLflow's dataframe_split or
     dataframe_records JSON) to /invocations and get the forecast (or, for a detector, the
     per-row scores and flags) as JSON. /ping answers when the server is up."""
-    from tsrnn.pyfunc import is_mlflow_uri, load_estimator, local_model_dir, save_model
+    from tsrnn.pyfunc import is_mlflow_uri, load_fetched, local_model_dir, save_model
 
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
-    _check_port(host, port)
+    _check_address(host, port)
+    _stop_on_sigterm()
     model_dir = local_model_dir(model, tracking_uri)
-    est = load_estimator(model_dir)  # a clear error now rather than in the server's log
+    est = load_fetched(model_dir, model)  # a clear error now rather than in the server's log
     with tempfile.TemporaryDirectory(prefix="tsrnn-serve-") as tmp:
         root = _mlflow_model_root(model_dir) if is_mlflow_uri(model) else save_model(model_dir, Path(tmp) / "model")
         command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(root), "--env-manager", "local",
