@@ -128,21 +128,28 @@ def test_register_needs_tracking(workdir: Path) -> None:
 # ----------------------------------------------------------------------------- detectors
 
 
-def test_detector_runs_log_a_servable_model_used_by_detect(workdir: Path) -> None:
+@pytest.fixture(scope="module")
+def detector_run(workdir: Path) -> tuple[str, dict]:
+    """A `tsrnn detect` that fits a detector, tracked in experiment `det`: (run id, its --json report)."""
     r = tsrnn("detect", "data.csv", "--epochs", "2", "--window", "16", "--threshold", "quantile", "--json",
               "--experiment", "det", cwd=workdir)
     assert r.returncode == 0, r.stderr
     runs = json.loads(tsrnn("runs", "--experiment", "det", "--json", cwd=workdir).stdout)
-    uri = f"runs:/{runs[0]['run_id']}/model"
+    return runs[0]["run_id"], json.loads(r.stdout)
+
+
+def test_detector_runs_log_a_servable_model_used_by_detect(detector_run: tuple[str, dict], workdir: Path) -> None:
+    run_id, report = detector_run
+    uri = f"runs:/{run_id}/model"
     again = tsrnn("detect", "data.csv", "--model", uri, "--json", "--no-track", cwd=workdir)
     assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout)["flagged"] == json.loads(r.stdout)["flagged"]
+    assert json.loads(again.stdout)["flagged"] == report["flagged"]
     import mlflow
 
     mlflow.set_tracking_uri(local_store(workdir))
     scored = mlflow.pyfunc.load_model(uri).predict(pd.read_csv(workdir / "data.csv"))
     assert list(scored.columns[:3]) == ["time", "score", "is_anomaly"] and len(scored) == 500
-    assert int(scored["is_anomaly"].sum()) == json.loads(r.stdout)["flagged"]
+    assert int(scored["is_anomaly"].sum()) == report["flagged"]
 
 
 # ----------------------------------------------------------------------------- resume a killed run
@@ -331,7 +338,8 @@ def test_serve_refuses_a_busy_port_and_a_missing_model(workdir: Path) -> None:
 # ----------------------------------------------------------------------------- user mistakes
 
 
-def test_a_mistaken_resume_leaves_the_named_run_as_it_was(local_run: str, workdir: Path) -> None:
+def test_a_mistaken_resume_leaves_the_named_run_as_it_was(local_run: str, detector_run: tuple[str, dict],
+                                                          workdir: Path) -> None:
     import mlflow
 
     client = mlflow.MlflowClient(local_store(workdir))
@@ -339,11 +347,9 @@ def test_a_mistaken_resume_leaves_the_named_run_as_it_was(local_run: str, workdi
     (workdir / "other.csv").write_text((workdir / "data.csv").read_text().replace(",0.", ",1."))
     r = tsrnn("fit", "other.csv", "--resume", local_run, cwd=workdir)  # other data
     assert r.returncode == 2 and "is not the data MLflow run" in r.stderr and "Traceback" not in r.stderr
-    detector = json.loads(tsrnn("runs", "--experiment", "det", "--json", cwd=workdir).stdout or "[{}]")[0]
-    if "run_id" in detector:  # a detector's run has no forecaster checkpoint
-        r = tsrnn("fit", "data.csv", "--resume", detector["run_id"], cwd=workdir)
-        assert r.returncode == 2 and "has no params.json" in r.stderr
-        assert client.get_run(detector["run_id"]).info.status == "FINISHED"
+    r = tsrnn("fit", "data.csv", "--resume", detector_run[0], cwd=workdir)  # no forecaster checkpoint
+    assert r.returncode == 2 and "has no params.json" in r.stderr
+    assert client.get_run(detector_run[0]).info.status == "FINISHED"
     after = client.get_run(local_run)
     assert (after.info.status, after.data.tags, after.data.params) == (before.info.status, before.data.tags,
                                                                        before.data.params)
@@ -356,6 +362,7 @@ def test_a_mistaken_resume_leaves_the_named_run_as_it_was(local_run: str, workdi
     (["fit", "data.csv", "--register", "bad/name"], ["--register", "bad/name"]),
     (["serve", "--model", "m", "--port", "99999"], ["not a TCP port"]),
     (["fit", "data.csv", "--resume", "data.csv", "--out", "never"], ["not a tsrnn checkpoint"]),
+    (["fit", "data.csv", "--resume", "0123456789abcdef0123456789abcdef", "--run-name", "x"], ["--run-name", "--resume"]),
 ])
 def test_mistakes_are_refused_before_anything_runs(workdir: Path, args: list[str], words: list[str]) -> None:
     r = tsrnn(*args, cwd=workdir)

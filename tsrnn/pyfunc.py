@@ -9,7 +9,7 @@ work wherever tsrnn is installed, and nothing is unpickled.
 the id column with many series, one column per target and quantile); for a detector, one row
 per row of ``df`` with the time, ``score``, ``is_anomaly`` and per-channel scores.
 
-mlflow itself is imported only by the functions that need it (``model_dir_from_uri``).
+mlflow itself is imported only by the functions that need it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from tsrnn.errors import ModelFileError, TsrnnError
 LOADER = "tsrnn.pyfunc"
 
 
-def load_estimator(path: str | Path) -> Any:
+def load_any(path: str | Path) -> Any:
     """A saved forecaster or detector directory, as the right estimator class."""
     from tsrnn.estimators import RNNAnomalyDetector, RNNForecaster
 
@@ -71,7 +71,7 @@ class TsrnnModel:
 
 def _load_pyfunc(data_path: str) -> TsrnnModel:
     """MLflow's entry point for loader-module models."""
-    return TsrnnModel(load_estimator(data_path))
+    return TsrnnModel(load_any(data_path))
 
 
 def example_frame(estimator: Any, series: Any, max_series: int = 2) -> Any:
@@ -120,9 +120,9 @@ def signature(example: Any, output: Any, time_col: str, id_col: str | None) -> A
     return ModelSignature(inputs=Schema(cols), outputs=outputs)
 
 
-def log_model(mlflow: Any, model_dir: str | Path, example: Any, register: str | None = None) -> Any:
-    """Log ``model_dir`` as the run's pyfunc model ``model`` with a signature and an input example."""
-    est = load_estimator(model_dir)
+def log_model(mlflow: Any, est: Any, model_dir: str | Path, example: Any, register: str | None = None) -> Any:
+    """Log ``model_dir`` (where the fitted ``est`` is saved) as the run's pyfunc model ``model``
+    with a signature and an input example."""
     model = TsrnnModel(est)
     sig = signature(example, model.predict(example), est.time_col_, getattr(est, "id_col_", None))
     example = example.assign(**{est.time_col_: example[est.time_col_].astype(str)})  # as REST clients send it
@@ -144,13 +144,12 @@ def is_mlflow_uri(text: str) -> bool:
     return "://" in text or text.startswith(("runs:/", "models:/"))
 
 
-def model_dir_from_uri(uri: str, tracking_uri: str | None = None) -> Path:
-    """Download a logged tsrnn model (``runs:/ID/model``, ``models:/NAME/VERSION``, ...) and
-    return the tsrnn model directory inside it (its parent's parent is the MLflow model)."""
-    from tsrnn.tracking import open_store, quiet_mlflow
+def fetch_model(uri: str, tracking_uri: str | None = None) -> tuple[Path, Path]:
+    """Download a logged tsrnn model (``runs:/ID/model``, ``models:/NAME/VERSION``, ...):
+    (the MLflow model directory, the tsrnn model directory inside it)."""
+    from tsrnn.tracking import read_store
 
-    store = open_store(tracking_uri, writing=False)
-    quiet_mlflow()
+    _, store = read_store(tracking_uri)
     import mlflow
     import yaml
 
@@ -171,7 +170,7 @@ def model_dir_from_uri(uri: str, tracking_uri: str | None = None) -> Path:
     if flavor.get("loader_module") != LOADER or not flavor.get("data"):
         raise ModelFileError(f"{uri} is an MLflow model, but not a tsrnn one (loader {flavor.get('loader_module')!r})",
                              "pass a model logged by `tsrnn fit`")
-    return local / flavor["data"]
+    return local, local / flavor["data"]
 
 
 def local_model_dir(ref: str | Path, tracking_uri: str | None = None) -> Path:
@@ -181,7 +180,7 @@ def local_model_dir(ref: str | Path, tracking_uri: str | None = None) -> Path:
 
         raise ConfigError(f"--tracking-uri applies to an MLflow model (runs:/..., models:/...), not to the directory {ref}",
                           "drop --tracking-uri")
-    return model_dir_from_uri(str(ref), tracking_uri) if is_mlflow_uri(str(ref)) else Path(ref)
+    return fetch_model(str(ref), tracking_uri)[1] if is_mlflow_uri(str(ref)) else Path(ref)
 
 
 def load_ref(ref: str | Path, tracking_uri: str | None = None, cls: Any = None) -> Any:
@@ -193,7 +192,7 @@ def load_fetched(path: Path, ref: str | Path, cls: Any = None) -> Any:
     """Load the model directory ``path`` that ``ref`` resolved to; errors name ``ref``, not the
     temporary directory an MLflow model was downloaded to."""
     try:
-        return cls.load(path) if cls is not None else load_estimator(path)
+        return cls.load(path) if cls is not None else load_any(path)
     except ModelFileError as e:
         if not is_mlflow_uri(str(ref)):
             raise

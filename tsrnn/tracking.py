@@ -71,12 +71,24 @@ def store_error(uri: str, e: Exception) -> ConfigError:
                        "fix --tracking-uri / MLFLOW_TRACKING_URI (e.g. sqlite:///mlruns/mlflow.db or http://HOST:PORT)")
 
 
-def check_names(experiment: str, register: str | None = None) -> None:
-    """Names MLflow would refuse, refused before any training."""
-    if not experiment.strip():
-        raise ConfigError("--experiment must not be empty", "e.g. --experiment tsrnn")
-    if register is not None and (not register.strip() or "/" in register or ":" in register):
-        raise ConfigError(f"--register {register!r} is not a model name MLflow accepts (no '/' or ':', not empty)",
+def read_store(uri: str | None) -> tuple[Any, str]:
+    """(an MlflowClient, the URI) for commands that only read: the store must exist and answer."""
+    uri = open_store(uri, writing=False)
+    quiet_mlflow()
+    from mlflow.tracking import MlflowClient
+
+    try:
+        client = MlflowClient(uri)
+        client.search_experiments(max_results=1)  # an unknown scheme or a broken database fails here
+    except Exception as e:
+        raise store_error(uri, e) from e
+    return client, uri
+
+
+def check_register(name: str | None) -> None:
+    """A registry name MLflow would refuse, refused before any training."""
+    if name is not None and (not name.strip() or "/" in name or ":" in name):
+        raise ConfigError(f"--register {name!r} is not a model name MLflow accepts (no '/' or ':', not empty)",
                           "e.g. --register demo-lstm")
 
 
@@ -85,7 +97,8 @@ class Run:
 
     def __init__(self, uri: str | None, experiment: str, run_name: str | None, tags: dict[str, str],
                  run_id: str | None = None) -> None:
-        check_names(experiment)
+        if not experiment.strip():
+            raise ConfigError("--experiment must not be empty", "e.g. --experiment tsrnn")
         self.uri = open_store(uri, writing=True)
         import mlflow
 
@@ -284,7 +297,7 @@ def log_estimator(run: Run, est: Any, data: Any, model_dir: Path, scratch: Path,
         plot = scratch / "forecast.png"
         plot_forecast(series, est.predict(), est.targets_, est._quantile_levels(), plot, history=4 * est.horizon)
         run.log_artifacts(plot)
-    run._safe(log_model, run.mlflow, model_dir, example_frame(est, series), register)
+    run._safe(log_model, run.mlflow, est, model_dir, example_frame(est, series), register)
     if register and not run.broken:
         run.set_tags({"tsrnn.registered_model": register})
 

@@ -106,10 +106,6 @@ def detect(
 
     source, consumed = _snapshot(data) if follow else (data, 0)
 
-    if not no_track:
-        from tsrnn.tracking import check_names
-
-        check_names(experiment)
     with maybe_run(not no_track, tracking_uri, experiment, run_name, {"tsrnn.task": "detect"}) as run:
         if model is not None:
             det = load_ref(model, tracking_uri, RNNAnomalyDetector)

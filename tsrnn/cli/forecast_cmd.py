@@ -116,7 +116,7 @@ def fit(
 
     With --task detect, --lookback is the detector's window and --val the calibration part."""
     from tsrnn.distributed import is_main, world_size
-    from tsrnn.tracking import check_names, maybe_run
+    from tsrnn.tracking import check_register, maybe_run
 
     o = SimpleNamespace(**{k: v for k, v in locals().items() if k != "ctx"})
     o.main = is_main()  # under torchrun only rank 0 tracks, saves and prints; every process trains
@@ -133,10 +133,12 @@ def fit(
     if o.resume_run and no_track:
         raise ConfigError("--resume RUN_ID reads the run's checkpoint from MLflow, which --no-track turns off",
                           "drop --no-track, or pass the checkpoint file: --resume DIR/checkpoint/last.safetensors")
-    if not no_track:
-        check_names(experiment, register)
-    o.explicit = {n for n in vars(o) if n in ctx.params and ctx.get_parameter_source(n) is not None
-                  and ctx.get_parameter_source(n).name in ("COMMANDLINE", "ENVIRONMENT")}
+    check_register(register)
+    o.explicit = {n for n in vars(o) if n in ctx.params
+                  and getattr(ctx.get_parameter_source(n), "name", None) in ("COMMANDLINE", "ENVIRONMENT")}
+    if o.resume_run:
+        refuse_options(fit, vars(o), ("experiment", "run_name"), "does not apply to --resume RUN_ID "
+                       "(the run keeps its experiment and name)", "drop it")
     with tempfile.TemporaryDirectory(prefix="tsrnn-resume-") as scratch:
         if task == "forecast":  # everything checked before a run is opened (or reopened)
             o.params, o.checkpoint, o.series = _prepare_forecaster(o, Path(scratch))
@@ -245,20 +247,14 @@ def _params_from_run(tracking_uri: str | None, run_id: str, params: dict[str, An
                      scratch: Path) -> tuple[dict[str, Any], Path, dict[str, str]]:
     """--resume RUN_ID: the run's parameters (overridden by the options given now), its checkpoint
     and its MLflow params, read without touching the run."""
-    from tsrnn.tracking import open_store, quiet_mlflow, store_error
+    from tsrnn.tracking import read_store
 
-    uri = open_store(tracking_uri, writing=False)
-    quiet_mlflow()
-    import mlflow
-
+    client, uri = read_store(tracking_uri)
     try:
-        client = mlflow.MlflowClient(uri)
         info = client.get_run(run_id)
-    except Exception as e:
-        if type(e).__name__ == "MlflowException" and "not found" in str(e).lower():
-            raise ConfigError(f"no MLflow run {run_id} in the store {uri}",
-                              "list runs with `tsrnn runs`, or point --tracking-uri at the run's store") from e
-        raise store_error(uri, e) from e
+    except Exception as e:  # MlflowException RESOURCE_DOES_NOT_EXIST
+        raise ConfigError(f"no MLflow run {run_id} in the store {uri} ({type(e).__name__})",
+                          "list runs with `tsrnn runs`, or point --tracking-uri at the run's store") from e
     fetched = {}
     for name in ("params.json", "checkpoint/last.safetensors"):
         try:

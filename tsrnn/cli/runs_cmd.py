@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -16,21 +16,6 @@ app.add_typer(runs_app, name="runs")
 
 KEY_METRICS = {"test_model_mse": "test MSE", "test_seasonal_naive_mse": "naive MSE", "val_model_mse": "val MSE",
                "threshold": "threshold", "point_f1": "point F1", "event_f1": "event F1"}
-
-
-def _client(tracking_uri: str | None) -> Any:
-    from tsrnn.tracking import open_store, quiet_mlflow, store_error
-
-    uri = open_store(tracking_uri, writing=False)
-    quiet_mlflow()
-    from mlflow.tracking import MlflowClient
-
-    try:
-        client = MlflowClient(uri)
-        client.search_experiments(max_results=1)  # the store answers
-    except Exception as e:
-        raise store_error(uri, e) from e
-    return client, uri
 
 
 @runs_app.callback(invoke_without_command=True)
@@ -46,7 +31,9 @@ def runs(
         return
     if limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {limit}")
-    client, uri = _client(tracking_uri)
+    from tsrnn.tracking import read_store
+
+    client, uri = read_store(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         raise ConfigError(f"no experiment named {experiment!r} in {uri}",
@@ -87,7 +74,9 @@ def show(
     as_json: Json = False,
 ) -> None:
     """Params, metrics and artifacts of one run."""
-    client, uri = _client(tracking_uri)
+    from tsrnn.tracking import read_store
+
+    client, uri = read_store(tracking_uri)
     from mlflow.exceptions import MlflowException
 
     try:

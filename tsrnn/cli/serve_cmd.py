@@ -18,14 +18,6 @@ from tsrnn.cli.options import ModelRef, TrackingUri
 from tsrnn.errors import ConfigError
 
 
-def _mlflow_model_root(path: Path) -> Path:
-    """The directory holding MLmodel above a tsrnn model directory fetched from MLflow."""
-    for parent in path.parents:
-        if (parent / "MLmodel").is_file():
-            return parent
-    raise ConfigError(f"no MLmodel file above {path}", "pass runs:/RUN_ID/model or a model directory")
-
-
 def _check_address(host: str, port: int) -> None:
     if not 0 < port < 65536:
         raise ConfigError(f"--port {port} is not a TCP port", "pass a port from 1 to 65535, e.g. --port 5001")
@@ -58,16 +50,19 @@ def serve(
     """Serve a model over REST until Ctrl-C: POST a frame (MLflow's dataframe_split or
     dataframe_records JSON) to /invocations and get the forecast (or, for a detector, the
     per-row scores and flags) as JSON. /ping answers when the server is up."""
-    from tsrnn.pyfunc import is_mlflow_uri, load_fetched, local_model_dir, save_model
+    from tsrnn.pyfunc import fetch_model, is_mlflow_uri, load_fetched, local_model_dir, save_model
 
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     _check_address(host, port)
     _stop_on_sigterm()
-    model_dir = local_model_dir(model, tracking_uri)
+    if is_mlflow_uri(model):
+        root, model_dir = fetch_model(model, tracking_uri)
+    else:
+        root, model_dir = None, local_model_dir(model, tracking_uri)
     est = load_fetched(model_dir, model)  # a clear error now rather than in the server's log
     with tempfile.TemporaryDirectory(prefix="tsrnn-serve-") as tmp:
-        root = _mlflow_model_root(model_dir) if is_mlflow_uri(model) else save_model(model_dir, Path(tmp) / "model")
+        root = root or save_model(model_dir, Path(tmp) / "model")
         command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(root), "--env-manager", "local",
                    "-h", host, "-p", str(port), "-w", str(workers)]
         err(f"serving {type(est).__name__} {model} on http://{host}:{port}/invocations (Ctrl-C stops)")
