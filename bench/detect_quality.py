@@ -49,8 +49,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from datetime import datetime, timezone
@@ -58,6 +56,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from speed import machine  # bench/ is the script's directory
 
 ROOT = Path(__file__).resolve().parent.parent
 SKAB = ROOT.parent / "shared" / "datasets" / "anomaly" / "SKAB"
@@ -328,20 +327,6 @@ def parse_value(v: str):
             pass
     return {"true": True, "false": False, "none": None}.get(v.lower(), v)
 
-
-def machine() -> dict:
-    import torch
-
-    cpu = platform.processor()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"nproc": os.cpu_count(), "cpu": cpu, "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "python": platform.python_version(), "loadavg": list(os.getloadavg())}
 
 
 def main(argv: list[str] | None = None) -> int:

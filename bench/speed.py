@@ -139,6 +139,7 @@ def tsrnn_run(df: pd.DataFrame, cell: str, bidirectional: bool, epochs: int, see
 
 
 def machine() -> dict:
+    """The machine a figure was taken on (the other bench scripts import this)."""
     cpu = "?"
     try:
         for line in open("/proc/cpuinfo"):
@@ -149,7 +150,7 @@ def machine() -> dict:
         pass
     return {"nproc": os.cpu_count(), "cpu": cpu, "torch": torch.__version__, "python": platform.python_version(),
             "torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            "loadavg": list(os.getloadavg()), "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
 import socket
 import statistics
@@ -31,6 +30,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from speed import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "datasets" / "demo.csv"
@@ -106,13 +107,10 @@ def main() -> None:
         serving = serve_latency(run_id, cwd, env, args.requests)
     result = {"fit_no_track_s": round(statistics.median(plain), 2), "fit_tracked_s": round(statistics.median(tracked), 2),
               "tracking_cost_s": round(statistics.median(tracked) - statistics.median(plain), 2), **serving,
-              "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
-              "python": platform.python_version(), "load": os.getloadavg(),
-              "date": time.strftime("%Y-%m-%d %H:%M")}
+              "machine": machine()}
     import mlflow
-    import torch
 
-    result["versions"] = {"torch": torch.__version__, "mlflow": mlflow.__version__}
+    result["machine"]["mlflow"] = mlflow.__version__
     print(f"tsrnn fit (3 epochs, demo.csv), median of {args.runs}: no tracking {result['fit_no_track_s']} s, "
           f"tracked {result['fit_tracked_s']} s, cost {result['tracking_cost_s']} s")
     print(f"tsrnn serve: up in {serving['server_start_s']} s; /invocations with 200 rows: "
