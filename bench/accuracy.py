@@ -72,9 +72,11 @@ def reference(values: np.ndarray, n_train: int, n_val: int, lookback: int, horiz
     mean, std = values[:n_train].mean(0), values[:n_train].std(0)  # StandardScaler: ddof 0
     std = np.where(std == 0, 1.0, std)
     scaled = (values - mean) / std
-    starts = {"train": np.arange(0, n_train - lookback - horizon + 1),
-              "val": np.arange(n_train - lookback, n_train + n_val - lookback - horizon + 1),
-              "test": np.arange(n_train + n_val - lookback, n - lookback - horizon + 1)}
+    starts = {
+        "train": np.arange(0, n_train - lookback - horizon + 1),
+        "val": np.arange(n_train - lookback, n_train + n_val - lookback - horizon + 1),
+        "test": np.arange(n_train + n_val - lookback, n - lookback - horizon + 1),
+    }
     win = np.lib.stride_tricks.sliding_window_view(scaled, lookback + horizon, axis=0)  # (n-L-H+1, C, L+H)
     w = win[starts["test"]].transpose(0, 2, 1)  # (n_test, L+H, C)
     x, y = w[:, :lookback], w[:, lookback:]
@@ -103,8 +105,17 @@ def close(a: float, b: float, rtol: float) -> bool:
 
 
 # ---------------------------------------------------------------------------- one run
-def run_one(df: pd.DataFrame, values: np.ndarray, n_train: int, n_val: int, n_test: int, lookback: int,
-            horizon: int, seed: int, params: dict) -> dict:
+def run_one(
+    df: pd.DataFrame,
+    values: np.ndarray,
+    n_train: int,
+    n_val: int,
+    n_test: int,
+    lookback: int,
+    horizon: int,
+    seed: int,
+    params: dict,
+) -> dict:
     import torch
 
     from tsrnn import RNNForecaster
@@ -127,15 +138,19 @@ def run_one(df: pd.DataFrame, values: np.ndarray, n_train: int, n_val: int, n_te
     for split in ("train", "val", "test"):
         got = getattr(w, split).starts
         if not np.array_equal(got, starts[split]):
-            problems.append(f"{split} window starts differ: tsrnn {len(got)} from {got[:1]} to {got[-1:]}, "
-                            f"protocol {len(starts[split])} from {starts[split][0]} to {starts[split][-1]}")
+            problems.append(
+                f"{split} window starts differ: tsrnn {len(got)} from {got[:1]} to {got[-1:]}, "
+                f"protocol {len(starts[split])} from {starts[split][0]} to {starts[split][-1]}"
+            )
     if not np.allclose(est.scaler_.center_[0], values[:n_train].mean(0), rtol=1e-6, atol=1e-6):
         problems.append("scaler centre differs from the train-rows mean")
     for name, s in ref.items():
         for m in ("mse", "mae"):
             if not close(test[name][m], s[m], 1e-4) or not close(float(bt.loc[name, m]), s[m], 1e-4):
-                problems.append(f"{name} {m}: tsrnn metrics_ {test[name][m]:.6f} / backtest "
-                                f"{float(bt.loc[name, m]):.6f} vs numpy {s[m]:.6f}")
+                problems.append(
+                    f"{name} {m}: tsrnn metrics_ {test[name][m]:.6f} / backtest "
+                    f"{float(bt.loc[name, m]):.6f} vs numpy {s[m]:.6f}"
+                )
     mine = model_score(est, x, y)
     for m in ("mse", "mae"):
         if not close(test["model"][m], mine[m], 1e-4):
@@ -144,14 +159,25 @@ def run_one(df: pd.DataFrame, values: np.ndarray, n_train: int, n_val: int, n_te
         raise SystemExit(f"H={horizon} seed={seed}: tsrnn disagrees with the protocol:\n  " + "\n  ".join(problems))
 
     h = est.history_
-    return {"seed": seed, "model": {k: test["model"][k] for k in ("mse", "mae")},
-            "val_model": {k: est.metrics_["val"]["model"][k] for k in ("mse", "mae")},
-            "repeat_last": ref["repeat_last"], "seasonal_naive": ref.get("seasonal_naive"),
-            "test_windows": int(len(x)), "season": est.season_, "epochs_run": len(h.epochs), "status": h.status,
-            "best_epoch": h.best_epoch, "fit_wall_s": fit_s, "fit_cpu_s": fit_cpu, "backtest_s": backtest_s,
-            "train_samples_per_s_median": statistics.median(e["samples_per_s"] for e in h.epochs),
-            "load1": os.getloadavg()[0], "torch_threads": torch.get_num_threads(),
-            "history": [{k: e.get(k) for k in ("epoch", "loss", "val_loss", "lr")} for e in h.epochs]}
+    return {
+        "seed": seed,
+        "model": {k: test["model"][k] for k in ("mse", "mae")},
+        "val_model": {k: est.metrics_["val"]["model"][k] for k in ("mse", "mae")},
+        "repeat_last": ref["repeat_last"],
+        "seasonal_naive": ref.get("seasonal_naive"),
+        "test_windows": int(len(x)),
+        "season": est.season_,
+        "epochs_run": len(h.epochs),
+        "status": h.status,
+        "best_epoch": h.best_epoch,
+        "fit_wall_s": fit_s,
+        "fit_cpu_s": fit_cpu,
+        "backtest_s": backtest_s,
+        "train_samples_per_s_median": statistics.median(e["samples_per_s"] for e in h.epochs),
+        "load1": os.getloadavg()[0],
+        "torch_threads": torch.get_num_threads(),
+        "history": [{k: e.get(k) for k in ("epoch", "loss", "val_loss", "lr")} for e in h.epochs],
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -160,13 +186,22 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--horizons", type=int, nargs="+", default=[96, 192, 336, 720])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--lookback", type=int, default=96)
-    ap.add_argument("--param", type=parse_param, action="append", default=[],
-                    help="an RNNForecaster parameter, key=JSON value (repeatable), e.g. channel_independent=true")
+    ap.add_argument(
+        "--param",
+        type=parse_param,
+        action="append",
+        default=[],
+        help="an RNNForecaster parameter, key=JSON value (repeatable), e.g. channel_independent=true",
+    )
     ap.add_argument("--train-rows", type=int)
     ap.add_argument("--val-rows", type=int)
     ap.add_argument("--test-rows", type=int)
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch.set_num_threads (default: torch's default; 1 is far faster on a busy machine)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch.set_num_threads (default: torch's default; 1 is far faster on a busy machine)",
+    )
     ap.add_argument("--label", default="default")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "accuracy.json")
     args = ap.parse_args(argv)
@@ -189,41 +224,71 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"{args.csv} has {len(raw)} rows; the protocol needs {n_train} + {n_val} + {n_test} = {n}")
     df = raw.iloc[:n].reset_index(drop=True)
     values = df.drop(columns=[tcol]).select_dtypes("number").to_numpy(np.float64)
-    print(f"# {args.csv}: {n} rows ({n_train}/{n_val}/{n_test}), {values.shape[1]} channels, L={args.lookback}, "
-          f"params {params or 'defaults'}, seeds {args.seeds}, load {os.getloadavg()}", file=sys.stderr)
+    print(
+        f"# {args.csv}: {n} rows ({n_train}/{n_val}/{n_test}), {values.shape[1]} channels, L={args.lookback}, "
+        f"params {params or 'defaults'}, seeds {args.seeds}, load {os.getloadavg()}",
+        file=sys.stderr,
+    )
 
-    out: dict = {"csv": str(args.csv), "label": args.label, "params": params, "lookback": args.lookback,
-                 "rows": {"train": n_train, "val": n_val, "test": n_test}, "channels": values.shape[1],
-                 "seeds": args.seeds, "tsrnn": tsrnn.__version__, "torch": torch.__version__,
-                 "torch_threads": torch.get_num_threads(), "nproc": os.cpu_count(),
-                 "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "horizons": {}}
+    out: dict = {
+        "csv": str(args.csv),
+        "label": args.label,
+        "params": params,
+        "lookback": args.lookback,
+        "rows": {"train": n_train, "val": n_val, "test": n_test},
+        "channels": values.shape[1],
+        "seeds": args.seeds,
+        "tsrnn": tsrnn.__version__,
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "nproc": os.cpu_count(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "horizons": {},
+    }
     for horizon in args.horizons:
         t0 = time.perf_counter()
         runs = [run_one(df, values, n_train, n_val, n_test, args.lookback, horizon, s, params) for s in args.seeds]
         for r in runs:
-            print(f"# H={horizon} seed={r['seed']}: test MSE {r['model']['mse']:.4f} MAE {r['model']['mae']:.4f} "
-                  f"(val MSE {r['val_model']['mse']:.4f}), {r['epochs_run']} epochs ({r['status']}, best "
-                  f"{r['best_epoch']}), fit {r['fit_wall_s']:.0f}s wall / {r['fit_cpu_s']:.0f}s CPU, "
-                  f"load1 {r['load1']:.2f}", file=sys.stderr)
-        mean = lambda key, m: float(np.mean([r[key][m] for r in runs]))  # noqa: E731
+            print(
+                f"# H={horizon} seed={r['seed']}: test MSE {r['model']['mse']:.4f} MAE {r['model']['mae']:.4f} "
+                f"(val MSE {r['val_model']['mse']:.4f}), {r['epochs_run']} epochs ({r['status']}, best "
+                f"{r['best_epoch']}), fit {r['fit_wall_s']:.0f}s wall / {r['fit_cpu_s']:.0f}s CPU, "
+                f"load1 {r['load1']:.2f}",
+                file=sys.stderr,
+            )
+
+        def mean(key, m, runs=runs):
+            return float(np.mean([r[key][m] for r in runs]))
+
         out["horizons"][str(horizon)] = {
-            "model": {"mse": mean("model", "mse"), "mae": mean("model", "mae"),
-                      "mse_std": float(np.std([r["model"]["mse"] for r in runs]))},
-            "repeat_last": runs[0]["repeat_last"], "seasonal_naive": runs[0]["seasonal_naive"],
-            "season": runs[0]["season"], "test_windows": runs[0]["test_windows"],
-            "wall_s": time.perf_counter() - t0, "checks": "windows, scaler, baselines and model score match numpy",
-            "runs": runs}
+            "model": {
+                "mse": mean("model", "mse"),
+                "mae": mean("model", "mae"),
+                "mse_std": float(np.std([r["model"]["mse"] for r in runs])),
+            },
+            "repeat_last": runs[0]["repeat_last"],
+            "seasonal_naive": runs[0]["seasonal_naive"],
+            "season": runs[0]["season"],
+            "test_windows": runs[0]["test_windows"],
+            "wall_s": time.perf_counter() - t0,
+            "checks": "windows, scaler, baselines and model score match numpy",
+            "runs": runs,
+        }
     out["uptime"] = os.popen("uptime").read().strip()
 
     print(json.dumps(out, indent=2))
     print(f"\n{args.csv.name} L={args.lookback} [{args.label}] {params or ''}")
-    print(f"{'H':>4s} {'windows':>7s} {'tsrnn MSE':>9s} {'MAE':>6s} {'repeat MSE':>10s} {'MAE':>6s} "
-          f"{'snaive MSE':>10s} {'MAE':>6s} {'wall s':>7s}")
+    print(
+        f"{'H':>4s} {'windows':>7s} {'tsrnn MSE':>9s} {'MAE':>6s} {'repeat MSE':>10s} {'MAE':>6s} "
+        f"{'snaive MSE':>10s} {'MAE':>6s} {'wall s':>7s}"
+    )
     for horizon, r in out["horizons"].items():
         sn = r["seasonal_naive"] or {"mse": float("nan"), "mae": float("nan")}
-        print(f"{horizon:>4s} {r['test_windows']:7d} {r['model']['mse']:9.4f} {r['model']['mae']:6.4f} "
-              f"{r['repeat_last']['mse']:10.4f} {r['repeat_last']['mae']:6.4f} {sn['mse']:10.4f} {sn['mae']:6.4f} "
-              f"{r['wall_s']:7.0f}")
+        print(
+            f"{horizon:>4s} {r['test_windows']:7d} {r['model']['mse']:9.4f} {r['model']['mae']:6.4f} "
+            f"{r['repeat_last']['mse']:10.4f} {r['repeat_last']['mae']:6.4f} {sn['mse']:10.4f} {sn['mae']:6.4f} "
+            f"{r['wall_s']:7.0f}"
+        )
     print(out["uptime"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2))

@@ -90,8 +90,15 @@ def skab_cases(groups: list[str], limit: int | None, train_rows: int) -> list[di
         y = d["anomaly"].to_numpy() > 0
         first = int(np.argmax(y)) if y.any() else len(d)
         n_train = min(train_rows, first)
-        cases.append({"name": f"{p.parent.name}/{p.name}", "frame": d.drop(columns=["anomaly", "changepoint"]),
-                      "labels": y, "n_train": n_train, "m": 1})
+        cases.append(
+            {
+                "name": f"{p.parent.name}/{p.name}",
+                "frame": d.drop(columns=["anomaly", "changepoint"]),
+                "labels": y,
+                "n_train": n_train,
+                "m": 1,
+            }
+        )
     return cases
 
 
@@ -103,8 +110,14 @@ def inject(df: pd.DataFrame, kind: str, seed: int) -> tuple[pd.DataFrame, np.nda
     col = cols[seed % len(cols)]
     x = df[col].to_numpy(dtype=float).copy()
     sd = float(np.std(x[: n // 2]))
-    length = {"spike": 3, "level_shift": 48, "trend_change": 96, "variance_change": 48, "missing_cycle": 24,
-              "frequency_change": 48}[kind]
+    length = {
+        "spike": 3,
+        "level_shift": 48,
+        "trend_change": 96,
+        "variance_change": 48,
+        "missing_cycle": 24,
+        "frequency_change": 48,
+    }[kind]
     start = int(rng.integers(int(0.6 * n), int(0.9 * n)))
     if kind in ("missing_cycle",):
         start -= start % 24  # a whole day
@@ -146,12 +159,24 @@ def make_seasonal(n: int, seed: int) -> pd.DataFrame:
         return out
 
     temperature = 8 + 6 * np.sin(2 * np.pi * (hour - 9) / 24) + ar1(0.95, 0.3)
-    load = (100 + 18 * np.sin(2 * np.pi * (hour - 7) / 24) + 8 * np.sin(4 * np.pi * hour / 24) - 12 * (day >= 5)
-            - 0.8 * temperature + 2.0 * ar1(0.8, 1.0))
+    load = (
+        100
+        + 18 * np.sin(2 * np.pi * (hour - 7) / 24)
+        + 8 * np.sin(4 * np.pi * hour / 24)
+        - 12 * (day >= 5)
+        - 0.8 * temperature
+        + 2.0 * ar1(0.8, 1.0)
+    )
     clouds = np.clip(0.5 + np.convolve(rng.normal(0, 1, n), np.ones(12) / 4, mode="same"), 0, 1)
     solar = np.clip(np.sin(np.pi * (hour - 6) / 12), 0, None) * 50 * (1 - 0.7 * clouds)
-    return pd.DataFrame({"time": pd.date_range("2024-01-01", periods=n, freq="h"), "load": load.round(3),
-                         "temperature": temperature.round(3), "solar": solar.round(3)})
+    return pd.DataFrame(
+        {
+            "time": pd.date_range("2024-01-01", periods=n, freq="h"),
+            "load": load.round(3),
+            "temperature": temperature.round(3),
+            "solar": solar.round(3),
+        }
+    )
 
 
 def gen_cases(seeds: list[int], n: int, kinds: list[str], source: str) -> list[dict]:
@@ -216,8 +241,17 @@ def metrics(flags: np.ndarray | None, scores: np.ndarray, labels: np.ndarray, n_
     if flags is None:
         return out
     e, p = event_metrics(flags, labels), point_metrics(flags, labels)
-    out.update({"event_p": e["precision"], "event_r": e["recall"], "event_f1": e["f1"], "point_p": p["precision"],
-                "point_r": p["recall"], "point_f1": p["f1"], "flagged": float(flags.mean())})
+    out.update(
+        {
+            "event_p": e["precision"],
+            "event_r": e["recall"],
+            "event_f1": e["f1"],
+            "point_p": p["precision"],
+            "point_r": p["recall"],
+            "point_f1": p["f1"],
+            "flagged": float(flags.mean()),
+        }
+    )
     f, y = flags[n_train:], labels[n_train:]  # SKAB's leaderboard counts the test part only
     out["conf"] = [int(np.sum(f & y)), int(np.sum(f & ~y)), int(np.sum(~f & y)), int(np.sum(~f & ~y))]
     return out
@@ -226,8 +260,14 @@ def metrics(flags: np.ndarray | None, scores: np.ndarray, labels: np.ndarray, n_
 # ----------------------------------------------------------------------------- tsrnn
 
 
-def tsrnn_run(case: dict, method: str, params: dict, seed: int, train_frame: pd.DataFrame | None = None,
-              fitted: dict | None = None) -> tuple[dict, dict]:
+def tsrnn_run(
+    case: dict,
+    method: str,
+    params: dict,
+    seed: int,
+    train_frame: pd.DataFrame | None = None,
+    fitted: dict | None = None,
+) -> tuple[dict, dict]:
     """Fit (or reuse) one detector, score the case once, apply every threshold. -> (results, info)."""
     from tsrnn.detection.thresholds import dynamic_threshold, fit_threshold
     from tsrnn.errors import ConfigError
@@ -308,11 +348,16 @@ def table(summary: dict, title: str, skab: bool) -> str:
     if skab:
         head += f"{'SKAB F1':>9}{'FAR%':>7}{'MAR%':>7}"
     lines = [title, head, "-" * len(head)]
-    f = lambda v, w, d=3: f"{v:>{w}.{d}f}" if v is not None else f"{'-':>{w}}"
+
+    def f(v, w, d=3):
+        return f"{v:>{w}.{d}f}" if v is not None else f"{'-':>{w}}"
+
     for m, s in summary.items():
-        line = (f"{m:<32}{str(s['ok']) + '/' + str(s['files']):>7}{f(s['event_p'], 7)}{f(s['event_r'], 7)}"
-                f"{f(s['event_f1'], 7)}{f(s['point_f1'], 7)}{f(s['pr_auc'], 8)}"
-                f"{f(None if s['flagged'] is None else 100 * s['flagged'], 7, 1)}")
+        line = (
+            f"{m:<32}{str(s['ok']) + '/' + str(s['files']):>7}{f(s['event_p'], 7)}{f(s['event_r'], 7)}"
+            f"{f(s['event_f1'], 7)}{f(s['point_f1'], 7)}{f(s['pr_auc'], 8)}"
+            f"{f(None if s['flagged'] is None else 100 * s['flagged'], 7, 1)}"
+        )
         if skab:
             line += f"{f(s.get('skab_f1'), 9)}{f(s.get('far'), 7, 1)}{f(s.get('mar'), 7, 1)}"
         lines.append(line)
@@ -328,7 +373,6 @@ def parse_value(v: str):
     return {"true": True, "false": False, "none": None}.get(v.lower(), v)
 
 
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", nargs="+", default=["skab", "gen"], choices=["skab", "gen"])
@@ -339,8 +383,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
     ap.add_argument("--gen-rows", type=int, default=6048, help="generated series length (fit on the first half)")
-    ap.add_argument("--gen-source", default="seasonal", choices=["seasonal", "demo"],
-                    help="seasonal: stationary generator here; demo: datasets/make_demo.py's make (drifts)")
+    ap.add_argument(
+        "--gen-source",
+        default="seasonal",
+        choices=["seasonal", "demo"],
+        help="seasonal: stationary generator here; demo: datasets/make_demo.py's make (drifts)",
+    )
     ap.add_argument("--methods", nargs="+", default=["reconstruction", "forecast"])
     ap.add_argument("--no-baselines", action="store_true")
     ap.add_argument("--param", action="append", default=[], help="detector parameter k=v (repeatable)")
@@ -357,10 +405,14 @@ def main(argv: list[str] | None = None) -> int:
         k, v = p.split("=", 1)
         params[k] = parse_value(v)
     started = time.perf_counter()
-    report: dict = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "label": args.label,
-                    "params": params,
-                    "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                    "machine_start": machine(), "corpora": {}}
+    report: dict = {
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "label": args.label,
+        "params": params,
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "machine_start": machine(),
+        "corpora": {},
+    }
     for corpus in args.corpus:
         if corpus == "skab":
             cases = skab_cases(args.groups, args.files, args.train_rows)
@@ -399,23 +451,42 @@ def main(argv: list[str] | None = None) -> int:
                     results[f"{b} gaussian3"] = metrics(s > thr, s, case["labels"], case["n_train"])
                 n = len(case["labels"])  # reference: flag every row (PR-AUC = the anomalous fraction)
                 results["(flag every row)"] = metrics(np.ones(n, bool), np.zeros(n), case["labels"], case["n_train"])
-            per_file.append({"name": case["name"], "rows": len(case["frame"]), "n_train": case["n_train"],
-                             "anomalous": int(case["labels"].sum()), "tsrnn": infos, "results": results})
-            msg = "  ".join(f"{m[:5]}: cal {inf['n_cal']} ep {inf.get('epochs')} {inf.get('fit_s', 0):.1f}s"
-                            for m, inf in infos.items())
-            print(f"[{corpus} {i + 1}/{len(cases)}] {case['name']}: {msg}  ({time.perf_counter() - t0:.1f}s)",
-                  file=sys.stderr, flush=True)
+            per_file.append(
+                {
+                    "name": case["name"],
+                    "rows": len(case["frame"]),
+                    "n_train": case["n_train"],
+                    "anomalous": int(case["labels"].sum()),
+                    "tsrnn": infos,
+                    "results": results,
+                }
+            )
+            msg = "  ".join(
+                f"{m[:5]}: cal {inf['n_cal']} ep {inf.get('epochs')} {inf.get('fit_s', 0):.1f}s"
+                for m, inf in infos.items()
+            )
+            print(
+                f"[{corpus} {i + 1}/{len(cases)}] {case['name']}: {msg}  ({time.perf_counter() - t0:.1f}s)",
+                file=sys.stderr,
+                flush=True,
+            )
         names = list(per_file[0]["results"]) if per_file else []
         summary = summarise(per_file, names)
         default_ok = {m: sum(f["tsrnn"][m].get("default_ok", False) for f in per_file) for m in args.methods}
-        report["corpora"][corpus] = {"files": len(per_file), "default_threshold_ok": default_ok,
-                                     "summary": summary, "per_file": per_file}
+        report["corpora"][corpus] = {
+            "files": len(per_file),
+            "default_threshold_ok": default_ok,
+            "summary": summary,
+            "per_file": per_file,
+        }
         if corpus == "skab":
             how = f"first {args.train_rows} rows per file" if args.skab_train == "head" else "anomaly-free.csv"
         else:
             how = f"{args.gen_source}, {args.gen_rows} rows, fit on first half"
-        title = (f"== {corpus} ({how}), {len(per_file)} series; "
-                 f"tsrnn default threshold fitted on {default_ok} of {len(per_file)}")
+        title = (
+            f"== {corpus} ({how}), {len(per_file)} series; "
+            f"tsrnn default threshold fitted on {default_ok} of {len(per_file)}"
+        )
         print(table(summary, title, corpus == "skab"))
         print()
     report["wall_s"] = time.perf_counter() - started
@@ -423,10 +494,20 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or ROOT / "bench" / "results" / f"detect_quality{'_' + args.label if args.label else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1, default=float))
-    print(json.dumps({c: {"default_threshold_ok": v["default_threshold_ok"],
-                          "summary": {m: {k: (round(x, 4) if isinstance(x, float) else x) for k, x in s.items()
-                                          if k != "errors"} for m, s in v["summary"].items()}}
-                      for c, v in report["corpora"].items()}))
+    print(
+        json.dumps(
+            {
+                c: {
+                    "default_threshold_ok": v["default_threshold_ok"],
+                    "summary": {
+                        m: {k: (round(x, 4) if isinstance(x, float) else x) for k, x in s.items() if k != "errors"}
+                        for m, s in v["summary"].items()
+                    },
+                }
+                for c, v in report["corpora"].items()
+            }
+        )
+    )
     print(f"wrote {out} ({report['wall_s']:.0f}s)", file=sys.stderr)
     return 0
 

@@ -88,8 +88,9 @@ def load_values(data: str, rows: int) -> np.ndarray:
 class PlainModel(nn.Module):
     def __init__(self, n_ch: int, horizon: int, cell: str, hidden: int, layers: int, bidirectional: bool) -> None:
         super().__init__()
-        self.rnn = (nn.LSTM if cell == "lstm" else nn.GRU)(n_ch, hidden, layers, batch_first=True,
-                                                           bidirectional=bidirectional)
+        self.rnn = (nn.LSTM if cell == "lstm" else nn.GRU)(
+            n_ch, hidden, layers, batch_first=True, bidirectional=bidirectional
+        )
         self.d, self.n_ch, self.horizon = (2 if bidirectional else 1), n_ch, horizon
         self.head = nn.Linear(self.d * hidden, horizon * n_ch)
 
@@ -109,8 +110,17 @@ def autocast(device: torch.device, bf16: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
-def plain_run(values: np.ndarray, cfg: tuple, L: int, H: int, bf16: bool, epochs: int, warmup: int,
-              device: torch.device, seed: int) -> dict:
+def plain_run(
+    values: np.ndarray,
+    cfg: tuple,
+    L: int,
+    H: int,
+    bf16: bool,
+    epochs: int,
+    warmup: int,
+    device: torch.device,
+    seed: int,
+) -> dict:
     cell, hidden, layers, bidi, batch = cfg
     torch.manual_seed(seed)
     w = torch.from_numpy(values).to(device).unfold(0, L + H, 1).permute(0, 2, 1)  # (N, L+H, C) on the device
@@ -134,12 +144,26 @@ def plain_run(values: np.ndarray, cfg: tuple, L: int, H: int, bf16: bool, epochs
         sync(device)
         if e >= warmup:
             sps.append(n / (time.perf_counter() - t0))
-    return {"samples_per_s": sps, "n_windows": n, "params": sum(p.numel() for p in model.parameters()),
-            "final_loss": float(loss.detach())}
+    return {
+        "samples_per_s": sps,
+        "n_windows": n,
+        "params": sum(p.numel() for p in model.parameters()),
+        "final_loss": float(loss.detach()),
+    }
 
 
-def tsrnn_run(values: np.ndarray, cfg: tuple, L: int, H: int, bf16: bool, epochs: int, warmup: int,
-              device: torch.device, seed: int, sync_debug: bool) -> dict:
+def tsrnn_run(
+    values: np.ndarray,
+    cfg: tuple,
+    L: int,
+    H: int,
+    bf16: bool,
+    epochs: int,
+    warmup: int,
+    device: torch.device,
+    seed: int,
+    sync_debug: bool,
+) -> dict:
     from tsrnn import RNNForecaster
     from tsrnn.data import from_arrays
     from tsrnn.training import Callback
@@ -171,15 +195,38 @@ def tsrnn_run(values: np.ndarray, cfg: tuple, L: int, H: int, bf16: bool, epochs
 
     clock = Clock()
     data = from_arrays(values)
-    est = RNNForecaster(cell=cell, hidden_size=hidden, num_layers=layers, bidirectional=bidi, lookback=L, horizon=H,
-                        batch_size=batch, lr=LR, instance_norm=False, channel_independent=False, clip_grad_norm=None,
-                        lr_schedule="none", val=0, test=0, patience=None, epochs=warmup + epochs, random_state=seed,
-                        device=str(device), precision="bf16" if bf16 else "fp32", scaler="none", callbacks=[clock])
+    est = RNNForecaster(
+        cell=cell,
+        hidden_size=hidden,
+        num_layers=layers,
+        bidirectional=bidi,
+        lookback=L,
+        horizon=H,
+        batch_size=batch,
+        lr=LR,
+        instance_norm=False,
+        channel_independent=False,
+        clip_grad_norm=None,
+        lr_schedule="none",
+        val=0,
+        test=0,
+        patience=None,
+        epochs=warmup + epochs,
+        random_state=seed,
+        device=str(device),
+        precision="bf16" if bf16 else "fp32",
+        scaler="none",
+        callbacks=[clock],
+    )
     n = len(values) - L - H + 1
     est.fit(data)
-    out = {"samples_per_s": clock.sps, "n_windows": len(est.windows_.train),
-           "params": sum(p.numel() for p in est.model_.parameters()), "final_loss": est.history_.epochs[-1]["loss"],
-           "batches_per_epoch": -(-n // batch)}
+    out = {
+        "samples_per_s": clock.sps,
+        "n_windows": len(est.windows_.train),
+        "params": sum(p.numel() for p in est.model_.parameters()),
+        "final_loss": est.history_.epochs[-1]["loss"],
+        "batches_per_epoch": -(-n // batch),
+    }
     if sync_debug:
         out["host_syncs_per_epoch"] = clock.syncs
     return out
@@ -200,8 +247,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "gpu_speed.json")
     args = ap.parse_args(argv)
 
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if args.device == "auto" else args.device)
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else "cpu"
+        if args.device == "auto"
+        else args.device
+    )
     if args.sync_debug and device.type != "cuda":
         ap.error("--sync-debug counts CUDA synchronisations: it needs --device cuda")
     L = H = 96
@@ -210,18 +262,30 @@ def main(argv: list[str] | None = None) -> dict:
         L = H = 24
         args.rows = min(args.rows, 600)
         args.epochs, args.warmup = 1, min(args.warmup, 1)
-        configs = {k: (c, max(h // 16, 4), l, b, min(bs, 256)) for k, (c, h, l, b, bs) in configs.items()}
+        configs = {k: (c, max(h // 16, 4), n, b, min(bs, 256)) for k, (c, h, n, b, bs) in configs.items()}
     values = load_values(args.data, args.rows)
     info = machine()
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
         info["cuda"] = torch.version.cuda
     info["load1_before"] = os.getloadavg()[0]
-    print(f"# {info.get('gpu', info['cpu'])}, torch {info['torch']}, device {device}, {len(values):,} rows, "
-          f"L={L} H={H}{' (quick)' if args.quick else ''}", file=sys.stderr)
-    results: dict = {"machine": info, "device": str(device), "quick": args.quick, "data": args.data,
-                     "rows": len(values), "lookback": L, "horizon": H, "epochs": args.epochs, "warmup": args.warmup,
-                     "cells": {}}
+    print(
+        f"# {info.get('gpu', info['cpu'])}, torch {info['torch']}, device {device}, {len(values):,} rows, "
+        f"L={L} H={H}{' (quick)' if args.quick else ''}",
+        file=sys.stderr,
+    )
+    results: dict = {
+        "machine": info,
+        "device": str(device),
+        "quick": args.quick,
+        "data": args.data,
+        "rows": len(values),
+        "lookback": L,
+        "horizon": H,
+        "epochs": args.epochs,
+        "warmup": args.warmup,
+        "cells": {},
+    }
     for name, cfg in configs.items():
         for prec in args.precisions:
             bf16 = prec == "bf16"
@@ -231,28 +295,49 @@ def main(argv: list[str] | None = None) -> dict:
             plain = plain_run(values, cfg, L, H, bf16, args.epochs, args.warmup, device, args.seed)
             ours = tsrnn_run(values, cfg, L, H, bf16, args.epochs, args.warmup, device, args.seed, args.sync_debug)
             if plain["params"] != ours["params"]:
-                print(f"# WARNING {name}: parameter counts differ: plain {plain['params']}, tsrnn {ours['params']}",
-                      file=sys.stderr)
-            med = {"plain": statistics.median(plain["samples_per_s"]), "tsrnn": statistics.median(ours["samples_per_s"])}
-            row = {"config": dict(zip(("cell", "hidden", "layers", "bidirectional", "batch"), cfg)), "precision": prec,
-                   "params": ours["params"], "samples_per_s_median": med, "ratio_tsrnn_over_plain": med["tsrnn"] / med["plain"],
-                   "plain": plain, "tsrnn": ours}
+                print(
+                    f"# WARNING {name}: parameter counts differ: plain {plain['params']}, tsrnn {ours['params']}",
+                    file=sys.stderr,
+                )
+            med = {
+                "plain": statistics.median(plain["samples_per_s"]),
+                "tsrnn": statistics.median(ours["samples_per_s"]),
+            }
+            row = {
+                "config": dict(zip(("cell", "hidden", "layers", "bidirectional", "batch"), cfg)),
+                "precision": prec,
+                "params": ours["params"],
+                "samples_per_s_median": med,
+                "ratio_tsrnn_over_plain": med["tsrnn"] / med["plain"],
+                "plain": plain,
+                "tsrnn": ours,
+            }
             results["cells"][f"{name}-{prec}"] = row
-            print(f"# {name} {prec}: plain {med['plain']:,.0f}, tsrnn {med['tsrnn']:,.0f} samples/s "
-                  f"({row['ratio_tsrnn_over_plain']:.2f})"
-                  + (f", tsrnn host syncs per epoch {ours['host_syncs_per_epoch']} of {ours['batches_per_epoch']} batches"
-                     if args.sync_debug else ""), file=sys.stderr)
+            print(
+                f"# {name} {prec}: plain {med['plain']:,.0f}, tsrnn {med['tsrnn']:,.0f} samples/s "
+                f"({row['ratio_tsrnn_over_plain']:.2f})"
+                + (
+                    f", tsrnn host syncs per epoch {ours['host_syncs_per_epoch']} of {ours['batches_per_epoch']} batches"
+                    if args.sync_debug
+                    else ""
+                ),
+                file=sys.stderr,
+            )
     results["load1_after"] = os.getloadavg()[0]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
-    print(f"\n{'configuration':18s} {'prec':5s} {'params':>10s} {'plain samples/s':>15s} {'tsrnn samples/s':>15s} "
-          f"{'tsrnn/plain':>11s}")
+    print(
+        f"\n{'configuration':18s} {'prec':5s} {'params':>10s} {'plain samples/s':>15s} {'tsrnn samples/s':>15s} "
+        f"{'tsrnn/plain':>11s}"
+    )
     for key, r in results["cells"].items():
         name = key.rsplit("-", 1)[0]
         m = r["samples_per_s_median"]
-        print(f"{name:18s} {r['precision']:5s} {r['params']:>10,d} {m['plain']:>15,.0f} {m['tsrnn']:>15,.0f} "
-              f"{r['ratio_tsrnn_over_plain']:>11.2f}")
+        print(
+            f"{name:18s} {r['precision']:5s} {r['params']:>10,d} {m['plain']:>15,.0f} {m['tsrnn']:>15,.0f} "
+            f"{r['ratio_tsrnn_over_plain']:>11.2f}"
+        )
     print(f"results written to {args.out}", file=sys.stderr)
     return results
 

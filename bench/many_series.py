@@ -63,8 +63,20 @@ def make_series(n_series: int, steps: int, seed: int):
     grid = np.datetime64("2020-01-01T00:00", "ns") + np.arange(steps) * np.timedelta64(1, "h")
     times = np.tile(grid.astype("datetime64[ns]"), n_series)
     ids = tuple(f"s{i}" for i in range(n_series)) if n_series > 1 else None
-    return SeriesData(values.reshape(-1, 1), offsets, times, ("y",), (), ids, "time", "id" if ids else None, "h",
-                      None, "<generated>", DataReport(rows=n_series * steps))
+    return SeriesData(
+        values.reshape(-1, 1),
+        offsets,
+        times,
+        ("y",),
+        (),
+        ids,
+        "time",
+        "id" if ids else None,
+        "h",
+        None,
+        "<generated>",
+        DataReport(rows=n_series * steps),
+    )
 
 
 def rss_mib() -> float:
@@ -108,10 +120,23 @@ def worker(args: argparse.Namespace) -> dict:
                 raise Budget
 
     clock = Clock()
-    params = {"uniform": {}, "single": {}, "balanced": {"sampling": "balanced"},
-              "embedding": {"sampling": "balanced", "series_embedding": 8}}[args.worker]
-    est = RNNForecaster(lookback=args.lookback, horizon=args.horizon, batch_size=args.batch_size, epochs=args.epochs,
-                        patience=None, random_state=args.seed, device="cpu", callbacks=[clock], **params)
+    params = {
+        "uniform": {},
+        "single": {},
+        "balanced": {"sampling": "balanced"},
+        "embedding": {"sampling": "balanced", "series_embedding": 8},
+    }[args.worker]
+    est = RNNForecaster(
+        lookback=args.lookback,
+        horizon=args.horizon,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        patience=None,
+        random_state=args.seed,
+        device="cpu",
+        callbacks=[clock],
+        **params,
+    )
     t0 = time.perf_counter()
     finished = True
     try:
@@ -123,15 +148,28 @@ def worker(args: argparse.Namespace) -> dict:
     from tsrnn.windows import make_windows
 
     n_train = len(est.windows_.train) if finished else len(make_windows(data, args.lookback, args.horizon).train)
-    steady = np.array(clock.windows[1:]).sum() / max(clock.times[-1] - clock.times[0], 1e-9) if len(clock.times) > 1 else None
+    steady = (
+        np.array(clock.windows[1:]).sum() / max(clock.times[-1] - clock.times[0], 1e-9)
+        if len(clock.times) > 1
+        else None
+    )
     return {
-        "run": args.worker, "series": data.n_series, "rows": data.n_rows, "train_windows_per_epoch": n_train,
-        "params": params, "batches_run": len(clock.times), "finished_fit": finished,
-        "values_mib": data.values.nbytes / 2**20, "times_mib": data.times.nbytes / 2**20,
-        "rss_after_imports_mib": rss_imports, "rss_after_data_mib": rss_data,
+        "run": args.worker,
+        "series": data.n_series,
+        "rows": data.n_rows,
+        "train_windows_per_epoch": n_train,
+        "params": params,
+        "batches_run": len(clock.times),
+        "finished_fit": finished,
+        "values_mib": data.values.nbytes / 2**20,
+        "times_mib": data.times.nbytes / 2**20,
+        "rss_after_imports_mib": rss_imports,
+        "rss_after_data_mib": rss_data,
         "peak_rss_mib": peak,
-        "setup_s": clock.fit_start - t0, "first_batch_s": clock.times[0] - clock.epoch_start if clock.times else None,
-        "windows_per_s": steady, "fit_wall_s": end - t0,
+        "setup_s": clock.fit_start - t0,
+        "first_batch_s": clock.times[0] - clock.epoch_start if clock.times else None,
+        "windows_per_s": steady,
+        "fit_wall_s": end - t0,
     }
 
 
@@ -160,10 +198,16 @@ def main(argv: list[str] | None = None) -> dict:
     info = machine()
     info["torch_threads"] = args.threads
     info["load1_before"] = os.getloadavg()[0]
-    results: dict = {"machine": info, "args": {k: v for k, v in vars(args).items() if k not in ("worker", "out")},
-                     "runs": {}}
-    passed = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
-              if k not in ("worker", "out", "runs") and v is not None]
+    results: dict = {
+        "machine": info,
+        "args": {k: v for k, v in vars(args).items() if k not in ("worker", "out")},
+        "runs": {},
+    }
+    passed = [
+        f"--{k.replace('_', '-')}={v}"
+        for k, v in vars(args).items()
+        if k not in ("worker", "out", "runs") and v is not None
+    ]
     for run in args.runs:
         cmd = [sys.executable, __file__, *passed, "--worker", run]
         t = time.perf_counter()
@@ -174,21 +218,28 @@ def main(argv: list[str] | None = None) -> dict:
         res["process_wall_s"] = time.perf_counter() - t
         res["load1_after"] = os.getloadavg()[0]
         results["runs"][run] = res
-        print(f"# {run}: {res['windows_per_s'] or 0:,.0f} windows/s, peak RSS {res['peak_rss_mib']:,.0f} MiB, "
-              f"load1 {res['load1_after']:.2f}", file=sys.stderr)
+        print(
+            f"# {run}: {res['windows_per_s'] or 0:,.0f} windows/s, peak RSS {res['peak_rss_mib']:,.0f} MiB, "
+            f"load1 {res['load1_after']:.2f}",
+            file=sys.stderr,
+        )
     results["uptime"] = os.popen("uptime").read().strip()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
     base = results["runs"].get("single", {}).get("windows_per_s")
-    print(f"\n{'run':10s} {'series':>7s} {'rows':>11s} {'windows/epoch':>13s} {'values MiB':>10s} {'+times MiB':>10s} "
-          f"{'RSS imports':>11s} {'peak RSS':>9s} {'set-up s':>8s} {'1st batch s':>11s} {'windows/s':>9s} {'vs single':>9s}")
+    print(
+        f"\n{'run':10s} {'series':>7s} {'rows':>11s} {'windows/epoch':>13s} {'values MiB':>10s} {'+times MiB':>10s} "
+        f"{'RSS imports':>11s} {'peak RSS':>9s} {'set-up s':>8s} {'1st batch s':>11s} {'windows/s':>9s} {'vs single':>9s}"
+    )
     for run, r in results["runs"].items():
         ratio = f"{r['windows_per_s'] / base:.2f}" if base and r["windows_per_s"] else "-"
-        print(f"{run:10s} {r['series']:>7,d} {r['rows']:>11,d} {r['train_windows_per_epoch']:>13,d} "
-              f"{r['values_mib']:>10,.0f} {r['values_mib'] + r['times_mib']:>10,.0f} {r['rss_after_imports_mib']:>11,.0f} "
-              f"{r['peak_rss_mib']:>9,.0f} {r['setup_s']:>8.1f} {r['first_batch_s'] or 0:>11.2f} "
-              f"{r['windows_per_s'] or 0:>9,.0f} {ratio:>9s}")
+        print(
+            f"{run:10s} {r['series']:>7,d} {r['rows']:>11,d} {r['train_windows_per_epoch']:>13,d} "
+            f"{r['values_mib']:>10,.0f} {r['values_mib'] + r['times_mib']:>10,.0f} {r['rss_after_imports_mib']:>11,.0f} "
+            f"{r['peak_rss_mib']:>9,.0f} {r['setup_s']:>8.1f} {r['first_batch_s'] or 0:>11.2f} "
+            f"{r['windows_per_s'] or 0:>9,.0f} {ratio:>9s}"
+        )
     print(f"results written to {args.out}", file=sys.stderr)
     return results
 

@@ -103,8 +103,14 @@ def plain_run(values: np.ndarray, cell: str, bidirectional: bool, epochs: int, s
             opt.step()
         sps.append(n / (time.perf_counter() - t0))
         cpu.append(n / (time.process_time() - c0))
-    return {"samples_per_s": sps, "samples_per_cpu_s": cpu, "wall_s": time.perf_counter() - t_start, "n_windows": n,
-            "params": n_params(model), "final_loss": loss.item()}
+    return {
+        "samples_per_s": sps,
+        "samples_per_cpu_s": cpu,
+        "wall_s": time.perf_counter() - t_start,
+        "n_windows": n,
+        "params": n_params(model),
+        "final_loss": loss.item(),
+    }
 
 
 def tsrnn_run(df: pd.DataFrame, cell: str, bidirectional: bool, epochs: int, seed: int) -> dict:
@@ -124,18 +130,38 @@ def tsrnn_run(df: pd.DataFrame, cell: str, bidirectional: bool, epochs: int, see
     timer = EpochCPU()
 
     t_start = time.perf_counter()
-    est = RNNForecaster(cell=cell, bidirectional=bidirectional, lookback=L, horizon=H, hidden_size=HIDDEN,
-                        num_layers=LAYERS, batch_size=BATCH, lr=LR, instance_norm=False, channel_independent=False,
-                        clip_grad_norm=None,
-                        patience=None, lr_schedule="none", val=0, test=0, epochs=epochs, random_state=seed,
-                        device="cpu", callbacks=[timer])
+    est = RNNForecaster(
+        cell=cell,
+        bidirectional=bidirectional,
+        lookback=L,
+        horizon=H,
+        hidden_size=HIDDEN,
+        num_layers=LAYERS,
+        batch_size=BATCH,
+        lr=LR,
+        instance_norm=False,
+        channel_independent=False,
+        clip_grad_norm=None,
+        patience=None,
+        lr_schedule="none",
+        val=0,
+        test=0,
+        epochs=epochs,
+        random_state=seed,
+        device="cpu",
+        callbacks=[timer],
+    )
     est.fit(df)
     wall = time.perf_counter() - t_start
     n = len(est.windows_.train)
-    return {"samples_per_s": [e["samples_per_s"] for e in est.history_.epochs],
-            "samples_per_cpu_s": [n / c for c in timer.cpu], "wall_s": wall,
-            "n_windows": len(est.windows_.train), "params": n_params(est.model_),
-            "final_loss": est.history_.epochs[-1]["loss"]}
+    return {
+        "samples_per_s": [e["samples_per_s"] for e in est.history_.epochs],
+        "samples_per_cpu_s": [n / c for c in timer.cpu],
+        "wall_s": wall,
+        "n_windows": len(est.windows_.train),
+        "params": n_params(est.model_),
+        "final_loss": est.history_.epochs[-1]["loss"],
+    }
 
 
 def machine() -> dict:
@@ -148,9 +174,16 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    return {"nproc": os.cpu_count(), "cpu": cpu, "torch": torch.__version__, "python": platform.python_version(),
-            "torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
-            "loadavg": list(os.getloadavg()), "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "loadavg": list(os.getloadavg()),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -160,8 +193,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--epochs", type=int, default=1, help="epochs per run (default 1)")
     ap.add_argument("--cells", nargs="+", default=list(CELLS), choices=list(CELLS))
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch.set_num_threads (default: leave torch's default, one per core)")
+    ap.add_argument(
+        "--threads", type=int, default=None, help="torch.set_num_threads (default: leave torch's default, one per core)"
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "speed.json")
     args = ap.parse_args(argv)
 
@@ -173,26 +207,44 @@ def main(argv: list[str] | None = None) -> dict:
     df = load_frame(args.data)
     values = numeric_values(df)
     info = machine()
-    print(f"# {info['cpu']}, nproc {info['nproc']}, torch {info['torch']} "
-          f"({info['torch_threads']} torch threads), load {os.getloadavg()}", file=sys.stderr)
+    print(
+        f"# {info['cpu']}, nproc {info['nproc']}, torch {info['torch']} "
+        f"({info['torch_threads']} torch threads), load {os.getloadavg()}",
+        file=sys.stderr,
+    )
     info["threads_source"] = "torch default" if args.threads is None else "--threads"
-    results: dict = {"machine": info, "data": str(args.data), "rows": len(df), "channels": values.shape[1],
-                     "lookback": L, "horizon": H, "batch_size": BATCH, "epochs_per_run": args.epochs,
-                     "rounds": args.rounds, "cells": {}}
+    results: dict = {
+        "machine": info,
+        "data": str(args.data),
+        "rows": len(df),
+        "channels": values.shape[1],
+        "lookback": L,
+        "horizon": H,
+        "batch_size": BATCH,
+        "epochs_per_run": args.epochs,
+        "rounds": args.rounds,
+        "cells": {},
+    }
     for name in args.cells:
         cell, bidi = CELLS[name]
         runs: dict[str, list] = {"plain": [], "tsrnn": []}
         load_before = os.getloadavg()
         for r in range(args.rounds):
             for side in ("plain", "tsrnn"):
-                res = (plain_run(values, cell, bidi, args.epochs, args.seed + r) if side == "plain"
-                       else tsrnn_run(df, cell, bidi, args.epochs, args.seed + r))
+                res = (
+                    plain_run(values, cell, bidi, args.epochs, args.seed + r)
+                    if side == "plain"
+                    else tsrnn_run(df, cell, bidi, args.epochs, args.seed + r)
+                )
                 res["load1"] = os.getloadavg()[0]
                 runs[side].append(res)
-                print(f"# {name} round {r + 1} {side:5s}: "
-                      f"{', '.join(f'{s:.0f}' for s in res['samples_per_s'])} samples/s, "
-                      f"{', '.join(f'{s:.0f}' for s in res['samples_per_cpu_s'])} samples/CPU-s, "
-                      f"wall {res['wall_s']:.2f}s, load1 {res['load1']:.2f}", file=sys.stderr)
+                print(
+                    f"# {name} round {r + 1} {side:5s}: "
+                    f"{', '.join(f'{s:.0f}' for s in res['samples_per_s'])} samples/s, "
+                    f"{', '.join(f'{s:.0f}' for s in res['samples_per_cpu_s'])} samples/CPU-s, "
+                    f"wall {res['wall_s']:.2f}s, load1 {res['load1']:.2f}",
+                    file=sys.stderr,
+                )
         p_params, t_params = runs["plain"][0]["params"], runs["tsrnn"][0]["params"]
         if p_params != t_params:
             print(f"# WARNING {name}: parameter counts differ: plain {p_params}, tsrnn {t_params}", file=sys.stderr)
@@ -207,27 +259,34 @@ def main(argv: list[str] | None = None) -> dict:
             "samples_per_s_best": {s: max(x for r in runs[s] for x in r["samples_per_s"]) for s in runs},
             "samples_per_cpu_s_median": med_cpu,  # samples per second of process CPU time: robust to load
             "cpu_ratio_tsrnn_over_plain": med_cpu["tsrnn"] / med_cpu["plain"],
-            "best_ratio_tsrnn_over_plain": (max(x for r in runs["tsrnn"] for x in r["samples_per_s"])
-                                            / max(x for r in runs["plain"] for x in r["samples_per_s"])),
+            "best_ratio_tsrnn_over_plain": (
+                max(x for r in runs["tsrnn"] for x in r["samples_per_s"])
+                / max(x for r in runs["plain"] for x in r["samples_per_s"])
+            ),
             "run_wall_s_median": wall,  # whole run: windows/model set-up + epochs (tsrnn: all of fit())
             "samples_per_s_all": {s: [x for r in runs[s] for x in r["samples_per_s"]] for s in runs},
-            "load1_before": load_before[0], "load1_after": os.getloadavg()[0],
+            "load1_before": load_before[0],
+            "load1_after": os.getloadavg()[0],
         }
     results["uptime"] = os.popen("uptime").read().strip()
 
     print(json.dumps(results, indent=2))
-    print(f"\n{'cell':8s} {'params':>14s} {'plain s/s':>10s} {'tsrnn s/s':>10s} {'ratio':>6s} "
-          f"{'best ratio':>10s} {'plain/cpu':>9s} {'tsrnn/cpu':>9s} {'ratio':>6s} {'plain run s':>11s} {'fit() s':>8s} {'load1':>10s}")
+    print(
+        f"\n{'cell':8s} {'params':>14s} {'plain s/s':>10s} {'tsrnn s/s':>10s} {'ratio':>6s} "
+        f"{'best ratio':>10s} {'plain/cpu':>9s} {'tsrnn/cpu':>9s} {'ratio':>6s} {'plain run s':>11s} {'fit() s':>8s} {'load1':>10s}"
+    )
     for name, c in results["cells"].items():
         pp = c["params"]
         params = f"{pp['plain']}" if pp["plain"] == pp["tsrnn"] else f"{pp['plain']}/{pp['tsrnn']}"
-        print(f"{name:8s} {params:>14s} {c['samples_per_s_median']['plain']:10.0f} "
-              f"{c['samples_per_s_median']['tsrnn']:10.0f} {c['ratio_tsrnn_over_plain']:6.3f} "
-              f"{c['best_ratio_tsrnn_over_plain']:10.3f} "
-              f"{c['samples_per_cpu_s_median']['plain']:9.0f} {c['samples_per_cpu_s_median']['tsrnn']:9.0f} "
-              f"{c['cpu_ratio_tsrnn_over_plain']:6.3f} "
-              f"{c['run_wall_s_median']['plain']:11.2f} {c['run_wall_s_median']['tsrnn']:8.2f} "
-              f"{c['load1_before']:4.2f}->{c['load1_after']:4.2f}")
+        print(
+            f"{name:8s} {params:>14s} {c['samples_per_s_median']['plain']:10.0f} "
+            f"{c['samples_per_s_median']['tsrnn']:10.0f} {c['ratio_tsrnn_over_plain']:6.3f} "
+            f"{c['best_ratio_tsrnn_over_plain']:10.3f} "
+            f"{c['samples_per_cpu_s_median']['plain']:9.0f} {c['samples_per_cpu_s_median']['tsrnn']:9.0f} "
+            f"{c['cpu_ratio_tsrnn_over_plain']:6.3f} "
+            f"{c['run_wall_s_median']['plain']:11.2f} {c['run_wall_s_median']['tsrnn']:8.2f} "
+            f"{c['load1_before']:4.2f}->{c['load1_after']:4.2f}"
+        )
     default = "torch default" if args.threads is None else "set with --threads"
     print(f"torch threads: {info['torch_threads']} ({default}), {results['uptime']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

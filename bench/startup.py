@@ -68,8 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for name, cmd in commands.items():
         t = time_runs(cmd, args.runs)
-        results[name] = {"median_s": round(statistics.median(t), 4), "min_s": round(min(t), 4),
-                         "max_s": round(max(t), 4), "runs": len(t)}
+        results[name] = {
+            "median_s": round(statistics.median(t), 4),
+            "min_s": round(min(t), 4),
+            "max_s": round(max(t), 4),
+            "runs": len(t),
+        }
     help_median = results["tsrnn --help"]["median_s"]
     out = {
         "results": results,

@@ -56,9 +56,13 @@ def serve_latency(run_id: str, cwd: Path, env: dict, requests: int) -> dict:
     import pandas as pd
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "tsrnn", "serve", "--model", f"runs:/{run_id}/model",
-                               "--port", str(port)], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tsrnn", "serve", "--model", f"runs:/{run_id}/model", "--port", str(port)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     t0 = time.perf_counter()
     try:
@@ -66,9 +70,9 @@ def serve_latency(run_id: str, cwd: Path, env: dict, requests: int) -> dict:
             try:
                 urllib.request.urlopen(url + "/ping", timeout=2)
                 break
-            except OSError:
+            except OSError as e:
                 if server.poll() is not None or time.perf_counter() - t0 > 180:
-                    raise SystemExit("the model server did not start")
+                    raise SystemExit("the model server did not start") from e
                 time.sleep(0.2)
         startup = time.perf_counter() - t0
         frame = pd.read_csv(DATA).tail(200)
@@ -84,9 +88,12 @@ def serve_latency(run_id: str, cwd: Path, env: dict, requests: int) -> dict:
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=60)
-    return {"server_start_s": round(startup, 2), "requests": requests,
-            "latency_p50_ms": round(1000 * statistics.median(times), 1),
-            "latency_p95_ms": round(1000 * times[int(0.95 * (len(times) - 1))], 1)}
+    return {
+        "server_start_s": round(startup, 2),
+        "requests": requests,
+        "latency_p50_ms": round(1000 * statistics.median(times), 1),
+        "latency_p95_ms": round(1000 * times[int(0.95 * (len(times) - 1))], 1),
+    }
 
 
 def main() -> None:
@@ -105,16 +112,24 @@ def main() -> None:
             tracked.append(t)
             run_id = json.loads(r.stdout)["run_id"]
         serving = serve_latency(run_id, cwd, env, args.requests)
-    result = {"fit_no_track_s": round(statistics.median(plain), 2), "fit_tracked_s": round(statistics.median(tracked), 2),
-              "tracking_cost_s": round(statistics.median(tracked) - statistics.median(plain), 2), **serving,
-              "machine": machine()}
+    result = {
+        "fit_no_track_s": round(statistics.median(plain), 2),
+        "fit_tracked_s": round(statistics.median(tracked), 2),
+        "tracking_cost_s": round(statistics.median(tracked) - statistics.median(plain), 2),
+        **serving,
+        "machine": machine(),
+    }
     import mlflow
 
     result["machine"]["mlflow"] = mlflow.__version__
-    print(f"tsrnn fit (3 epochs, demo.csv), median of {args.runs}: no tracking {result['fit_no_track_s']} s, "
-          f"tracked {result['fit_tracked_s']} s, cost {result['tracking_cost_s']} s")
-    print(f"tsrnn serve: up in {serving['server_start_s']} s; /invocations with 200 rows: "
-          f"p50 {serving['latency_p50_ms']} ms, p95 {serving['latency_p95_ms']} ms over {args.requests} requests")
+    print(
+        f"tsrnn fit (3 epochs, demo.csv), median of {args.runs}: no tracking {result['fit_no_track_s']} s, "
+        f"tracked {result['fit_tracked_s']} s, cost {result['tracking_cost_s']} s"
+    )
+    print(
+        f"tsrnn serve: up in {serving['server_start_s']} s; /invocations with 200 rows: "
+        f"p50 {serving['latency_p50_ms']} ms, p95 {serving['latency_p95_ms']} ms over {args.requests} requests"
+    )
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "tracking_cost.json").write_text(json.dumps(result, indent=2))

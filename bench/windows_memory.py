@@ -108,8 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     batches = windows = 0
     probe = 0.0
     t0 = time.perf_counter()
-    for x, y in iter_batches(values, w.train, n_targets=args.channels, batch_size=args.batch_size,
-                             shuffle=True, generator=g):
+    for x, y in iter_batches(
+        values, w.train, n_targets=args.channels, batch_size=args.batch_size, shuffle=True, generator=g
+    ):
         batches += 1
         windows += len(x)
         probe += float(x[0, 0, 0]) + float(y[-1, -1, -1])  # touch every batch
@@ -154,19 +155,34 @@ def main(argv: list[str] | None = None) -> int:
     }
     rows = [
         ("raw data", f"{raw_mb:,.1f} MB ({args.steps:,} x {args.channels} float32)"),
-        ("peak RSS", f"{peak:,.1f} MB (ru_maxrss {peak_ru:,.1f}, VmHWM {peak_hwm:,.1f}; "
-                     f"{hwm_after_build:,.1f} after building the data)"),
+        (
+            "peak RSS",
+            f"{peak:,.1f} MB (ru_maxrss {peak_ru:,.1f}, VmHWM {peak_hwm:,.1f}; "
+            f"{hwm_after_build:,.1f} after building the data)",
+        ),
         ("target", f"{target:,.1f} MB (2 x raw + 300 MB)"),
         ("result", "PASS" if result["passed"] else "FAIL"),
-        ("windows", f"train {counts['train']:,} / val {counts['val']:,} / test {counts['test']:,} "
-                    f"(L={args.lookback}, H={args.horizon})"),
+        (
+            "windows",
+            f"train {counts['train']:,} / val {counts['val']:,} / test {counts['test']:,} "
+            f"(L={args.lookback}, H={args.horizon})",
+        ),
         ("window index", f"{result['index_mb']:,.1f} MB of int64 starts"),
-        ("epoch", f"{batches:,} batches of {args.batch_size} in {epoch_s:,.1f} s: "
-                  f"{result['batches_per_s']:,.1f} batches/s, {result['windows_per_s']:,} windows/s"),
-        ("avoided", f"{result['materialised_train_windows_mb'] / 1024:,.1f} GB to materialise the train windows "
-                    f"({result['materialised_all_windows_mb'] / 1024:,.1f} GB all splits)"),
-        ("setup", f"build {result['build_s']} s, import torch {result['import_torch_s']} s, "
-                  f"make_windows {result['make_windows_s']} s, torch threads {result['torch_threads']}"),
+        (
+            "epoch",
+            f"{batches:,} batches of {args.batch_size} in {epoch_s:,.1f} s: "
+            f"{result['batches_per_s']:,.1f} batches/s, {result['windows_per_s']:,} windows/s",
+        ),
+        (
+            "avoided",
+            f"{result['materialised_train_windows_mb'] / 1024:,.1f} GB to materialise the train windows "
+            f"({result['materialised_all_windows_mb'] / 1024:,.1f} GB all splits)",
+        ),
+        (
+            "setup",
+            f"build {result['build_s']} s, import torch {result['import_torch_s']} s, "
+            f"make_windows {result['make_windows_s']} s, torch threads {result['torch_threads']}",
+        ),
     ]
     width = max(len(k) for k, _ in rows)
     print("tsrnn lazy windows: peak memory of one epoch")

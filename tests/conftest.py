@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -30,8 +30,9 @@ def one_torch_thread():
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tsrnn", *args], cwd=cwd, env=_ENV,
-                          capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "tsrnn", *args], cwd=cwd, env=_ENV, capture_output=True, text=True, timeout=180
+    )
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -179,14 +179,21 @@ def needed_rows(lookback: int, horizon: int, val: float, test: float) -> int:
     """The fewest rows for which every split holds a window, found by brute force over n
     (splits take round(n * fraction) rows, as tsrnn rounds them)."""
     n = 1
-    while not (n - round(n * val) - round(n * test) >= lookback + horizon
-               and round(n * val) >= horizon and round(n * test) >= horizon):
+    while not (
+        n - round(n * val) - round(n * test) >= lookback + horizon
+        and round(n * val) >= horizon
+        and round(n * test) >= horizon
+    ):
         n += 1
     return n
 
 
-@refused("too_few_rows", "train split has 28 rows (of 40)", "lookback 30 + horizon 10 = 40 rows",
-         f"at least {needed_rows(SHORT_L, SHORT_H, VAL, TEST)} rows")
+@refused(
+    "too_few_rows",
+    "train split has 28 rows (of 40)",
+    "lookback 30 + horizon 10 = 40 rows",
+    f"at least {needed_rows(SHORT_L, SHORT_H, VAL, TEST)} rows",
+)
 def _(d: Path) -> list[str]:
     return ["inspect", write(d / "short.csv", table(SHORT_ROWS)), "-L", str(SHORT_L), "-H", str(SHORT_H)]
 

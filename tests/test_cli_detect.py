@@ -19,8 +19,15 @@ SMALL = ["--window", "24", "--epochs", "2", "--threshold", "gaussian"]
 
 
 def tsrnn(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tsrnn", *args], cwd=cwd, capture_output=True, text=True,
-                          env=ENV, timeout=300, input=stdin)
+    return subprocess.run(
+        [sys.executable, "-m", "tsrnn", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+        input=stdin,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -29,13 +36,15 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     n = 500
     t = np.arange(n)
     rng = np.random.default_rng(0)
-    df = pd.DataFrame({
-        "time": pd.date_range("2024-01-01", periods=n, freq="h"),
-        "a": np.sin(2 * np.pi * t / 24) + 0.05 * rng.normal(size=n),
-        "b": np.cos(2 * np.pi * t / 24) + 0.05 * rng.normal(size=n),
-        "label": 0,
-        "other_label": 0,
-    })
+    df = pd.DataFrame(
+        {
+            "time": pd.date_range("2024-01-01", periods=n, freq="h"),
+            "a": np.sin(2 * np.pi * t / 24) + 0.05 * rng.normal(size=n),
+            "b": np.cos(2 * np.pi * t / 24) + 0.05 * rng.normal(size=n),
+            "label": 0,
+            "other_label": 0,
+        }
+    )
     df.loc[400:402, "a"] += 4
     df.loc[400:402, "label"] = 1
     df.to_csv(d / "data.csv", index=False)
@@ -43,8 +52,21 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_detect_fits_scores_every_row_and_reports_metrics(workdir: Path) -> None:
-    r = tsrnn("detect", "data.csv", *SMALL, "--labels", "label", "-x", "other_label", "--output", "scores.csv",
-              "--plot", "scores.png", "--json", cwd=workdir)
+    r = tsrnn(
+        "detect",
+        "data.csv",
+        *SMALL,
+        "--labels",
+        "label",
+        "-x",
+        "other_label",
+        "--output",
+        "scores.csv",
+        "--plot",
+        "scores.png",
+        "--json",
+        cwd=workdir,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["rows"] == 500 and {"precision", "recall", "f1"} <= set(out["point"]) and 0 <= out["pr_auc"] <= 1
@@ -56,8 +78,27 @@ def test_detect_fits_scores_every_row_and_reports_metrics(workdir: Path) -> None
 
 
 def test_fit_task_detect_then_detect_model_and_stdin(workdir: Path) -> None:
-    r = tsrnn("fit", "data.csv", "--task", "detect", "-t", "a", "-t", "b", "-L", "24", "--epochs", "2",
-              "--threshold", "gaussian", "--out", "det", "--quiet", "--no-track", cwd=workdir)
+    r = tsrnn(
+        "fit",
+        "data.csv",
+        "--task",
+        "detect",
+        "-t",
+        "a",
+        "-t",
+        "b",
+        "-L",
+        "24",
+        "--epochs",
+        "2",
+        "--threshold",
+        "gaussian",
+        "--out",
+        "det",
+        "--quiet",
+        "--no-track",
+        cwd=workdir,
+    )
     assert r.returncode == 0, r.stderr
     assert (workdir / "det" / "weights.safetensors").is_file()
     r = tsrnn("detect", "data.csv", "--model", "det", "--json", cwd=workdir)
@@ -77,8 +118,14 @@ def test_follow_prints_flags_for_appended_rows(workdir: Path) -> None:
     live = workdir / "live.csv"
     lines = (workdir / "data.csv").read_text().splitlines()
     live.write_text("\n".join(lines[:301]) + "\n")
-    p = subprocess.Popen([sys.executable, "-m", "tsrnn", "detect", "live.csv", "--model", "det", "--follow"],
-                         cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "tsrnn", "detect", "live.csv", "--model", "det", "--follow"],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
     printed: queue.Queue = queue.Queue()
     reader = threading.Thread(target=lambda: [printed.put(line) for line in p.stdout], daemon=True)
     reader.start()
@@ -112,18 +159,21 @@ def test_follow_prints_flags_for_appended_rows(workdir: Path) -> None:
     assert any(lines[330].split(",")[0] in line for line in streamed), streamed[-5:]
 
 
-@pytest.mark.parametrize("args,words", [
-    (["detect", "data.csv", "--labels", "nope", *SMALL], ["nope", "--labels"]),
-    (["detect", "data.csv", "--model", "det", "--epochs", "3"], ["--epochs", "--model"]),
-    (["detect", "data.csv", "--threshold", "magic", "--epochs", "1"], ["threshold", "pot"]),
-    (["detect", "-", "--window", "24"], ["--model"]),
-    (["fit", "data.csv", "--task", "detect", "--horizon", "5"], ["--horizon", "--task detect"]),
-    (["fit", "data.csv", "--method", "reconstruction"], ["--method", "--task forecast"]),
-    (["fit", "data.csv", "--task", "detect", "--sampling", "balanced"], ["--sampling", "--task detect"]),
-    (["fit", "data.csv", "--series-embedding", "4", "--no-track"], ["series_embedding", "one series", "--id-col"]),
-    (["detect", "data.csv", "--train-fraction", "1.5"], ["--train-fraction"]),
-    (["detect", "data.csv", "--train-until", "1999-01-01"], ["no rows before"]),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["detect", "data.csv", "--labels", "nope", *SMALL], ["nope", "--labels"]),
+        (["detect", "data.csv", "--model", "det", "--epochs", "3"], ["--epochs", "--model"]),
+        (["detect", "data.csv", "--threshold", "magic", "--epochs", "1"], ["threshold", "pot"]),
+        (["detect", "-", "--window", "24"], ["--model"]),
+        (["fit", "data.csv", "--task", "detect", "--horizon", "5"], ["--horizon", "--task detect"]),
+        (["fit", "data.csv", "--method", "reconstruction"], ["--method", "--task forecast"]),
+        (["fit", "data.csv", "--task", "detect", "--sampling", "balanced"], ["--sampling", "--task detect"]),
+        (["fit", "data.csv", "--series-embedding", "4", "--no-track"], ["series_embedding", "one series", "--id-col"]),
+        (["detect", "data.csv", "--train-fraction", "1.5"], ["--train-fraction"]),
+        (["detect", "data.csv", "--train-until", "1999-01-01"], ["no rows before"]),
+    ],
+)
 def test_bad_input_exits_2(workdir: Path, args: list[str], words: list[str]) -> None:
     if not (workdir / "det").exists():
         pytest.skip("needs the detector saved by the earlier test")
@@ -135,8 +185,19 @@ def test_bad_input_exits_2(workdir: Path, args: list[str], words: list[str]) -> 
 
 
 def test_detect_is_tracked_unless_no_track(workdir: Path) -> None:
-    r = tsrnn("detect", "data.csv", *SMALL, "--labels", "label", "-x", "other_label", "--experiment", "det-runs",
-              "--json", cwd=workdir)
+    r = tsrnn(
+        "detect",
+        "data.csv",
+        *SMALL,
+        "--labels",
+        "label",
+        "-x",
+        "other_label",
+        "--experiment",
+        "det-runs",
+        "--json",
+        cwd=workdir,
+    )
     assert r.returncode == 0, r.stderr
     r = tsrnn("runs", "--experiment", "det-runs", "--json", cwd=workdir)
     assert r.returncode == 0, r.stderr

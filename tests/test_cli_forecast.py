@@ -18,8 +18,9 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
 def tsrnn(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tsrnn", *args], cwd=cwd, capture_output=True, text=True,
-                          env=ENV, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "tsrnn", *args], cwd=cwd, capture_output=True, text=True, env=ENV, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -27,11 +28,13 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("cli")
     t = np.arange(600)
     rng = np.random.default_rng(0)
-    pd.DataFrame({
-        "time": pd.date_range("2024-01-01", periods=600, freq="h"),
-        "a": 10 + np.sin(2 * np.pi * t / 24) + 0.1 * rng.normal(size=600),
-        "b": np.cos(2 * np.pi * t / 24) + 0.1 * rng.normal(size=600),
-    }).to_csv(d / "data.csv", index=False)
+    pd.DataFrame(
+        {
+            "time": pd.date_range("2024-01-01", periods=600, freq="h"),
+            "a": 10 + np.sin(2 * np.pi * t / 24) + 0.1 * rng.normal(size=600),
+            "b": np.cos(2 * np.pi * t / 24) + 0.1 * rng.normal(size=600),
+        }
+    ).to_csv(d / "data.csv", index=False)
     return d
 
 
@@ -83,17 +86,20 @@ def test_backtest_table(fitted: Path, workdir: Path) -> None:
     assert out["windows"] > 0 and {"model", "repeat_last", "seasonal_naive"} <= set(out["methods"])
 
 
-@pytest.mark.parametrize("args,words", [
-    (["predict", "data.csv", "--model", "missing"], ["no model at missing"]),
-    (["predict", "data.csv", "--model", "data.csv"], ["not a model directory"]),
-    (["predict", "other.csv", "--model", "m"], ["lacks column", "'b'"]),
-    (["predict", "short.csv", "--model", "m"], ["has 10 rows", "48"]),
-    (["fit", "data.csv", "--cell", "transformer", "--quiet"], ["cell", "lstm"]),
-    (["fit", "data.csv", "--quantiles", "0.1,x", "--quiet"], ["--quantiles"]),
-    (["fit", "data.csv", "--quantiles", "0,1.5", "--quiet"], ["quantiles"]),
-    (["fit", "data.csv", "--device", "cuda", "--quiet"], ["CUDA"]),
-    (["fit", "data.csv", "--stateful", "--quiet"], ["tbptt_steps"]),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["predict", "data.csv", "--model", "missing"], ["no model at missing"]),
+        (["predict", "data.csv", "--model", "data.csv"], ["not a model directory"]),
+        (["predict", "other.csv", "--model", "m"], ["lacks column", "'b'"]),
+        (["predict", "short.csv", "--model", "m"], ["has 10 rows", "48"]),
+        (["fit", "data.csv", "--cell", "transformer", "--quiet"], ["cell", "lstm"]),
+        (["fit", "data.csv", "--quantiles", "0.1,x", "--quiet"], ["--quantiles"]),
+        (["fit", "data.csv", "--quantiles", "0,1.5", "--quiet"], ["quantiles"]),
+        (["fit", "data.csv", "--device", "cuda", "--quiet"], ["CUDA"]),
+        (["fit", "data.csv", "--stateful", "--quiet"], ["tbptt_steps"]),
+    ],
+)
 def test_bad_input_exits_2(fitted: Path, workdir: Path, args: list[str], words: list[str]) -> None:
     df = pd.read_csv(workdir / "data.csv")
     df[["time", "a"]].to_csv(workdir / "other.csv", index=False)
@@ -115,8 +121,28 @@ def test_damaged_model_directory(fitted: Path, workdir: Path) -> None:
 
 
 def test_ctrl_c_stops_cleanly_and_resume_continues(workdir: Path) -> None:
-    args = [sys.executable, "-m", "tsrnn", "fit", "data.csv", "-L", "48", "-H", "12", "--epochs", "200",
-            "--hidden", "8", "--layers", "1", "--patience", "0", "--out", "ctrlc", "--no-track"]
+    args = [
+        sys.executable,
+        "-m",
+        "tsrnn",
+        "fit",
+        "data.csv",
+        "-L",
+        "48",
+        "-H",
+        "12",
+        "--epochs",
+        "200",
+        "--hidden",
+        "8",
+        "--layers",
+        "1",
+        "--patience",
+        "0",
+        "--out",
+        "ctrlc",
+        "--no-track",
+    ]
     p = subprocess.Popen(args, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     ckpt = workdir / ".ctrlc.checkpoint" / "last.safetensors"
     deadline = time.time() + 120
@@ -132,22 +158,73 @@ def test_ctrl_c_stops_cleanly_and_resume_continues(workdir: Path) -> None:
     config = json.loads((workdir / "ctrlc" / "config.json").read_text())
     done = len(config["history"]["epochs"])
     assert config["history"]["status"] == "interrupted" and done < 200
-    r = tsrnn("fit", "data.csv", "-L", "48", "-H", "12", "--epochs", str(done + 1), "--hidden", "8", "--layers", "1",
-              "--patience", "0", "--out", "resumed", "--resume", str(saved), "--quiet", "--json", "--no-track",
-              cwd=workdir)
+    r = tsrnn(
+        "fit",
+        "data.csv",
+        "-L",
+        "48",
+        "-H",
+        "12",
+        "--epochs",
+        str(done + 1),
+        "--hidden",
+        "8",
+        "--layers",
+        "1",
+        "--patience",
+        "0",
+        "--out",
+        "resumed",
+        "--resume",
+        str(saved),
+        "--quiet",
+        "--json",
+        "--no-track",
+        cwd=workdir,
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["epochs"] == done + 1  # the resumed history continues the old one
 
 
 def test_many_series_with_balanced_sampling_and_series_embedding(workdir: Path) -> None:
     t = np.arange(300)
-    long = pd.concat([pd.DataFrame({"time": pd.date_range("2024-01-01", periods=n, freq="h"), "store": f"s{k}",
-                                    "units": (k + 1) * np.sin(2 * np.pi * t[:n] / 24) + k})
-                      for k, n in enumerate((300, 120, 200))])
+    long = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "time": pd.date_range("2024-01-01", periods=n, freq="h"),
+                    "store": f"s{k}",
+                    "units": (k + 1) * np.sin(2 * np.pi * t[:n] / 24) + k,
+                }
+            )
+            for k, n in enumerate((300, 120, 200))
+        ]
+    )
     long.to_csv(workdir / "long.csv", index=False)
-    r = tsrnn("fit", "long.csv", "--id-col", "store", "--sampling", "balanced", "--series-embedding", "4",
-              "-L", "24", "-H", "6", "--epochs", "2", "--hidden", "8", "--quiet", "--no-track", "--out", "global",
-              "--json", cwd=workdir)
+    r = tsrnn(
+        "fit",
+        "long.csv",
+        "--id-col",
+        "store",
+        "--sampling",
+        "balanced",
+        "--series-embedding",
+        "4",
+        "-L",
+        "24",
+        "-H",
+        "6",
+        "--epochs",
+        "2",
+        "--hidden",
+        "8",
+        "--quiet",
+        "--no-track",
+        "--out",
+        "global",
+        "--json",
+        cwd=workdir,
+    )
     assert r.returncode == 0, r.stderr
     from tsrnn import RNNForecaster
 

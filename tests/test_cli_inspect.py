@@ -64,14 +64,25 @@ JSON_L, JSON_H, JSON_STRIDE = 24, 6, 2
 
 JOBS = {
     "table": lambda d: ["inspect", good_csv(d)],
-    "json": lambda d: ["inspect", good_csv(d), "--json", "-L", str(JSON_L), "-H", str(JSON_H),
-                       "--stride", str(JSON_STRIDE)],
+    "json": lambda d: [
+        "inspect",
+        good_csv(d),
+        "--json",
+        "-L",
+        str(JSON_L),
+        "-H",
+        str(JSON_H),
+        "--stride",
+        str(JSON_STRIDE),
+    ],
     "long": lambda d: ["inspect", long_csv(d), "--id-col", "site", "--json"],
     "gaps": lambda d: ["inspect", gappy_csv(d)],
     "gaps_filled": lambda d: ["inspect", gappy_csv(d), "--fill", "interpolate", "--json"],
-    "semicolon": lambda d: ["inspect", write(d / "semi.csv", ["time", "load", "temp"],
-                                             [[t, *load_temp(i)] for i, t in enumerate(stamps(N))], sep=";"),
-                            "--json"],
+    "semicolon": lambda d: [
+        "inspect",
+        write(d / "semi.csv", ["time", "load", "temp"], [[t, *load_temp(i)] for i, t in enumerate(stamps(N))], sep=";"),
+        "--json",
+    ],
     "parquet": lambda d: ["inspect", parquet(d), "--json", "-L", "24", "-H", "4"],
     "help": lambda d: ["--help"],
 }
@@ -100,7 +111,9 @@ def ok(r: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 
 def test_table_names_rows_frequency_and_targets(results) -> None:
     out = ok(results["table"]).stdout
-    lines = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.splitlines() if line.count("│") == 3}
+    lines = {
+        line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.splitlines() if line.count("│") == 3
+    }
     assert lines["rows"] == str(N)
     assert lines["frequency"] == "h"
     assert lines["targets"] == "load, temp"
@@ -176,6 +189,13 @@ def test_console_script_help(tmp_path) -> None:
 
 @pytest.mark.parametrize("mod", ["tsrnn", "tsrnn.cli", "tsrnn.errors"])
 def test_import_is_light(mod: str, tmp_path) -> None:
-    r = ok(subprocess.run([sys.executable, "-c", IMPORT_CHECK.format(mod=mod)], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=120))
+    r = ok(
+        subprocess.run(
+            [sys.executable, "-c", IMPORT_CHECK.format(mod=mod)],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=120,
+        )
+    )
     assert r.stdout.strip() == "[]", f"import {mod} pulls in {r.stdout.strip()}"

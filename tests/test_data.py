@@ -112,8 +112,13 @@ def test_a_dataframe_error_names_index_labels() -> None:
     [
         pytest.param(frame(load=np.arange(48.0)), None, id="one-series-one-column"),
         pytest.param(frame(load=np.arange(48.0), temp=np.ones(48)), None, id="one-series-two-columns"),
-        pytest.param(pd.concat([frame(site="a", x=np.arange(48.0), y=np.ones(48)),
-                                frame(site="b", x=np.arange(48.0), y=np.ones(48))]), "site", id="long-format"),
+        pytest.param(
+            pd.concat(
+                [frame(site="a", x=np.arange(48.0), y=np.ones(48)), frame(site="b", x=np.arange(48.0), y=np.ones(48))]
+            ),
+            "site",
+            id="long-format",
+        ),
     ],
 )
 def test_values_are_float32_c_contiguous(df, id_col) -> None:
@@ -172,8 +177,7 @@ def test_daily_series_with_and_without_gaps_have_one_frequency() -> None:
 
 
 def test_mixed_frequencies_are_refused() -> None:
-    t = pd.date_range("2024-01-01", periods=40, freq="h").append(
-        pd.date_range("2024-01-03", periods=20, freq="D"))
+    t = pd.date_range("2024-01-01", periods=40, freq="h").append(pd.date_range("2024-01-03", periods=20, freq="D"))
     # 39 hourly steps, one of 9 hours, 19 daily ones
     with pytest.raises(DataError, match="mixed frequencies: 39 steps of 0 days 01:00:00 and 19 steps of 1 days"):
         load_series(pd.DataFrame({"time": t, "v": np.arange(60.0)}))
@@ -318,8 +322,6 @@ def test_a_gap_across_a_dst_change_is_one_missing_hour() -> None:
     assert d.values[20, 0] == 20.0
 
 
-
-
 def test_describe_and_gaps_show_local_times() -> None:
     t = pd.date_range("2024-01-01", periods=48, freq="h", tz="Asia/Tokyo").delete([5, 6])
     d = load_series(pd.DataFrame({"time": t, "v": np.arange(46.0)}))
@@ -349,8 +351,12 @@ def test_describe_is_json_serialisable() -> None:
     back = json.loads(json.dumps(info))  # no default=str: plain JSON types only
     assert back["rows"] == 26 and back["series"] == 1 and back["series_ids"] == ["x"]
     assert back["gaps"]["count"] == 2 and back["gaps"]["missing_steps"] == 4
-    assert back["gaps"]["first"][0] == {"series": "x", "after": "2024-01-01 04:00:00",
-                                        "before": "2024-01-01 08:00:00", "missing": 3}
+    assert back["gaps"]["first"][0] == {
+        "series": "x",
+        "after": "2024-01-01 04:00:00",
+        "before": "2024-01-01 08:00:00",
+        "missing": 3,
+    }
     assert back["ignored_columns"] == ["note"] and back["frequency"] == "h"
     assert back["start"] == "2024-01-01 00:00:00" and back["end"] == "2024-01-02 05:00:00"
     assert back["series_lengths"] == {"min": 26, "max": 26}

@@ -14,11 +14,13 @@ from tsrnn.errors import ConfigError, DataError, NotFittedError
 def series(n: int = 900, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     t = np.arange(n)
-    return pd.DataFrame({
-        "time": pd.date_range("2024-01-01", periods=n, freq="h"),
-        "a": np.sin(2 * np.pi * t / 24) + 0.05 * rng.normal(size=n),
-        "b": np.cos(2 * np.pi * t / 24) + 0.05 * rng.normal(size=n),
-    })
+    return pd.DataFrame(
+        {
+            "time": pd.date_range("2024-01-01", periods=n, freq="h"),
+            "a": np.sin(2 * np.pi * t / 24) + 0.05 * rng.normal(size=n),
+            "b": np.cos(2 * np.pi * t / 24) + 0.05 * rng.normal(size=n),
+        }
+    )
 
 
 def with_anomalies() -> tuple[pd.DataFrame, np.ndarray]:
@@ -111,7 +113,10 @@ def test_sklearn_contract_and_errors() -> None:
 
 
 def test_dynamic_threshold_is_refused_when_streaming() -> None:
-    det = RNNAnomalyDetector(threshold="dynamic", **{k: v for k, v in SMALL.items() if k not in ("threshold", "k")},)
+    det = RNNAnomalyDetector(
+        threshold="dynamic",
+        **{k: v for k, v in SMALL.items() if k not in ("threshold", "k")},
+    )
     det.set_params(epochs=1).fit(series(300))
     assert det.predict(with_anomalies()[0]).shape == (900,)
     with pytest.raises(ConfigError, match="dynamic"):
@@ -133,12 +138,15 @@ def test_default_configuration_finds_spike_and_level_shift_with_few_false_alarms
     assert flags[normal].mean() < 0.015, f"false alarm rate {flags[normal].mean():.3f}"
 
 
-@pytest.mark.parametrize("params,word", [
-    ({"method": "forecast", "combine": "max"}, "combine"),
-    ({"method": "reconstruction", "smoothing": 5}, "smoothing"),
-    ({"threshold": "pot", "k": 5.0}, "k=5.0"),
-    ({"threshold": "gaussian", "fpr": 0.05}, "fpr"),
-])
+@pytest.mark.parametrize(
+    "params,word",
+    [
+        ({"method": "forecast", "combine": "max"}, "combine"),
+        ({"method": "reconstruction", "smoothing": 5}, "smoothing"),
+        ({"threshold": "pot", "k": 5.0}, "k=5.0"),
+        ({"threshold": "gaussian", "fpr": 0.05}, "fpr"),
+    ],
+)
 def test_parameters_the_configuration_ignores_are_refused(params, word) -> None:
     with pytest.raises(ConfigError, match=word):
         RNNAnomalyDetector(**params, epochs=1).fit(series(200))

@@ -56,9 +56,21 @@ def ddp_run(tmp_path_factory):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
     for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(name, None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--nnodes", "1",
-           "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{free_port()}",
-           str(ROOT / "tests" / "distributed_fit.py"), str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--nnodes",
+        "1",
+        "--rdzv-backend",
+        "c10d",
+        "--rdzv-endpoint",
+        f"127.0.0.1:{free_port()}",
+        str(ROOT / "tests" / "distributed_fit.py"),
+        str(out),
+    ]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     reports = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
@@ -104,15 +116,48 @@ def test_torchrun_tsrnn_fit_tracks_saves_and_prints_once(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
     for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "MLFLOW_TRACKING_URI"):
         env.pop(name, None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--nnodes", "1",
-           "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{free_port()}",
-           "-m", "tsrnn", "fit", str(ROOT / "datasets" / "demo.csv"), "-L", "24", "-H", "6", "--epochs", "2",
-           "--hidden", "8", "--quiet", "--json", "--out", "model", "--experiment", "ddp"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--nnodes",
+        "1",
+        "--rdzv-backend",
+        "c10d",
+        "--rdzv-endpoint",
+        f"127.0.0.1:{free_port()}",
+        "-m",
+        "tsrnn",
+        "fit",
+        str(ROOT / "datasets" / "demo.csv"),
+        "-L",
+        "24",
+        "-H",
+        "6",
+        "--epochs",
+        "2",
+        "--hidden",
+        "8",
+        "--quiet",
+        "--json",
+        "--out",
+        "model",
+        "--experiment",
+        "ddp",
+    ]
     done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     summary = json.loads(done.stdout)  # one report: rank 1 printed nothing
     assert summary["epochs"] == 2 and summary["model_dir"] == "model"
     assert len(RNNForecaster.load(tmp_path / "model").predict()) == 6
-    runs = subprocess.run([sys.executable, "-m", "tsrnn", "runs", "--experiment", "ddp", "--json"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=120)
+    runs = subprocess.run(
+        [sys.executable, "-m", "tsrnn", "runs", "--experiment", "ddp", "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert [r["run_id"] for r in json.loads(runs.stdout)] == [summary["run_id"]]

@@ -7,8 +7,15 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, precision_recall_fscore_support
 
-from tsrnn.detection.events import (EVENT_COLUMNS, event_mask, event_metrics, flags_to_events, point_metrics, pr_auc,
-                                    runs)
+from tsrnn.detection.events import (
+    EVENT_COLUMNS,
+    event_mask,
+    event_metrics,
+    flags_to_events,
+    point_metrics,
+    pr_auc,
+    runs,
+)
 from tsrnn.errors import ConfigError
 
 
@@ -20,21 +27,26 @@ def f(s: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- runs and events
 
 
-@pytest.mark.parametrize("flags, expected", [("", []), ("000", []), ("111", [[0, 2]]), ("0110010", [[1, 2], [5, 5]]),
-                                             ("1001", [[0, 0], [3, 3]])])
+@pytest.mark.parametrize(
+    "flags, expected",
+    [("", []), ("000", []), ("111", [[0, 2]]), ("0110010", [[1, 2], [5, 5]]), ("1001", [[0, 0], [3, 3]])],
+)
 def test_runs_are_inclusive_start_end(flags, expected):
     assert runs(f(flags)).tolist() == expected
 
 
-@pytest.mark.parametrize("merge_gap, min_length, expected", [
-    (0, 1, [(0, 1), (3, 3), (7, 7), (10, 12)]),
-    (1, 1, [(0, 3), (7, 7), (10, 12)]),
-    (2, 1, [(0, 3), (7, 12)]),
-    (0, 2, [(0, 1), (10, 12)]),
-    (1, 3, [(0, 3), (10, 12)]),
-    (3, 13, [(0, 12)]),
-    (2, 7, []),
-])
+@pytest.mark.parametrize(
+    "merge_gap, min_length, expected",
+    [
+        (0, 1, [(0, 1), (3, 3), (7, 7), (10, 12)]),
+        (1, 1, [(0, 3), (7, 7), (10, 12)]),
+        (2, 1, [(0, 3), (7, 12)]),
+        (0, 2, [(0, 1), (10, 12)]),
+        (1, 3, [(0, 3), (10, 12)]),
+        (3, 13, [(0, 12)]),
+        (2, 7, []),
+    ],
+)
 def test_merge_gap_then_min_length(merge_gap, min_length, expected):
     flags = f("1101000100111")
     ev = flags_to_events(flags, np.zeros(len(flags)), merge_gap=merge_gap, min_length=min_length)
@@ -82,24 +94,32 @@ def test_no_events_is_an_empty_table_with_the_columns():
     assert len(ev) == 0 and list(ev.columns) == list(EVENT_COLUMNS)
 
 
-@pytest.mark.parametrize("kw, match", [
-    ({"min_length": 0}, "min_length"), ({"min_length": 2.0}, "min_length"), ({"merge_gap": -1}, "merge_gap"),
-    ({"channel_names": ["a"]}, "channel_names was given without channel_scores"),
-    ({"channel_scores": np.ones((4, 2))}, "channel_scores must be"),
-    ({"channel_scores": np.ones((5, 2)), "channel_names": ["a"]}, "channel_names has 1 names for 2 channels"),
-    ({"times": np.arange(4)}, "different lengths: flags=5, times=4"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"min_length": 0}, "min_length"),
+        ({"min_length": 2.0}, "min_length"),
+        ({"merge_gap": -1}, "merge_gap"),
+        ({"channel_names": ["a"]}, "channel_names was given without channel_scores"),
+        ({"channel_scores": np.ones((4, 2))}, "channel_scores must be"),
+        ({"channel_scores": np.ones((5, 2)), "channel_names": ["a"]}, "channel_names has 1 names for 2 channels"),
+        ({"times": np.arange(4)}, "different lengths: flags=5, times=4"),
+    ],
+)
 def test_flags_to_events_bad_arguments(kw, match):
     with pytest.raises(ConfigError, match=match):
         flags_to_events(f("01100"), np.ones(5), **kw)
 
 
-@pytest.mark.parametrize("flags, scores, match", [
-    (np.array([0, 2, 1]), np.ones(3), "flags must hold only 0/1"),
-    (np.ones((3, 1)), np.ones(3), "flags must be 1-D"),
-    (f("011"), np.ones((3, 2)), "scores must be 1-D"),
-    (f("011"), np.ones(4), "flags=3, scores=4"),
-])
+@pytest.mark.parametrize(
+    "flags, scores, match",
+    [
+        (np.array([0, 2, 1]), np.ones(3), "flags must hold only 0/1"),
+        (np.ones((3, 1)), np.ones(3), "flags must be 1-D"),
+        (f("011"), np.ones((3, 2)), "scores must be 1-D"),
+        (f("011"), np.ones(4), "flags=3, scores=4"),
+    ],
+)
 def test_flags_and_scores_are_checked(flags, scores, match):
     with pytest.raises(ConfigError, match=match):
         flags_to_events(flags, scores)
@@ -116,21 +136,26 @@ def test_event_mask_round_trips_the_events_table():
 
 def test_event_mask_from_labelled_time_windows():
     times = pd.date_range("2024-01-01", periods=8, freq="D")
-    labels = [(pd.Timestamp("2024-01-02"), pd.Timestamp("2024-01-03 12:00")),  # ends between two points
-              (pd.Timestamp("2024-01-05 06:00"), pd.Timestamp("2024-01-05 18:00")),  # holds no point
-              (pd.Timestamp("2024-01-08"), pd.Timestamp("2024-02-01"))]
+    labels = [
+        (pd.Timestamp("2024-01-02"), pd.Timestamp("2024-01-03 12:00")),  # ends between two points
+        (pd.Timestamp("2024-01-05 06:00"), pd.Timestamp("2024-01-05 18:00")),  # holds no point
+        (pd.Timestamp("2024-01-08"), pd.Timestamp("2024-02-01")),
+    ]
     assert event_mask(labels, times).astype(int).tolist() == [0, 1, 1, 0, 0, 0, 0, 1]
     table = pd.DataFrame(labels, columns=["start", "end"])
     np.testing.assert_array_equal(event_mask(table, times), event_mask(labels, times))
     assert not event_mask([], times).any()
 
 
-@pytest.mark.parametrize("events, times, match", [
-    ([(3, 1)], np.arange(5), "event 0 ends before it starts"),
-    ([(1, 2, 3)], np.arange(5), "pairs"),
-    (pd.DataFrame({"start": [1]}), np.arange(5), "lacks the column.s. end"),
-    ([(1, 2)], np.array([0, 2, 1]), "times must be increasing"),
-])
+@pytest.mark.parametrize(
+    "events, times, match",
+    [
+        ([(3, 1)], np.arange(5), "event 0 ends before it starts"),
+        ([(1, 2, 3)], np.arange(5), "pairs"),
+        (pd.DataFrame({"start": [1]}), np.arange(5), "lacks the column.s. end"),
+        ([(1, 2)], np.array([0, 2, 1]), "times must be increasing"),
+    ],
+)
 def test_event_mask_bad_arguments(events, times, match):
     with pytest.raises(ConfigError, match=match):
         event_mask(events, times)
@@ -165,7 +190,8 @@ def test_event_metrics_by_hand():
     assert event_metrics(pred, labels) == pytest.approx({"precision": 2 / 3, "recall": 2 / 3, "f1": 2 / 3})
     # one long prediction over two true events: both found, one predicted event, a true one
     assert event_metrics(f("1111111111100000000"), labels) == pytest.approx(
-        {"precision": 1.0, "recall": 2 / 3, "f1": 0.8})
+        {"precision": 1.0, "recall": 2 / 3, "f1": 0.8}
+    )
 
 
 def test_metrics_check_lengths_and_values():
@@ -189,12 +215,15 @@ def test_pr_auc_of_a_perfect_ranking_is_one_and_of_all_ties_the_base_rate():
     assert pr_auc(np.ones(10), y) == pytest.approx(0.3)
 
 
-@pytest.mark.parametrize("scores, labels, match", [
-    (np.ones(4), f("0000"), "labels has no anomalies"),
-    (np.ones(4), f("010"), "scores=4, labels=3"),
-    (np.array([1.0, np.nan]), f("01"), "scores holds 1 NaN/inf"),
-    (np.ones((2, 2)), f("01"), "scores must be 1-D"),
-])
+@pytest.mark.parametrize(
+    "scores, labels, match",
+    [
+        (np.ones(4), f("0000"), "labels has no anomalies"),
+        (np.ones(4), f("010"), "scores=4, labels=3"),
+        (np.array([1.0, np.nan]), f("01"), "scores holds 1 NaN/inf"),
+        (np.ones((2, 2)), f("01"), "scores must be 1-D"),
+    ],
+)
 def test_pr_auc_bad_arguments(scores, labels, match):
     with pytest.raises(ConfigError, match=match):
         pr_auc(scores, labels)

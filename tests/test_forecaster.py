@@ -16,30 +16,52 @@ from tsrnn import GRUForecaster, LSTMForecaster, RNNForecaster
 from tsrnn.errors import ConfigError, DataError, NotFittedError
 
 H, L = 12, 48
-FAST = dict(lookback=L, horizon=H, hidden_size=16, num_layers=1, epochs=2, batch_size=32, lr=1e-2,
-            random_state=0, device="cpu", patience=None)
+FAST = dict(
+    lookback=L,
+    horizon=H,
+    hidden_size=16,
+    num_layers=1,
+    epochs=2,
+    batch_size=32,
+    lr=1e-2,
+    random_state=0,
+    device="cpu",
+    patience=None,
+)
 
 
 def sine_frame(n=480, offset=0.0, noise=0.1, seed=0, start="2024-01-01", freq="h", period=24):
     """Two targets, ``a`` (offset by ``offset``) and ``b``, and a covariate ``temp``."""
     rng = np.random.default_rng(seed)
     k = np.arange(n)
-    return pd.DataFrame({
-        "time": pd.date_range(start, periods=n, freq=freq),
-        "a": offset + np.sin(2 * np.pi * k / period) + noise * rng.standard_normal(n),
-        "b": np.cos(2 * np.pi * k / period) + noise * rng.standard_normal(n),
-        "temp": np.sin(2 * np.pi * (k + 3) / period) + noise * rng.standard_normal(n),
-    })
+    return pd.DataFrame(
+        {
+            "time": pd.date_range(start, periods=n, freq=freq),
+            "a": offset + np.sin(2 * np.pi * k / period) + noise * rng.standard_normal(n),
+            "b": np.cos(2 * np.pi * k / period) + noise * rng.standard_normal(n),
+            "temp": np.sin(2 * np.pi * (k + 3) / period) + noise * rng.standard_normal(n),
+        }
+    )
 
 
 def long_frame(n=300):
     """Long format: series A and B (B starts 5 hours later and lives on another scale)."""
     rng = np.random.default_rng(1)
     k = np.arange(n)
-    a = pd.DataFrame({"time": pd.date_range("2024-01-01", periods=n, freq="h"), "id": "A",
-                      "y": np.sin(2 * np.pi * k / 24) + 0.1 * rng.standard_normal(n)})
-    b = pd.DataFrame({"time": pd.date_range("2024-01-01 05:00", periods=n, freq="h"), "id": "B",
-                      "y": 500 + 100 * np.cos(2 * np.pi * k / 24) + 10 * rng.standard_normal(n)})
+    a = pd.DataFrame(
+        {
+            "time": pd.date_range("2024-01-01", periods=n, freq="h"),
+            "id": "A",
+            "y": np.sin(2 * np.pi * k / 24) + 0.1 * rng.standard_normal(n),
+        }
+    )
+    b = pd.DataFrame(
+        {
+            "time": pd.date_range("2024-01-01 05:00", periods=n, freq="h"),
+            "id": "B",
+            "y": 500 + 100 * np.cos(2 * np.pi * k / 24) + 10 * rng.standard_normal(n),
+        }
+    )
     return pd.concat([a, b], ignore_index=True)
 
 
@@ -308,8 +330,9 @@ def test_early_stopping_in_fit_restores_the_best_epoch(df):
         def on_epoch_end(self, trainer, epoch, logs):
             snapshots[epoch] = {k: v.clone() for k, v in trainer.model.state_dict().items()}
 
-    est = RNNForecaster(**{**FAST, "epochs": 30, "patience": 2, "lr": 0.05, "lr_schedule": "none"},
-                        callbacks=[Snap()]).fit(df)
+    est = RNNForecaster(
+        **{**FAST, "epochs": 30, "patience": 2, "lr": 0.05, "lr_schedule": "none"}, callbacks=[Snap()]
+    ).fit(df)
     h = est.history_
     assert h.status == "early_stopped"
     assert len(h.epochs) == h.best_epoch + 2 < 30
@@ -432,23 +455,38 @@ def test_resume_from_a_missing_checkpoint_raises(df, tmp_path):
 
 def test_stateful_mode_trains_on_consecutive_chunks_and_forecasts(tmp_path):
     df = sine_frame(n=1200, noise=0.05)
-    m = RNNForecaster(stateful=True, channel_independent=False, tbptt_steps=24, batch_size=4, lookback=48,
-                      horizon=12, hidden_size=16, epochs=30, lr=1e-2, patience=None, random_state=0).fit(df)
+    m = RNNForecaster(
+        stateful=True,
+        channel_independent=False,
+        tbptt_steps=24,
+        batch_size=4,
+        lookback=48,
+        horizon=12,
+        hidden_size=16,
+        epochs=30,
+        lr=1e-2,
+        patience=None,
+        random_state=0,
+    ).fit(df)
     losses = [e["loss"] for e in m.history_.epochs]
     assert losses[-1] < 0.5 * losses[0]  # it learns the sine from carried-state chunks
     assert m.metrics_["test"]["model"]["mse"] < m.metrics_["test"]["repeat_last"]["mse"]
     f = m.predict()
     assert len(f) == 12 and np.isfinite(f.to_numpy(dtype=float)).all()
     m.save(tmp_path / "s")
-    np.testing.assert_allclose(RNNForecaster.load(tmp_path / "s").predict().to_numpy(dtype=float),
-                               f.to_numpy(dtype=float), rtol=1e-5)
+    np.testing.assert_allclose(
+        RNNForecaster.load(tmp_path / "s").predict().to_numpy(dtype=float), f.to_numpy(dtype=float), rtol=1e-5
+    )
 
 
-@pytest.mark.parametrize("params,word", [
-    ({"stateful": True}, "tbptt_steps"),
-    ({"stateful": True, "tbptt_steps": 10}, "channel_independent"),
-    ({"stateful": True, "tbptt_steps": 10, "channel_independent": False, "head": "seq2seq"}, "head"),
-])
+@pytest.mark.parametrize(
+    "params,word",
+    [
+        ({"stateful": True}, "tbptt_steps"),
+        ({"stateful": True, "tbptt_steps": 10}, "channel_independent"),
+        ({"stateful": True, "tbptt_steps": 10, "channel_independent": False, "head": "seq2seq"}, "head"),
+    ],
+)
 def test_stateful_refuses_what_it_cannot_do(params, word):
     with pytest.raises(ConfigError, match=word):
         RNNForecaster(**params, epochs=1).fit(sine_frame(n=300))

@@ -87,10 +87,14 @@ def test_bad_series_embedding_refused(ar, bad):
 
 
 def test_stateful_refuses_series_embedding_and_balanced_sampling(ar):
-    for param, name in ((dict(series_embedding=2), "series_embedding"), (dict(sampling="balanced"), "sampling='balanced'")):
+    for param, name in (
+        (dict(series_embedding=2), "series_embedding"),
+        (dict(sampling="balanced"), "sampling='balanced'"),
+    ):
         with pytest.raises(ConfigError, match=f"stateful mode does not support {name}"):
-            RNNForecaster(**FAST, lookback=4, horizon=1, stateful=True, tbptt_steps=4, channel_independent=False,
-                          **param).fit(ar)
+            RNNForecaster(
+                **FAST, lookback=4, horizon=1, stateful=True, tbptt_steps=4, channel_independent=False, **param
+            ).fit(ar)
 
 
 def test_unknown_sampling_refused(ar):

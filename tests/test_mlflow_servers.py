@@ -13,13 +13,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
 import pytest
 from tracked_cli import ENV, SMALL, hourly_workdir, tsrnn
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -43,8 +44,15 @@ def wait_until_up(url: str, proc: subprocess.Popen, seconds: float = 120) -> Non
 
 def start(cmd: list[str], cwd: Path, **env: str) -> subprocess.Popen:
     """A server in its own process group, so that stopping it stops its workers too."""
-    return subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**ENV, **env}, start_new_session=True)
+    return subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**ENV, **env},
+        start_new_session=True,
+    )
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -99,7 +107,8 @@ def test_logged_model_is_a_pyfunc_with_signature_that_forecasts(local_run: str, 
     frame["time"] = pd.to_datetime(frame["time"])  # datetimes pass the signature too
     pd.testing.assert_frame_equal(model.predict(frame.tail(60)), local_forecast(workdir, frame.tail(60)))
     example = mlflow.MlflowClient(local_store(workdir)).search_logged_models(
-        experiment_ids=[mlflow.get_experiment_by_name("tsrnn").experiment_id])[0]
+        experiment_ids=[mlflow.get_experiment_by_name("tsrnn").experiment_id]
+    )[0]
     assert example.source_run_id == local_run
 
 
@@ -131,8 +140,20 @@ def test_register_needs_tracking(workdir: Path) -> None:
 @pytest.fixture(scope="module")
 def detector_run(workdir: Path) -> tuple[str, dict]:
     """A `tsrnn detect` that fits a detector, tracked in experiment `det`: (run id, its --json report)."""
-    r = tsrnn("detect", "data.csv", "--epochs", "2", "--window", "16", "--threshold", "quantile", "--json",
-              "--experiment", "det", cwd=workdir)
+    r = tsrnn(
+        "detect",
+        "data.csv",
+        "--epochs",
+        "2",
+        "--window",
+        "16",
+        "--threshold",
+        "quantile",
+        "--json",
+        "--experiment",
+        "det",
+        cwd=workdir,
+    )
     assert r.returncode == 0, r.stderr
     runs = json.loads(tsrnn("runs", "--experiment", "det", "--json", cwd=workdir).stdout)
     return runs[0]["run_id"], json.loads(r.stdout)
@@ -156,8 +177,28 @@ def test_detector_runs_log_a_servable_model_used_by_detect(detector_run: tuple[s
 
 
 def test_killed_run_resumes_from_its_checkpoint_by_run_id(workdir: Path) -> None:
-    args = [sys.executable, "-m", "tsrnn", "fit", "data.csv", "-L", "48", "-H", "12", "--epochs", "300", "--hidden",
-            "8", "--patience", "0", "--out", "killed", "--experiment", "resume", "--quiet"]
+    args = [
+        sys.executable,
+        "-m",
+        "tsrnn",
+        "fit",
+        "data.csv",
+        "-L",
+        "48",
+        "-H",
+        "12",
+        "--epochs",
+        "300",
+        "--hidden",
+        "8",
+        "--patience",
+        "0",
+        "--out",
+        "killed",
+        "--experiment",
+        "resume",
+        "--quiet",
+    ]
     p = subprocess.Popen(args, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     ckpt = workdir / ".killed.checkpoint" / "last.safetensors"
     deadline = time.time() + 120
@@ -172,8 +213,18 @@ def test_killed_run_resumes_from_its_checkpoint_by_run_id(workdir: Path) -> None
 
     client = mlflow.MlflowClient(local_store(workdir))
     done = len(client.get_metric_history(run["run_id"], "loss"))
-    r = tsrnn("fit", "data.csv", "--resume", run["run_id"], "--epochs", str(done + 2), "--out", "resumed",
-              "--json", cwd=workdir)
+    r = tsrnn(
+        "fit",
+        "data.csv",
+        "--resume",
+        run["run_id"],
+        "--epochs",
+        str(done + 2),
+        "--out",
+        "resumed",
+        "--json",
+        cwd=workdir,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["run_id"] == run["run_id"] and out["epochs"] == done + 2
@@ -203,8 +254,9 @@ def test_code_api_tracks_a_fit(workdir: Path, tmp_path: Path) -> None:
 
     store = f"sqlite:///{tmp_path / 'code.db'}"
     with start_run(experiment="code", tracking_uri=store) as run:
-        model = RNNForecaster(lookback=24, horizon=6, hidden_size=8, epochs=2, random_state=0, verbose=False,
-                              callbacks=[run.callback]).fit(workdir / "data.csv")
+        model = RNNForecaster(
+            lookback=24, horizon=6, hidden_size=8, epochs=2, random_state=0, verbose=False, callbacks=[run.callback]
+        ).fit(workdir / "data.csv")
         run.log_estimator(model)
     client = mlflow.MlflowClient(store)
     info = client.get_run(run.id)
@@ -237,10 +289,26 @@ def test_code_api_marks_a_failing_run_failed(tmp_path: Path) -> None:
 @pytest.fixture()
 def tracking_server(tmp_path: Path) -> Iterator[str]:
     port = free_port()
-    proc = start([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                  "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-                  "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"], tmp_path,
-                 MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")  # no background job workers: nothing here uses them
+    proc = start(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        tmp_path,
+        MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
+    )  # no background job workers: nothing here uses them
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url + "/health", proc)
@@ -250,8 +318,22 @@ def tracking_server(tmp_path: Path) -> Iterator[str]:
 
 
 def test_fit_logs_to_a_real_tracking_server(tracking_server: str, workdir: Path) -> None:
-    r = tsrnn("fit", "data.csv", *SMALL, "--out", "served", "--force", "--json", "--tracking-uri", tracking_server,
-              "--experiment", "remote", "--register", "remote-demo", cwd=workdir)
+    r = tsrnn(
+        "fit",
+        "data.csv",
+        *SMALL,
+        "--out",
+        "served",
+        "--force",
+        "--json",
+        "--tracking-uri",
+        tracking_server,
+        "--experiment",
+        "remote",
+        "--register",
+        "remote-demo",
+        cwd=workdir,
+    )
     assert r.returncode == 0, r.stderr
     run_id = json.loads(r.stdout)["run_id"]
     listed = tsrnn("runs", "--tracking-uri", tracking_server, "--experiment", "remote", "--json", cwd=workdir)
@@ -266,21 +348,62 @@ def test_fit_logs_to_a_real_tracking_server(tracking_server: str, workdir: Path)
     from tsrnn import RNNForecaster
 
     pd.testing.assert_frame_equal(got, RNNForecaster.load(workdir / "served").predict(frame).reset_index())
-    by_cli = tsrnn("predict", "data.csv", "--model", f"runs:/{run_id}/model", "--tracking-uri", tracking_server,
-                   cwd=workdir)
+    by_cli = tsrnn(
+        "predict", "data.csv", "--model", f"runs:/{run_id}/model", "--tracking-uri", tracking_server, cwd=workdir
+    )
     assert by_cli.returncode == 0 and by_cli.stdout.count("\n") == 13, by_cli.stderr
 
 
 def test_tracking_server_going_away_during_training_keeps_the_model(tmp_path: Path, workdir: Path) -> None:
     port = free_port()
-    server = start([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                    "--backend-store-uri", f"sqlite:///{tmp_path / 'gone.db'}", "--workers", "1"], tmp_path,
-                   MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+    server = start(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'gone.db'}",
+            "--workers",
+            "1",
+        ],
+        tmp_path,
+        MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
+    )
     wait_until_up(f"http://127.0.0.1:{port}/health", server)
-    fit = subprocess.Popen([sys.executable, "-m", "tsrnn", "fit", "data.csv", "-L", "48", "-H", "12", "--epochs", "300",
-                            "--hidden", "8", "--patience", "0", "--out", "orphan", "--quiet",
-                            "--tracking-uri", f"http://127.0.0.1:{port}"],
-                           cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    fit = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tsrnn",
+            "fit",
+            "data.csv",
+            "-L",
+            "48",
+            "-H",
+            "12",
+            "--epochs",
+            "300",
+            "--hidden",
+            "8",
+            "--patience",
+            "0",
+            "--out",
+            "orphan",
+            "--quiet",
+            "--tracking-uri",
+            f"http://127.0.0.1:{port}",
+        ],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
     ckpt = workdir / ".orphan.checkpoint" / "last.safetensors"
     deadline = time.time() + 120
     while not ckpt.exists() and time.time() < deadline and fit.poll() is None:
@@ -305,13 +428,15 @@ def test_model_server_answers_invocations_with_the_forecast(source: str, local_r
         wait_until_up(f"http://127.0.0.1:{port}/ping", proc)
         frame = pd.read_csv(workdir / "data.csv").tail(100)
         body = json.dumps({"dataframe_split": frame.to_dict(orient="split")}).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", body,
-                                         {"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", body, {"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=60) as r:
             answer = json.loads(r.read())["predictions"]
         short = json.dumps({"dataframe_split": frame.tail(10).to_dict(orient="split")}).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", short,
-                                         {"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", short, {"Content-Type": "application/json"}
+        )
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=60)
         assert refused.value.code == 400
@@ -338,8 +463,9 @@ def test_serve_refuses_a_busy_port_and_a_missing_model(workdir: Path) -> None:
 # ----------------------------------------------------------------------------- user mistakes
 
 
-def test_a_mistaken_resume_leaves_the_named_run_as_it_was(local_run: str, detector_run: tuple[str, dict],
-                                                          workdir: Path) -> None:
+def test_a_mistaken_resume_leaves_the_named_run_as_it_was(
+    local_run: str, detector_run: tuple[str, dict], workdir: Path
+) -> None:
     import mlflow
 
     client = mlflow.MlflowClient(local_store(workdir))
@@ -351,19 +477,28 @@ def test_a_mistaken_resume_leaves_the_named_run_as_it_was(local_run: str, detect
     assert r.returncode == 2 and "has no params.json" in r.stderr
     assert client.get_run(detector_run[0]).info.status == "FINISHED"
     after = client.get_run(local_run)
-    assert (after.info.status, after.data.tags, after.data.params) == (before.info.status, before.data.tags,
-                                                                       before.data.params)
+    assert (after.info.status, after.data.tags, after.data.params) == (
+        before.info.status,
+        before.data.tags,
+        before.data.params,
+    )
 
 
-@pytest.mark.parametrize("args,words", [
-    (["fit", "data.csv", "--tracking-uri", "garbage://x", "--epochs", "1"], ["cannot use the tracking store"]),
-    (["runs", "--tracking-uri", "garbage://x"], ["cannot use the tracking store"]),
-    (["fit", "data.csv", "--experiment", ""], ["--experiment must not be empty"]),
-    (["fit", "data.csv", "--register", "bad/name"], ["--register", "bad/name"]),
-    (["serve", "--model", "m", "--port", "99999"], ["not a TCP port"]),
-    (["fit", "data.csv", "--resume", "data.csv", "--out", "never"], ["not a tsrnn checkpoint"]),
-    (["fit", "data.csv", "--resume", "0123456789abcdef0123456789abcdef", "--run-name", "x"], ["--run-name", "--resume"]),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["fit", "data.csv", "--tracking-uri", "garbage://x", "--epochs", "1"], ["cannot use the tracking store"]),
+        (["runs", "--tracking-uri", "garbage://x"], ["cannot use the tracking store"]),
+        (["fit", "data.csv", "--experiment", ""], ["--experiment must not be empty"]),
+        (["fit", "data.csv", "--register", "bad/name"], ["--register", "bad/name"]),
+        (["serve", "--model", "m", "--port", "99999"], ["not a TCP port"]),
+        (["fit", "data.csv", "--resume", "data.csv", "--out", "never"], ["not a tsrnn checkpoint"]),
+        (
+            ["fit", "data.csv", "--resume", "0123456789abcdef0123456789abcdef", "--run-name", "x"],
+            ["--run-name", "--resume"],
+        ),
+    ],
+)
 def test_mistakes_are_refused_before_anything_runs(workdir: Path, args: list[str], words: list[str]) -> None:
     r = tsrnn(*args, cwd=workdir)
     assert r.returncode == 2, r.stderr
@@ -371,8 +506,9 @@ def test_mistakes_are_refused_before_anything_runs(workdir: Path, args: list[str
     assert not (workdir / "never").exists()
 
 
-def test_reading_commands_create_no_store_and_errors_name_the_uri(local_run: str, workdir: Path,
-                                                                   tmp_path: Path) -> None:
+def test_reading_commands_create_no_store_and_errors_name_the_uri(
+    local_run: str, workdir: Path, tmp_path: Path
+) -> None:
     r = tsrnn("runs", cwd=tmp_path)
     assert r.returncode == 2 and "no MLflow store" in r.stderr and not (tmp_path / "mlruns").exists()
     r = tsrnn("detect", "data.csv", "--model", f"runs:/{local_run}/model", "--no-track", cwd=workdir)

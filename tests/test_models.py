@@ -49,8 +49,13 @@ def test_constants():
 @pytest.mark.parametrize("head", HEADS)
 @pytest.mark.parametrize("cell", CELLS)
 def test_forecaster_output_shape(cell, head, bidirectional, channel_independent, n_quantiles):
-    model = small(cell=cell, head=head, bidirectional=bidirectional,
-                  channel_independent=channel_independent, n_quantiles=n_quantiles)
+    model = small(
+        cell=cell,
+        head=head,
+        bidirectional=bidirectional,
+        channel_independent=channel_independent,
+        n_quantiles=n_quantiles,
+    )
     x, y = torch.randn(5, 10, 3), torch.randn(5, 4, 2)
     model.train()
     assert model(x, y, tbptt_steps=4).shape == (5, 4, 2, n_quantiles)
@@ -109,8 +114,16 @@ def test_dropout_acts_between_layers_in_training_only():
 
 
 def test_config_round_trip_rebuilds_the_same_model():
-    model = small(cell="gru", head="seq2seq", bidirectional=True, dropout=0.1, teacher_forcing=0.25,
-                  instance_norm=False, channel_independent=True, n_quantiles=3).eval()
+    model = small(
+        cell="gru",
+        head="seq2seq",
+        bidirectional=True,
+        dropout=0.1,
+        teacher_forcing=0.25,
+        instance_norm=False,
+        channel_independent=True,
+        n_quantiles=3,
+    ).eval()
     cfg = json.loads(json.dumps(model.config()))
     assert cfg["target_index"] == [0, 2] and cfg["head"] == "seq2seq"
     rebuilt = RecurrentForecaster(**cfg)
@@ -155,8 +168,9 @@ def test_instance_norm_makes_forecasts_affine_equivariant(head, channel_independ
     model.teacher_forcing = 1.0
     y = torch.randn(4, 4, 2)
     out = model(x, y)
-    torch.testing.assert_close(model(x * a + b, y * a[[0, 2]] + b[[0, 2]]), out * a[[0, 2], None] + b[[0, 2], None],
-                               rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        model(x * a + b, y * a[[0, 2]] + b[[0, 2]]), out * a[[0, 2], None] + b[[0, 2], None], rtol=1e-4, atol=1e-4
+    )
 
 
 def test_without_instance_norm_forecasts_are_not_equivariant():
@@ -355,11 +369,14 @@ def test_pinball_loss_hand_computed():
     torch.testing.assert_close(loss, torch.tensor((0.1 + 0.0 + 0.2) / 3))
 
 
-@pytest.mark.parametrize("pred_shape, y_shape, quantiles, name", [
-    ((2, 3, 1, 2), (2, 3, 1), [0.5], "quantiles"),
-    ((2, 3, 1, 1), (2, 3, 1), [1.0], "quantiles"),
-    ((2, 3, 1, 1), (2, 3, 2), [0.5], "y"),
-])
+@pytest.mark.parametrize(
+    "pred_shape, y_shape, quantiles, name",
+    [
+        ((2, 3, 1, 2), (2, 3, 1), [0.5], "quantiles"),
+        ((2, 3, 1, 1), (2, 3, 1), [1.0], "quantiles"),
+        ((2, 3, 1, 1), (2, 3, 2), [0.5], "y"),
+    ],
+)
 def test_pinball_loss_bad_shapes(pred_shape, y_shape, quantiles, name):
     with pytest.raises(ValueError, match=name):
         pinball_loss(torch.zeros(pred_shape), torch.zeros(y_shape), torch.tensor(quantiles))
@@ -395,26 +412,29 @@ def test_next_step_config_and_arguments():
 # ----------------------------------------------------------------------------- argument checks
 
 
-@pytest.mark.parametrize("overrides, name", [
-    (dict(cell="transformer"), "cell"),
-    (dict(head="attention"), "head"),
-    (dict(horizon=0), "horizon"),
-    (dict(horizon=2.5), "horizon"),
-    (dict(hidden_size=0), "hidden_size"),
-    (dict(num_layers=0), "num_layers"),
-    (dict(dropout=1.0), "dropout"),
-    (dict(dropout=-0.1), "dropout"),
-    (dict(teacher_forcing=1.5), "teacher_forcing"),
-    (dict(teacher_forcing=-0.1), "teacher_forcing"),
-    (dict(target_index=[]), "target_index"),
-    (dict(target_index=[0, 0]), "target_index"),
-    (dict(target_index=[3]), "target_index"),
-    (dict(target_index=[-1]), "target_index"),
-    (dict(target_index=[0.5]), "target_index"),
-    (dict(target_index="0"), "target_index"),
-    (dict(n_quantiles=0), "n_quantiles"),
-    (dict(n_inputs=0, target_index=[0]), "n_inputs"),
-])
+@pytest.mark.parametrize(
+    "overrides, name",
+    [
+        (dict(cell="transformer"), "cell"),
+        (dict(head="attention"), "head"),
+        (dict(horizon=0), "horizon"),
+        (dict(horizon=2.5), "horizon"),
+        (dict(hidden_size=0), "hidden_size"),
+        (dict(num_layers=0), "num_layers"),
+        (dict(dropout=1.0), "dropout"),
+        (dict(dropout=-0.1), "dropout"),
+        (dict(teacher_forcing=1.5), "teacher_forcing"),
+        (dict(teacher_forcing=-0.1), "teacher_forcing"),
+        (dict(target_index=[]), "target_index"),
+        (dict(target_index=[0, 0]), "target_index"),
+        (dict(target_index=[3]), "target_index"),
+        (dict(target_index=[-1]), "target_index"),
+        (dict(target_index=[0.5]), "target_index"),
+        (dict(target_index="0"), "target_index"),
+        (dict(n_quantiles=0), "n_quantiles"),
+        (dict(n_inputs=0, target_index=[0]), "n_inputs"),
+    ],
+)
 def test_forecaster_bad_arguments_raise_value_error(overrides, name):
     with pytest.raises(ValueError, match=name):
         small(**overrides)
@@ -439,15 +459,18 @@ def test_forward_bad_inputs_raise_value_error():
         NextStepRNN(3, [0], hidden_size=4)(torch.randn(2, 8))
 
 
-@pytest.mark.parametrize("make, name", [
-    (lambda: RecurrentEncoder(3, cell="lstmm"), "cell"),
-    (lambda: RecurrentEncoder(0), "n_inputs"),
-    (lambda: RecurrentEncoder(3, hidden_size=-1), "hidden_size"),
-    (lambda: RecurrentEncoder(3, dropout=1), "dropout"),
-    (lambda: NextStepRNN(3, [5]), "target_index"),
-    (lambda: NextStepRNN(3, [0], cell="x"), "cell"),
-    (lambda: NextStepRNN(3, [0], num_layers=0), "num_layers"),
-])
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda: RecurrentEncoder(3, cell="lstmm"), "cell"),
+        (lambda: RecurrentEncoder(0), "n_inputs"),
+        (lambda: RecurrentEncoder(3, hidden_size=-1), "hidden_size"),
+        (lambda: RecurrentEncoder(3, dropout=1), "dropout"),
+        (lambda: NextStepRNN(3, [5]), "target_index"),
+        (lambda: NextStepRNN(3, [0], cell="x"), "cell"),
+        (lambda: NextStepRNN(3, [0], num_layers=0), "num_layers"),
+    ],
+)
 def test_encoder_and_next_step_bad_arguments(make, name):
     with pytest.raises(ValueError, match=name):
         make()

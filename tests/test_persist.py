@@ -16,19 +16,31 @@ from tsrnn import GRUForecaster, LSTMForecaster, RNNForecaster
 from tsrnn.errors import ModelFileError, OutputExistsError
 
 H, L = 6, 24
-FAST = dict(lookback=L, horizon=H, hidden_size=8, num_layers=1, epochs=1, batch_size=64, lr=1e-2,
-            random_state=0, device="cpu", patience=None)
+FAST = dict(
+    lookback=L,
+    horizon=H,
+    hidden_size=8,
+    num_layers=1,
+    epochs=1,
+    batch_size=64,
+    lr=1e-2,
+    random_state=0,
+    device="cpu",
+    patience=None,
+)
 
 
 def frame(n=300, seed=0):
     rng = np.random.default_rng(seed)
     k = np.arange(n)
-    return pd.DataFrame({
-        "time": pd.date_range("2024-03-01", periods=n, freq="h"),
-        "a": 50 + 5 * np.sin(2 * np.pi * k / 24) + rng.standard_normal(n),
-        "b": np.cos(2 * np.pi * k / 24) + 0.1 * rng.standard_normal(n),
-        "temp": np.sin(2 * np.pi * (k + 2) / 24),
-    })
+    return pd.DataFrame(
+        {
+            "time": pd.date_range("2024-03-01", periods=n, freq="h"),
+            "a": 50 + 5 * np.sin(2 * np.pi * k / 24) + rng.standard_normal(n),
+            "b": np.cos(2 * np.pi * k / 24) + 0.1 * rng.standard_normal(n),
+            "temp": np.sin(2 * np.pi * (k + 2) / 24),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +127,15 @@ def test_round_trip_long_format_with_time_zone(tmp_path):
     parts = []
     for sid, level in (("x", 0.0), ("y", 100.0)):
         k = np.arange(200)
-        parts.append(pd.DataFrame({"ts": pd.date_range("2024-03-30", periods=200, freq="h", tz="Europe/Berlin"),
-                                   "site": sid, "v": level + np.sin(2 * np.pi * k / 24) + rng.standard_normal(200)}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "ts": pd.date_range("2024-03-30", periods=200, freq="h", tz="Europe/Berlin"),
+                    "site": sid,
+                    "v": level + np.sin(2 * np.pi * k / 24) + rng.standard_normal(200),
+                }
+            )
+        )
     data = pd.concat(parts, ignore_index=True)
     est = RNNForecaster(**FAST, id_col="site").fit(data)
     loaded = RNNForecaster.load(est.save(tmp_path / "m"))

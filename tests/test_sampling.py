@@ -41,7 +41,7 @@ def test_balanced_draws_without_replacement_and_cycles_short_series_evenly():
     for s in (1, 2):
         mine = order[series[order] == s]
         assert len(torch.unique(mine)) == len(mine)  # no window twice within its quota
-        assert ((series[mine] == s).all())
+        assert (series[mine] == s).all()
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 100, 1 << 20])

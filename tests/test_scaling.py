@@ -67,7 +67,7 @@ def test_scaler_contract(method, per_series, data, seed) -> None:
     # fitted on training rows only: scrambling every later row changes nothing
     rng = np.random.default_rng(seed)
     for i in range(d.n_series):
-        after = d.series(i)[train_end[i]:]
+        after = d.series(i)[train_end[i] :]
         after[:] = rng.uniform(-1e6, 1e6, after.shape)
     again = SeriesScaler(method, per_series).fit(d, train_end)
     np.testing.assert_array_equal(s.center_, again.center_)
@@ -80,8 +80,8 @@ def test_scaler_contract(method, per_series, data, seed) -> None:
 def test_standard_scaler_gives_mean_0_std_1_on_train_rows(per_series, data) -> None:
     d, train_end = data
     z = SeriesScaler("standard", per_series).fit(d, train_end).transform(d)
-    blocks = [z[d.offsets[i]: d.offsets[i] + train_end[i]].astype(np.float64) for i in range(d.n_series)]
-    for block in (blocks if per_series else [np.concatenate(blocks)]):
+    blocks = [z[d.offsets[i] : d.offsets[i] + train_end[i]].astype(np.float64) for i in range(d.n_series)]
+    for block in blocks if per_series else [np.concatenate(blocks)]:
         np.testing.assert_allclose(block.mean(axis=0), 0, atol=1e-4)
         np.testing.assert_allclose(block.std(axis=0), 1, atol=1e-4)
 
@@ -92,8 +92,8 @@ def test_standard_scaler_gives_mean_0_std_1_on_train_rows(per_series, data) -> N
 def test_minmax_maps_train_rows_to_0_1(per_series, data) -> None:
     d, train_end = data
     z = SeriesScaler("minmax", per_series).fit(d, train_end).transform(d)
-    blocks = [z[d.offsets[i]: d.offsets[i] + train_end[i]] for i in range(d.n_series)]
-    for block in (blocks if per_series else [np.concatenate(blocks)]):
+    blocks = [z[d.offsets[i] : d.offsets[i] + train_end[i]] for i in range(d.n_series)]
+    for block in blocks if per_series else [np.concatenate(blocks)]:
         np.testing.assert_allclose(block.min(axis=0), 0, atol=1e-5)
         np.testing.assert_allclose(block.max(axis=0), 1, atol=1e-5)
 

@@ -9,15 +9,22 @@ import pandas as pd
 import pytest
 
 from tsrnn.detection.events import runs
-from tsrnn.detection.thresholds import (THRESHOLDS, apply_threshold, dynamic_threshold, ewma, fit_gpd, fit_threshold,
-                                        smooth_errors)
+from tsrnn.detection.thresholds import (
+    THRESHOLDS,
+    apply_threshold,
+    dynamic_threshold,
+    ewma,
+    fit_gpd,
+    fit_threshold,
+    smooth_errors,
+)
 from tsrnn.errors import ConfigError
 
 
 def gpd_sample(rng: np.random.Generator, gamma: float, sigma: float, n: int) -> np.ndarray:
     """GPD draws by inverting the survival function (1 + gamma y / sigma)^(-1/gamma)."""
     u = rng.uniform(size=n)
-    return -sigma * np.log(u) if gamma == 0 else sigma / gamma * (u ** -gamma - 1.0)
+    return -sigma * np.log(u) if gamma == 0 else sigma / gamma * (u**-gamma - 1.0)
 
 
 # ----------------------------------------------------------------------------- quantile / gaussian
@@ -85,7 +92,7 @@ def test_pot_on_exponential_scores_extrapolates_to_the_true_tail_quantile():
 def test_pot_on_pareto_tailed_scores_matches_the_true_quantile():
     gamma, sigma, risk = 0.3, 1.0, 1e-4
     cal = gpd_sample(np.random.default_rng(4), gamma, sigma, 50_000)
-    truth = sigma / gamma * (risk ** -gamma - 1.0)  # 1e-4 is beyond the sample: 5 points per 50,000
+    truth = sigma / gamma * (risk**-gamma - 1.0)  # 1e-4 is beyond the sample: 5 points per 50,000
     assert fit_threshold("pot", cal, risk=risk) == pytest.approx(truth, rel=0.2)
 
 
@@ -96,7 +103,7 @@ def test_pot_is_the_papers_formula_over_the_init_quantile():
     gamma, sigma = fit_gpd(excess)
     ratio = 1e-4 * cal.size / excess.size
     assert gamma != 0.0
-    expected = t + sigma / gamma * (ratio ** -gamma - 1.0)
+    expected = t + sigma / gamma * (ratio**-gamma - 1.0)
     assert fit_threshold("pot", cal, risk=1e-4, init_quantile=0.95) == pytest.approx(expected, rel=1e-9)
 
 
@@ -120,8 +127,9 @@ def test_pot_errors_name_the_parameter_to_change():
         fit_threshold("pot", np.arange(1000.0), risk=0.05)
 
 
-@pytest.mark.parametrize("bad", [np.array([1.0]), np.array([1.0, -0.5]), np.zeros(5), np.array([1.0, np.nan]),
-                                 np.ones((3, 2))])
+@pytest.mark.parametrize(
+    "bad", [np.array([1.0]), np.array([1.0, -0.5]), np.zeros(5), np.array([1.0, np.nan]), np.ones((3, 2))]
+)
 def test_fit_gpd_rejects_what_is_not_excesses(bad):
     with pytest.raises(ConfigError, match="excesses"):
         fit_gpd(bad)
@@ -130,8 +138,10 @@ def test_fit_gpd_rejects_what_is_not_excesses(bad):
 # ----------------------------------------------------------------------------- smoothing
 
 
-@pytest.mark.parametrize("kw, n", [({"span": 7}, 50), ({"alpha": 0.5}, 5000), ({"alpha": 0.97}, 300),
-                                   ({"alpha": 1e-3}, 3000), ({"alpha": 1.0}, 20)])
+@pytest.mark.parametrize(
+    "kw, n",
+    [({"span": 7}, 50), ({"alpha": 0.5}, 5000), ({"alpha": 0.97}, 300), ({"alpha": 1e-3}, 3000), ({"alpha": 1.0}, 20)],
+)
 def test_ewma_is_pandas_adjusted_ewm(kw, n):
     x = np.random.default_rng(6).standard_normal((n, 2)) * 10 + 3
     expected = pd.DataFrame(x).ewm(**kw).mean().to_numpy()
@@ -144,9 +154,16 @@ def test_smooth_errors_smooths_absolute_errors():
     np.testing.assert_allclose(smooth_errors(err, span=3), pd.Series(np.abs(err)).ewm(span=3).mean().to_numpy())
 
 
-@pytest.mark.parametrize("kw, match", [({}, "exactly one of alpha or span"),
-                                       ({"alpha": 0.5, "span": 3}, "exactly one of alpha or span"),
-                                       ({"span": 0.5}, "span"), ({"alpha": 0.0}, "alpha"), ({"alpha": 1.5}, "alpha")])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({}, "exactly one of alpha or span"),
+        ({"alpha": 0.5, "span": 3}, "exactly one of alpha or span"),
+        ({"span": 0.5}, "span"),
+        ({"alpha": 0.0}, "alpha"),
+        ({"alpha": 1.5}, "alpha"),
+    ],
+)
 def test_ewma_bad_parameters(kw, match):
     with pytest.raises(ConfigError, match=match):
         ewma(np.ones(5), **kw)
@@ -295,15 +312,30 @@ def test_every_method_fits_a_finite_or_infinite_number():
         assert isinstance(fit_threshold(method, cal), float)
 
 
-@pytest.mark.parametrize("kw, name", [
-    ({"q": 0.0}, "q"), ({"q": 1.0}, "q"), ({"q": 1.5}, "q"), ({"q": True}, "q"), ({"q": "0.9"}, "q"),
-    ({"fpr": 0.0}, "fpr"), ({"fpr": 1.2}, "fpr"),
-    ({"risk": 0.0}, "risk"), ({"risk": 1.0}, "risk"),
-    ({"init_quantile": 1.0}, "init_quantile"), ({"init_quantile": -0.1}, "init_quantile"),
-    ({"k": 0.0}, "k"), ({"k": -1.0}, "k"), ({"k": float("inf")}, "k"),
-    ({"z_range": (5.0, 2.0)}, "z_range"), ({"z_range": (2.0,)}, "z_range"), ({"z_range": (2.0, np.inf)}, "z_range"),
-    ({"z_step": 0.0}, "z_step"), ({"z_step": 1e-9}, "candidates"),
-])
+@pytest.mark.parametrize(
+    "kw, name",
+    [
+        ({"q": 0.0}, "q"),
+        ({"q": 1.0}, "q"),
+        ({"q": 1.5}, "q"),
+        ({"q": True}, "q"),
+        ({"q": "0.9"}, "q"),
+        ({"fpr": 0.0}, "fpr"),
+        ({"fpr": 1.2}, "fpr"),
+        ({"risk": 0.0}, "risk"),
+        ({"risk": 1.0}, "risk"),
+        ({"init_quantile": 1.0}, "init_quantile"),
+        ({"init_quantile": -0.1}, "init_quantile"),
+        ({"k": 0.0}, "k"),
+        ({"k": -1.0}, "k"),
+        ({"k": float("inf")}, "k"),
+        ({"z_range": (5.0, 2.0)}, "z_range"),
+        ({"z_range": (2.0,)}, "z_range"),
+        ({"z_range": (2.0, np.inf)}, "z_range"),
+        ({"z_step": 0.0}, "z_step"),
+        ({"z_step": 1e-9}, "candidates"),
+    ],
+)
 def test_fit_threshold_bad_parameters_are_named(kw, name):
     with pytest.raises(ConfigError, match=rf"\b{name}\b"):
         fit_threshold("quantile", np.arange(10.0), **kw)  # checked whatever the method
@@ -315,17 +347,29 @@ def test_unknown_method_lists_the_known_ones():
     assert "quantile, gaussian, dynamic, pot, conformal" in str(err.value)
 
 
-@pytest.mark.parametrize("cal, match", [(np.array([]), "calibration is empty"),
-                                        (np.ones((4, 2)), "calibration must be 1-D"),
-                                        (np.array([1.0, np.inf]), "calibration holds 1 NaN/inf")])
+@pytest.mark.parametrize(
+    "cal, match",
+    [
+        (np.array([]), "calibration is empty"),
+        (np.ones((4, 2)), "calibration must be 1-D"),
+        (np.array([1.0, np.inf]), "calibration holds 1 NaN/inf"),
+    ],
+)
 def test_bad_calibration_is_named(cal, match):
     with pytest.raises(ConfigError, match=match):
         fit_threshold("gaussian", cal)
 
 
-@pytest.mark.parametrize("kw, name", [({"window": 1}, "window"), ({"window": 10.5}, "window"),
-                                      ({"min_percent": 1.0}, "min_percent"), ({"min_percent": -0.1}, "min_percent"),
-                                      ({"z_step": -1.0}, "z_step")])
+@pytest.mark.parametrize(
+    "kw, name",
+    [
+        ({"window": 1}, "window"),
+        ({"window": 10.5}, "window"),
+        ({"min_percent": 1.0}, "min_percent"),
+        ({"min_percent": -0.1}, "min_percent"),
+        ({"z_step": -1.0}, "z_step"),
+    ],
+)
 def test_dynamic_threshold_bad_parameters_are_named(kw, name):
     with pytest.raises(ConfigError, match=rf"\b{name}\b"):
         dynamic_threshold(np.ones(10), **kw)

@@ -11,7 +11,6 @@ import pytest
 from tracked_cli import ENV, SMALL, hourly_workdir, tsrnn
 
 
-
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return hourly_workdir(tmp_path_factory, "track")
@@ -51,11 +50,19 @@ def test_runs_show_has_params_metrics_per_epoch_and_artifacts(tracked: str, work
 
 
 def test_no_track_never_imports_mlflow(workdir: Path) -> None:
-    code = ("import sys; from tsrnn.cli import main\n"
-            "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-            "print('mlflow' in sys.modules)")
-    r = subprocess.run([sys.executable, "-c", code, "fit", "data.csv", *SMALL, "--out", "nt", "--no-track"],
-                       cwd=workdir, capture_output=True, text=True, env=ENV, timeout=300)
+    code = (
+        "import sys; from tsrnn.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('mlflow' in sys.modules)"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, "fit", "data.csv", *SMALL, "--out", "nt", "--no-track"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "False"
 

@@ -170,8 +170,10 @@ def test_gradient_clipping_bounds_the_norm_and_logs_the_norm_before_clipping(dat
 
     # the gradient of each parameter as backward leaves it (before clipping) ...
     fresh: dict[int, torch.Tensor] = {}
-    handles = [p.register_post_accumulate_grad_hook(lambda p: fresh.__setitem__(id(p), p.grad.detach().clone()))
-               for p in model.parameters()]
+    handles = [
+        p.register_post_accumulate_grad_hook(lambda p: fresh.__setitem__(id(p), p.grad.detach().clone()))
+        for p in model.parameters()
+    ]
 
     class Spy(Callback):
         def on_fit_start(self, trainer):
@@ -201,8 +203,11 @@ def test_no_clipping_leaves_gradients_alone(data):
 
     class Spy(Callback):
         def on_fit_start(self, trainer):
-            trainer.optimizer.register_step_pre_hook(lambda opt, a, k: norms.append(
-                float(torch.nn.utils.get_total_norm([p.grad for g in opt.param_groups for p in g["params"]]))))
+            trainer.optimizer.register_step_pre_hook(
+                lambda opt, a, k: norms.append(
+                    float(torch.nn.utils.get_total_norm([p.grad for g in opt.param_groups for p in g["params"]]))
+                )
+            )
 
     Trainer(model, mse, config(epochs=1, clip_grad_norm=None), [Spy()]).fit(train_batches(data))
     assert max(norms) > 1e-2  # far above the 1e-3 of the clipping test: gradients were not scaled down
@@ -258,7 +263,9 @@ def _resume_matches_uninterrupted(data, tmp_path, schedule="cosine", **model_kw)
     full_history = Trainer(full, mse, config(**cfg)).fit(train_batches(data), val_batches(data))
 
     first = make_model(**model_kw)
-    h1 = Trainer(first, mse, config(**cfg), [Checkpoint(tmp_path), StopAt(2)]).fit(train_batches(data), val_batches(data))
+    h1 = Trainer(first, mse, config(**cfg), [Checkpoint(tmp_path), StopAt(2)]).fit(
+        train_batches(data), val_batches(data)
+    )
     assert h1.status == "early_stopped" and len(h1.epochs) == 2
     path = tmp_path / "last.safetensors"
     ckpt = load_checkpoint(path)
@@ -286,11 +293,13 @@ def test_resume_with_more_epochs_equals_one_longer_run(data, tmp_path, schedule)
     Trainer(full, mse, config(epochs=4, lr_schedule=schedule)).fit(train_batches(data), val_batches(data))
     first = make_model()
     Trainer(first, mse, config(epochs=2, lr_schedule=schedule), [Checkpoint(tmp_path)]).fit(
-        train_batches(data), val_batches(data))
+        train_batches(data), val_batches(data)
+    )
     resumed = make_model(seed=5)
     rec = Epochs()
     history = Trainer(resumed, mse, config(epochs=4, lr_schedule=schedule), [rec]).fit(
-        train_batches(data), val_batches(data), resume=load_checkpoint(tmp_path / "last.safetensors"))
+        train_batches(data), val_batches(data), resume=load_checkpoint(tmp_path / "last.safetensors")
+    )
     assert rec.started == [3, 4] and history.status == "finished"
     assert same_weights(weights(full), weights(resumed))
 
@@ -437,8 +446,9 @@ def test_estimator_loss_truncates_backprop_too(quantiles):
     from tsrnn import RNNForecaster
 
     L, k = 40, 8
-    est = RNNForecaster(lookback=L, horizon=4, tbptt_steps=k, instance_norm=False, hidden_size=8, num_layers=1,
-                        quantiles=quantiles)
+    est = RNNForecaster(
+        lookback=L, horizon=4, tbptt_steps=k, instance_norm=False, hidden_size=8, num_layers=1, quantiles=quantiles
+    )
     torch.manual_seed(0)
     model = est._build_model(2, 1)
     x = torch.randn(3, L, 2, requires_grad=True)

@@ -12,8 +12,17 @@ from hypothesis import strategies as st
 
 from tsrnn.data import from_arrays
 from tsrnn.errors import ConfigError, DataError
-from tsrnn.windows import (MAX_WINDOW, SPLITS, WindowBatches, WindowDataset, gather, iter_batches, latest_window,
-                           make_windows, split_bounds)
+from tsrnn.windows import (
+    MAX_WINDOW,
+    SPLITS,
+    WindowBatches,
+    WindowDataset,
+    gather,
+    iter_batches,
+    latest_window,
+    make_windows,
+    split_bounds,
+)
 
 # ----------------------------------------------------------------------------- reference
 
@@ -59,8 +68,14 @@ split_size = st.one_of(st.sampled_from([0.0, 0.1, 0.15, 0.2, 0.25, 0.3]), st.int
 @st.composite
 def configs(draw):
     lengths = draw(st.lists(st.integers(1, 90), min_size=1, max_size=3))
-    return dict(lengths=lengths, lookback=draw(st.integers(1, 20)), horizon=draw(st.integers(1, 10)),
-                stride=draw(st.integers(1, 4)), val=draw(split_size), test=draw(split_size))
+    return dict(
+        lengths=lengths,
+        lookback=draw(st.integers(1, 20)),
+        horizon=draw(st.integers(1, 10)),
+        stride=draw(st.integers(1, 4)),
+        val=draw(split_size),
+        test=draw(split_size),
+    )
 
 
 def fits(cfg) -> bool:
@@ -165,8 +180,12 @@ def test_shuffle_changes_the_order() -> None:
     w = make_windows(d, 4, 2, 1, 0.1, 0.1)
     values = torch.from_numpy(d.values)
     plain = torch.cat([x[:, 0, 0] for x, _ in iter_batches(values, w.train, 1, 32)])
-    shuffled = torch.cat([x[:, 0, 0] for x, _ in iter_batches(values, w.train, 1, 32, shuffle=True,
-                                                              generator=torch.Generator().manual_seed(0))])
+    shuffled = torch.cat(
+        [
+            x[:, 0, 0]
+            for x, _ in iter_batches(values, w.train, 1, 32, shuffle=True, generator=torch.Generator().manual_seed(0))
+        ]
+    )
     assert not torch.equal(plain, shuffled) and torch.equal(plain.sort().values, shuffled.sort().values)
 
 
@@ -238,16 +257,23 @@ def test_too_short_names_the_rows_needed() -> None:
 
 def test_too_short_with_row_counts_and_many_series() -> None:
     d = from_arrays([np.zeros((32, 1)), np.zeros((30, 1))])
-    with pytest.raises(DataError, match=r"series '1' of <array>: the train split has 20 rows \(of 30\), but one "
-                                        r"window needs lookback 16 \+ horizon 8 = 24 rows"):
+    with pytest.raises(
+        DataError,
+        match=r"series '1' of <array>: the train split has 20 rows \(of 30\), but one "
+        r"window needs lookback 16 \+ horizon 8 = 24 rows",
+    ):
         make_windows(d, 16, 8, 1, 5, 5)
     with pytest.raises(DataError, match=r"the test split has 0 rows .* needs horizon 8 = 8 rows"):
         make_windows(d, 16, 8, 1, 5, 0, require=("train", "test"))
 
 
 @PROPS
-@given(st.integers(1, 40), st.integers(1, 12), st.sampled_from([0.05, 0.1, 0.15, 0.2, 0.25, 0.3]),
-       st.sampled_from([0.05, 0.1, 0.15, 0.2, 0.25, 0.3]))
+@given(
+    st.integers(1, 40),
+    st.integers(1, 12),
+    st.sampled_from([0.05, 0.1, 0.15, 0.2, 0.25, 0.3]),
+    st.sampled_from([0.05, 0.1, 0.15, 0.2, 0.25, 0.3]),
+)
 def test_the_stated_row_count_is_enough(lookback: int, horizon: int, val: float, test: float) -> None:
     with pytest.raises(DataError) as e:
         make_windows(from_arrays(np.zeros((lookback + horizon - 1, 1))), lookback, horizon, 1, val, test)
@@ -267,14 +293,17 @@ def test_bad_lengths_raise_config_error(option: str, bad) -> None:
         make_windows(encoded([50]), **args)
 
 
-@pytest.mark.parametrize("val, test, match", [
-    (1.0, 0.2, "--val fraction must be in"),
-    (0.1, -0.5, "--test fraction must be in"),
-    (-3, 0.2, "--val must not be negative"),
-    (True, 0.2, "--val must be a fraction"),
-    ("soon", 0.2, "--val 'soon' is neither"),
-    (0.6, 0.5, "do not fit in 50 rows"),
-])
+@pytest.mark.parametrize(
+    "val, test, match",
+    [
+        (1.0, 0.2, "--val fraction must be in"),
+        (0.1, -0.5, "--test fraction must be in"),
+        (-3, 0.2, "--val must not be negative"),
+        (True, 0.2, "--val must be a fraction"),
+        ("soon", 0.2, "--val 'soon' is neither"),
+        (0.6, 0.5, "do not fit in 50 rows"),
+    ],
+)
 def test_bad_split_sizes_raise_config_error(val, test, match) -> None:
     with pytest.raises(ConfigError, match=match):
         make_windows(encoded([50]), 4, 2, 1, val, test)
@@ -307,8 +336,9 @@ def test_window_batches_balanced_sampling_weighs_series_equally() -> None:
     per_series = np.bincount(s_balanced)
     assert per_series.max() - per_series.min() <= 1 and per_series.sum() == len(w.train)
     assert set(rows) <= set(w.train.starts.tolist())
-    again, _ = epoch_series(WindowBatches(values, w.train, 1, 64, shuffle=True, seed=1, series=sid,
-                                          sampling="balanced"), 1)
+    again, _ = epoch_series(
+        WindowBatches(values, w.train, 1, 64, shuffle=True, seed=1, series=sid, sampling="balanced"), 1
+    )
     np.testing.assert_array_equal(rows, again)  # same seed and epoch, same draws
     assert not np.array_equal(rows, epoch_series(balanced, 2)[0])  # a new draw every epoch
 
@@ -327,8 +357,9 @@ def test_window_batches_refuse_balanced_sampling_without_series() -> None:
 def test_window_batches_shards_split_each_epoch_between_processes(sampling: str, world: int) -> None:
     d = encoded([37, 120, 64])
     w = make_windows(d, 6, 3, 1, 0.0, 0.0)
-    whole = WindowBatches(torch.from_numpy(d.values), w.train, 1, 16, shuffle=True, seed=4,
-                          series=w.series_of(w.train), sampling=sampling)
+    whole = WindowBatches(
+        torch.from_numpy(d.values), w.train, 1, 16, shuffle=True, seed=4, series=w.series_of(w.train), sampling=sampling
+    )
     full = epoch_series(whole, 3)[0]
     shards = [whole.shard(r, world, pad=True) for r in range(world)]
     assert len({s.n_batches for s in shards}) == 1 and len({len(s) for s in shards}) == 1

@@ -18,8 +18,9 @@ SMALL = ["-L", "48", "-H", "12", "--epochs", "2", "--hidden", "8", "--quiet"]
 
 
 def tsrnn(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tsrnn", *args], cwd=cwd, capture_output=True, text=True,
-                          env=ENV, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "tsrnn", *args], cwd=cwd, capture_output=True, text=True, env=ENV, timeout=300
+    )
 
 
 def hourly_workdir(factory: Any, name: str, trend: float = 0.0) -> Path:
@@ -27,7 +28,11 @@ def hourly_workdir(factory: Any, name: str, trend: float = 0.0) -> Path:
     row) and cosine, columns time, a, b."""
     d = factory.mktemp(name)
     t = np.arange(500)
-    pd.DataFrame({"time": pd.date_range("2024-01-01", periods=500, freq="h"),
-                  "a": np.sin(2 * np.pi * t / 24) + trend * t, "b": np.cos(2 * np.pi * t / 24)}
-                 ).to_csv(d / "data.csv", index=False)
+    pd.DataFrame(
+        {
+            "time": pd.date_range("2024-01-01", periods=500, freq="h"),
+            "a": np.sin(2 * np.pi * t / 24) + trend * t,
+            "b": np.cos(2 * np.pi * t / 24),
+        }
+    ).to_csv(d / "data.csv", index=False)
     return d

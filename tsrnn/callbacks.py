@@ -75,12 +75,18 @@ class Progress(Callback):
 
     def on_fit_start(self, trainer: Trainer) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as Bar
 
-        self.progress = Bar(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("loss {task.fields[loss]} val {task.fields[val]} {task.fields[speed]}"),
-                            TimeElapsedColumn(), transient=False,
-                            console=Console(stderr=True))
+        self.progress = Bar(
+            TextColumn("epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]} val {task.fields[val]} {task.fields[speed]}"),
+            TimeElapsedColumn(),
+            transient=False,
+            console=Console(stderr=True),
+        )
         self.progress.start()
         self.task = self.progress.add_task("fit", total=self.total_batches, epoch=0, loss="-", val="-", speed="")
 
@@ -94,8 +100,13 @@ class Progress(Callback):
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         val = f"{logs['val_loss']:.4f}" if "val_loss" in logs else "-"
-        self.progress.update(self.task, completed=self.total_batches, loss=f"{logs['loss']:.4f}", val=val,
-                             speed=f"{logs['samples_per_s']:,.0f} samples/s")
+        self.progress.update(
+            self.task,
+            completed=self.total_batches,
+            loss=f"{logs['loss']:.4f}",
+            val=val,
+            speed=f"{logs['samples_per_s']:,.0f} samples/s",
+        )
 
     def on_fit_end(self, trainer: Trainer, status: str) -> None:
         if self.progress is not None:

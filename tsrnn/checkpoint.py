@@ -27,8 +27,12 @@ def _flatten(prefix: str, obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
         tensors[key] = obj.detach().cpu().contiguous()
         return {"__tensor__": key}
     if isinstance(obj, dict):
-        return {"__dict__": [[_flatten(f"{prefix}.k{i}", k, tensors), _flatten(f"{prefix}.{i}", v, tensors)]
-                             for i, (k, v) in enumerate(obj.items())]}
+        return {
+            "__dict__": [
+                [_flatten(f"{prefix}.k{i}", k, tensors), _flatten(f"{prefix}.{i}", v, tensors)]
+                for i, (k, v) in enumerate(obj.items())
+            ]
+        }
     if isinstance(obj, (list, tuple)):
         return {"__list__": [_flatten(f"{prefix}.{i}", v, tensors) for i, v in enumerate(obj)]}
     return obj
@@ -76,7 +80,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
     path = Path(path)
     if not path.is_file():
-        raise ModelFileError(f"no checkpoint at {path}", "pass the checkpoint file written during training (last.safetensors)")
+        raise ModelFileError(
+            f"no checkpoint at {path}", "pass the checkpoint file written during training (last.safetensors)"
+        )
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
@@ -95,9 +101,11 @@ def restore(trainer: "Trainer", ckpt: dict[str, Any]) -> int:
         if trainer.scheduler is not None and ckpt.get("scheduler") is not None:
             trainer.scheduler.load_state_dict(ckpt["scheduler"])
     except (RuntimeError, ValueError, KeyError) as e:
-        raise ModelFileError(f"the checkpoint does not match this model's configuration ({str(e)[:300]})",
-                             "resume with the same model options (cell, layers, hidden, lookback, horizon, ...) "
-                             "as the run that wrote the checkpoint") from e
+        raise ModelFileError(
+            f"the checkpoint does not match this model's configuration ({str(e)[:300]})",
+            "resume with the same model options (cell, layers, hidden, lookback, horizon, ...) "
+            "as the run that wrote the checkpoint",
+        ) from e
     if ckpt.get("rng") is not None:  # dropout and teacher forcing continue their random stream
         torch.set_rng_state(ckpt["rng"])
     trainer.history.epochs = list(ckpt.get("history") or [])

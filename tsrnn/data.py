@@ -10,11 +10,12 @@ array (targets first, then covariates), row offsets per series, timestamps and a
 from __future__ import annotations
 
 import difflib
-import warnings
 import hashlib
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -134,8 +135,20 @@ def from_arrays(
     times = np.concatenate([pd.date_range(start, periods=n, freq=freq).as_unit("ns").values for n in lengths])
     names = tuple(targets) if targets else tuple(f"y{i}" for i in range(n_ch))
     ids = tuple(str(i) for i in range(len(arrays))) if len(arrays) > 1 else None
-    return SeriesData(vals, offsets, times, names, (), ids, "time", "id" if ids else None, freq,
-                      None, "<array>", DataReport(rows=int(offsets[-1])))
+    return SeriesData(
+        vals,
+        offsets,
+        times,
+        names,
+        (),
+        ids,
+        "time",
+        "id" if ids else None,
+        freq,
+        None,
+        "<array>",
+        DataReport(rows=int(offsets[-1])),
+    )
 
 
 # ----------------------------------------------------------------------------- reading
@@ -266,8 +279,10 @@ def _parse_times(s: "pd.Series", col: str, name: str, is_file: bool) -> "pd.Date
         try:
             parsed = pd.to_datetime(s, errors="coerce", format="mixed")
         except (ValueError, TypeError) as e:  # e.g. mixed time zones
-            raise DataError(f"{name}: column {col!r} holds times that cannot be read together ({e})",
-                            "write every time in one format and one time zone") from e
+            raise DataError(
+                f"{name}: column {col!r} holds times that cannot be read together ({e})",
+                "write every time in one format and one time zone",
+            ) from e
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if len(bad):
         vals = ", ".join(repr(str(v)) for v in s.iloc[bad[:3]])
@@ -351,8 +366,7 @@ def _step_and_gaps(t: "pd.DatetimeIndex", sid: str | None, name: str, where: str
             "resample the data to one frequency before using it",
         )
     gaps = [
-        Gap(sid, str(t[i]), str(t[i + 1]), int(diffs[i] // step) - 1)
-        for i in np.flatnonzero(diffs.to_numpy() != step)
+        Gap(sid, str(t[i]), str(t[i + 1]), int(diffs[i] // step) - 1) for i in np.flatnonzero(diffs.to_numpy() != step)
     ]
     return _offset(step), gaps
 
@@ -461,7 +475,7 @@ def load_series(
                 i = int(np.flatnonzero(np.diff(t.asi8) < 0)[0])
                 raise DataError(
                     f"{name}:{who} rows are not in time order: {t[i + 1]} "
-                    f"({_rows(block.index[i + 1:i + 2], is_file)}) comes after {t[i]}",
+                    f"({_rows(block.index[i + 1 : i + 2], is_file)}) comes after {t[i]}",
                     "sort the rows by time, or pass --sort / sort=True",
                 )
             order = np.argsort(t.asi8, kind="stable")
@@ -490,8 +504,9 @@ def load_series(
 
     known = {str(f) for f in freqs if f is not None}
     if len(known) > 1:
-        raise DataError(f"{name}: the series have different frequencies ({sorted(known)})",
-                        "resample every series to one frequency")
+        raise DataError(
+            f"{name}: the series have different frequencies ({sorted(known)})", "resample every series to one frequency"
+        )
     for c, col in enumerate(cols):
         if all(np.ptp(a[:, c]) == 0 for a in arrays if len(a)):
             report.constant_columns.append(col)
@@ -507,12 +522,25 @@ def load_series(
     values = np.ascontiguousarray(np.concatenate(arrays) if len(arrays) > 1 else arrays[0])
     freq = next((f.freqstr for f in freqs if f is not None), None)
     ids = tuple(str(g) for g in groups) if id_col is not None else None
-    return SeriesData(values, offsets, np.concatenate(time_arrays).view("datetime64[ns]"),
-                      tuple(targets), tuple(covariates), ids, tcol, id_col, freq, tz, name, report)
+    return SeriesData(
+        values,
+        offsets,
+        np.concatenate(time_arrays).view("datetime64[ns]"),
+        tuple(targets),
+        tuple(covariates),
+        ids,
+        tcol,
+        id_col,
+        freq,
+        tz,
+        name,
+        report,
+    )
 
 
-def _check_missing(block: "pd.DataFrame", fill: str, name: str, is_file: bool, sid: str | None,
-                   report: DataReport, labels: Any) -> "pd.DataFrame":
+def _check_missing(
+    block: "pd.DataFrame", fill: str, name: str, is_file: bool, sid: str | None, report: DataReport, labels: Any
+) -> "pd.DataFrame":
     arr = block.to_numpy(dtype=np.float64)
     nan, inf = np.isnan(arr), np.isinf(arr)
     if not (nan.any() or inf.any()):
@@ -526,8 +554,11 @@ def _check_missing(block: "pd.DataFrame", fill: str, name: str, is_file: bool, s
             m["inf"] += n_inf
             if fill == "error":
                 bad = np.flatnonzero(nan[:, c] | inf[:, c])
-                at = (_rows(labels[bad[bad < len(labels)]], is_file) if len(labels) == len(block)
-                      else "at times " + ", ".join(str(block.index[i]) for i in bad[:_SHOW]))
+                at = (
+                    _rows(labels[bad[bad < len(labels)]], is_file)
+                    if len(labels) == len(block)
+                    else "at times " + ", ".join(str(block.index[i]) for i in bad[:_SHOW])
+                )
                 kinds = " and ".join(k for k, n in (("missing (NaN)", n_nan), ("infinite", n_inf)) if n)
                 raise DataError(
                     f"{name}:{who} column {col!r} has {n_nan + n_inf} {kinds} value(s), at {at}",
@@ -576,8 +607,11 @@ def describe(data: SeriesData) -> dict[str, Any]:
         "filled": r.filled,
         "filled_gap_rows": r.filled_gap_rows,
         "sorted_rows": r.sorted_rows,
-        "gaps": {"count": len(r.gaps), "missing_steps": sum(g.missing for g in r.gaps),
-                 "first": [vars(g) for g in r.gaps[:5]]},
+        "gaps": {
+            "count": len(r.gaps),
+            "missing_steps": sum(g.missing for g in r.gaps),
+            "first": [vars(g) for g in r.gaps[:5]],
+        },
         "warnings": r.warnings,
         "content_hash": data.content_hash(),
     }

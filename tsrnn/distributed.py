@@ -52,13 +52,17 @@ def init(device: torch.device) -> torch.device:
     if world_size() <= 1:
         return device
     if not torch.distributed.is_available():
-        raise ConfigError("this torch build has no torch.distributed, so it cannot train under torchrun",
-                          "install a torch build with distributed support, or run without torchrun")
+        raise ConfigError(
+            "this torch build has no torch.distributed, so it cannot train under torchrun",
+            "install a torch build with distributed support, or run without torchrun",
+        )
     if device.type == "cuda":
         local = int(os.environ.get("LOCAL_RANK", "0"))
         if device.index is not None and device.index != local:
-            raise ConfigError(f"--device {device} under torchrun: every process uses the GPU of its LOCAL_RANK",
-                              "pass --device cuda (or auto) and let torchrun place the processes")
+            raise ConfigError(
+                f"--device {device} under torchrun: every process uses the GPU of its LOCAL_RANK",
+                "pass --device cuda (or auto) and let torchrun place the processes",
+            )
         device = torch.device("cuda", local)
         torch.cuda.set_device(device)
     if not torch.distributed.is_initialized():

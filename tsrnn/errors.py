@@ -52,5 +52,7 @@ def refuse_unused(estimator: object, names: tuple[str, ...], why: str) -> None:
     defaults = inspect.signature(type(estimator).__init__).parameters
     for name in names:
         if getattr(estimator, name) != defaults[name].default:
-            raise ConfigError(f"{name}={getattr(estimator, name)!r} has no effect {why}",
-                              f"leave {name} at its default, or change the configuration that ignores it")
+            raise ConfigError(
+                f"{name}={getattr(estimator, name)!r} has no effect {why}",
+                f"leave {name} at its default, or change the configuration that ignores it",
+            )

@@ -9,8 +9,23 @@ from __future__ import annotations
 import numpy as np
 
 # seasonal period by the frequency's unit (pandas offset aliases)
-_SEASONS = {"min": 60, "T": 60, "h": 24, "H": 24, "D": 7, "B": 5, "W": 52, "M": 12, "MS": 12, "ME": 12,
-            "Q": 4, "QS": 4, "QE": 4, "s": 60, "S": 60}
+_SEASONS = {
+    "min": 60,
+    "T": 60,
+    "h": 24,
+    "H": 24,
+    "D": 7,
+    "B": 5,
+    "W": 52,
+    "M": 12,
+    "MS": 12,
+    "ME": 12,
+    "Q": 4,
+    "QS": 4,
+    "QE": 4,
+    "s": 60,
+    "S": 60,
+}
 
 
 def season_length(freq: str | None) -> int | None:

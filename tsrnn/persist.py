@@ -12,8 +12,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tsrnn.errors import ModelFileError, OutputExistsError
 
@@ -77,19 +78,25 @@ def load_model_dir(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
         raise ModelFileError(f"{path} is not a model directory", "pass the directory written by `tsrnn fit` or .save()")
     unsafe = sorted(str(f.relative_to(path)) for f in path.rglob("*") if f.is_file() and _looks_like_pickle(f))
     if unsafe:
-        raise ModelFileError(f"{path} contains pickle data ({', '.join(unsafe)}); tsrnn never loads pickles "
-                             "because they can run code", "use a directory written by tsrnn, and only from sources you trust")
+        raise ModelFileError(
+            f"{path} contains pickle data ({', '.join(unsafe)}); tsrnn never loads pickles because they can run code",
+            "use a directory written by tsrnn, and only from sources you trust",
+        )
     missing = [n for n in (CONFIG, WEIGHTS) if not (path / n).is_file()]
     if missing:
-        raise ModelFileError(f"{path} is not a complete tsrnn model (missing {', '.join(missing)})",
-                             "pass a directory written by `tsrnn fit` or .save(); it may have been copied partially")
+        raise ModelFileError(
+            f"{path} is not a complete tsrnn model (missing {', '.join(missing)})",
+            "pass a directory written by `tsrnn fit` or .save(); it may have been copied partially",
+        )
     try:
         config = json.loads((path / CONFIG).read_text())
     except (ValueError, UnicodeDecodeError) as e:
         raise ModelFileError(f"{path / CONFIG} is damaged ({e})", "save the model again") from e
     if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise ModelFileError(f"{path / CONFIG} is not a tsrnn model configuration (format {config.get('format') if isinstance(config, dict) else '?'})",
-                             "save the model again with this version of tsrnn")
+        raise ModelFileError(
+            f"{path / CONFIG} is not a tsrnn model configuration (format {config.get('format') if isinstance(config, dict) else '?'})",
+            "save the model again with this version of tsrnn",
+        )
     try:
         tensors = load_file(str(path / WEIGHTS))
     except (SafetensorError, OSError, ValueError) as e:
@@ -97,23 +104,33 @@ def load_model_dir(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return config, tensors
 
 
-def save_estimator(est: Any, path: str | Path, overwrite: bool, config: dict[str, Any],
-                   tensors: dict[str, Any]) -> Path:
+def save_estimator(
+    est: Any, path: str | Path, overwrite: bool, config: dict[str, Any], tensors: dict[str, Any]
+) -> Path:
     """Save a fitted estimator: what every tsrnn estimator has (class, parameters, module shape
     and weights, scaler, training history) plus its own ``config`` and ``tensors``."""
     from tsrnn import __version__
 
     h = est.history_
-    common = {"kind": type(est).__name__, "tsrnn_version": __version__,
-              "params": {k: v for k, v in est.get_params().items() if k not in ("callbacks", "checkpoint_dir")},
-              "model": est.model_.config(), "scaler": est.scaler_.state(),
-              "history": {"epochs": h.epochs, "status": h.status, "best_epoch": h.best_epoch}}
+    common = {
+        "kind": type(est).__name__,
+        "tsrnn_version": __version__,
+        "params": {k: v for k, v in est.get_params().items() if k not in ("callbacks", "checkpoint_dir")},
+        "model": est.model_.config(),
+        "scaler": est.scaler_.state(),
+        "history": {"epochs": h.epochs, "status": h.status, "best_epoch": h.best_epoch},
+    }
     weights = {f"model.{k}": v for k, v in est.model_.state_dict().items()}
     return save_model_dir(path, {**common, **config}, {**weights, **tensors}, overwrite)
 
 
-def load_estimator(cls: type, path: str | Path, device: str, module: Callable[[Any], type],
-                   restore: Callable[[Any, dict[str, Any], dict[str, Any]], None]) -> Any:
+def load_estimator(
+    cls: type,
+    path: str | Path,
+    device: str,
+    module: Callable[[Any], type],
+    restore: Callable[[Any, dict[str, Any], dict[str, Any]], None],
+) -> Any:
     """Load what ``save_estimator`` wrote: ``module(est)`` is the torch module class to build,
     ``restore(est, config, tensors)`` sets the estimator's own fitted attributes. A damaged
     or mismatched directory raises ModelFileError."""
@@ -122,8 +139,10 @@ def load_estimator(cls: type, path: str | Path, device: str, module: Callable[[A
 
     config, tensors = load_model_dir(path)
     if config.get("kind") != cls.__name__:
-        raise ModelFileError(f"{path} holds a {config.get('kind')}, not a {cls.__name__}",
-                             "use `tsrnn predict` for forecasters and `tsrnn detect --model` for detectors")
+        raise ModelFileError(
+            f"{path} holds a {config.get('kind')}, not a {cls.__name__}",
+            "use `tsrnn predict` for forecasters and `tsrnn detect --model` for detectors",
+        )
     try:
         est = cls(**config["params"])
         model = module(est)(**config["model"])

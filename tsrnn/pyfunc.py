@@ -36,8 +36,10 @@ def load_any(path: str | Path) -> Any:
     try:
         kind = json.loads(config_file.read_text()).get("kind")
     except (OSError, ValueError) as e:
-        raise ModelFileError(f"{path} is not a tsrnn model directory (no readable config.json)",
-                             "pass a directory written by `tsrnn fit`, or runs:/RUN_ID/model") from e
+        raise ModelFileError(
+            f"{path} is not a tsrnn model directory (no readable config.json)",
+            "pass a directory written by `tsrnn fit`, or runs:/RUN_ID/model",
+        ) from e
     cls = RNNAnomalyDetector if kind == RNNAnomalyDetector.__name__ else RNNForecaster
     return cls.load(path)
 
@@ -65,8 +67,9 @@ class TsrnnModel:
         except TsrnnError as e:  # the model server answers 400 with this message, not a stack trace
             from mlflow.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 
-            raise MlflowException(f"{e.message}" + (f" (hint: {e.hint})" if e.hint else ""),
-                                  error_code=INVALID_PARAMETER_VALUE) from e
+            raise MlflowException(
+                f"{e.message}" + (f" (hint: {e.hint})" if e.hint else ""), error_code=INVALID_PARAMETER_VALUE
+            ) from e
 
 
 def _load_pyfunc(data_path: str) -> TsrnnModel:
@@ -108,10 +111,10 @@ def requirements() -> list[str]:
 def signature(example: Any, output: Any, time_col: str, id_col: str | None) -> Any:
     """Input: the value columns as doubles, the time (and id) column as any type, so that
     timestamps arrive as datetimes from pandas or as ISO strings from CSV and REST."""
+    import warnings
+
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types.schema import AnyType, ColSpec, Schema
-
-    import warnings
 
     cols = [ColSpec(AnyType() if c in (time_col, id_col) else "double", c) for c in example.columns]
     with warnings.catch_warnings():  # its hint about integer columns concerns inputs; is_anomaly is an output
@@ -126,17 +129,24 @@ def log_model(mlflow: Any, est: Any, model_dir: str | Path, example: Any, regist
     model = TsrnnModel(est)
     sig = signature(example, model.predict(example), est.time_col_, getattr(est, "id_col_", None))
     example = example.assign(**{est.time_col_: example[est.time_col_].astype(str)})  # as REST clients send it
-    return mlflow.pyfunc.log_model(name="model", loader_module=LOADER, data_path=str(model_dir),
-                                   signature=sig, input_example=example, pip_requirements=requirements(),
-                                   registered_model_name=register)
+    return mlflow.pyfunc.log_model(
+        name="model",
+        loader_module=LOADER,
+        data_path=str(model_dir),
+        signature=sig,
+        input_example=example,
+        pip_requirements=requirements(),
+        registered_model_name=register,
+    )
 
 
 def save_model(model_dir: str | Path, dest: str | Path) -> Path:
     """Write ``model_dir`` as an MLflow model at ``dest`` (for `tsrnn serve` of a local directory)."""
     import mlflow
 
-    mlflow.pyfunc.save_model(path=str(dest), loader_module=LOADER, data_path=str(model_dir),
-                             pip_requirements=requirements())
+    mlflow.pyfunc.save_model(
+        path=str(dest), loader_module=LOADER, data_path=str(model_dir), pip_requirements=requirements()
+    )
     return Path(dest)
 
 
@@ -159,17 +169,22 @@ def fetch_model(uri: str, tracking_uri: str | None = None) -> tuple[Path, Path]:
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest)))
     except Exception as e:  # MlflowException, missing run, unknown registered model, ...
-        raise ModelFileError(f"cannot fetch the model {uri} from the MLflow store {store} "
-                             f"({type(e).__name__}: {str(e)[:300]})",
-                             "check the run id or model name/version (`tsrnn runs`), and --tracking-uri") from e
+        raise ModelFileError(
+            f"cannot fetch the model {uri} from the MLflow store {store} ({type(e).__name__}: {str(e)[:300]})",
+            "check the run id or model name/version (`tsrnn runs`), and --tracking-uri",
+        ) from e
     try:
         flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["python_function"]
     except (OSError, KeyError, TypeError, yaml.YAMLError) as e:
-        raise ModelFileError(f"{uri} is not an MLflow model (no readable MLmodel)",
-                             "pass the model a tsrnn run logged: runs:/RUN_ID/model") from e
+        raise ModelFileError(
+            f"{uri} is not an MLflow model (no readable MLmodel)",
+            "pass the model a tsrnn run logged: runs:/RUN_ID/model",
+        ) from e
     if flavor.get("loader_module") != LOADER or not flavor.get("data"):
-        raise ModelFileError(f"{uri} is an MLflow model, but not a tsrnn one (loader {flavor.get('loader_module')!r})",
-                             "pass a model logged by `tsrnn fit`")
+        raise ModelFileError(
+            f"{uri} is an MLflow model, but not a tsrnn one (loader {flavor.get('loader_module')!r})",
+            "pass a model logged by `tsrnn fit`",
+        )
     return local, local / flavor["data"]
 
 
@@ -178,8 +193,10 @@ def local_model_dir(ref: str | Path, tracking_uri: str | None = None) -> Path:
     if tracking_uri and not is_mlflow_uri(str(ref)):
         from tsrnn.errors import ConfigError
 
-        raise ConfigError(f"--tracking-uri applies to an MLflow model (runs:/..., models:/...), not to the directory {ref}",
-                          "drop --tracking-uri")
+        raise ConfigError(
+            f"--tracking-uri applies to an MLflow model (runs:/..., models:/...), not to the directory {ref}",
+            "drop --tracking-uri",
+        )
     return fetch_model(str(ref), tracking_uri)[1] if is_mlflow_uri(str(ref)) else Path(ref)
 
 

@@ -54,7 +54,11 @@ def balanced_order(series: torch.Tensor, generator: torch.Generator, chunk: int 
     first = (torch.cumsum(counts, 0) - counts)[active]  # (A,) each series' first window
     size = counts[active]  # (A,)
     ends = torch.cumsum(size, 0)
-    cuts = [0, *torch.searchsorted(ends, torch.tensor(range(chunk, n, chunk), dtype=torch.int64), right=True).tolist(), len(active)]
+    cuts = [
+        0,
+        *torch.searchsorted(ends, torch.tensor(range(chunk, n, chunk), dtype=torch.int64), right=True).tolist(),
+        len(active),
+    ]
     picked = torch.empty(n, dtype=torch.int64)
     done = 0
     for a, b in zip(cuts[:-1], cuts[1:]):

@@ -92,8 +92,13 @@ class SeriesScaler:
 
     def state(self) -> dict[str, Any]:
         """JSON-able state for saving."""
-        return {"method": self.method, "per_series": self.per_series, "channels": list(self.channels_),
-                "center": self.center_.tolist(), "scale": self.scale_.tolist()}
+        return {
+            "method": self.method,
+            "per_series": self.per_series,
+            "channels": list(self.channels_),
+            "center": self.center_.tolist(),
+            "scale": self.scale_.tolist(),
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "SeriesScaler":

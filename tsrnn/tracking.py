@@ -14,9 +14,10 @@ import json
 import os
 import platform
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from tsrnn.errors import ConfigError
 from tsrnn.training import Callback, Trainer
@@ -45,8 +46,11 @@ def open_store(uri: str | None, writing: bool) -> str:
         if writing:
             path.parent.mkdir(parents=True, exist_ok=True)
         elif not path.is_file():
-            raise ConfigError(f"no MLflow store at {path}", "run `tsrnn fit` here first (it creates mlruns/), "
-                              "or point --tracking-uri / MLFLOW_TRACKING_URI at your store")
+            raise ConfigError(
+                f"no MLflow store at {path}",
+                "run `tsrnn fit` here first (it creates mlruns/), "
+                "or point --tracking-uri / MLFLOW_TRACKING_URI at your store",
+            )
     return uri
 
 
@@ -60,15 +64,18 @@ def check_reachable(uri: str, writing: bool = True) -> None:
             if r.status >= 400:
                 raise OSError(f"HTTP {r.status}")
     except (OSError, urllib.error.URLError) as e:
-        raise ConfigError(f"the MLflow tracking server at {uri} does not answer ({e})",
-                          "start it, or fix --tracking-uri / MLFLOW_TRACKING_URI"
-                          + (", or pass --no-track" if writing else "")) from e
+        raise ConfigError(
+            f"the MLflow tracking server at {uri} does not answer ({e})",
+            "start it, or fix --tracking-uri / MLFLOW_TRACKING_URI" + (", or pass --no-track" if writing else ""),
+        ) from e
 
 
 def store_error(uri: str, e: Exception) -> ConfigError:
     """MLflow's own refusal of a store (an unknown scheme, a bad database) as a tsrnn error."""
-    return ConfigError(f"MLflow cannot use the tracking store {uri} ({type(e).__name__}: {str(e)[:300]})",
-                       "fix --tracking-uri / MLFLOW_TRACKING_URI (e.g. sqlite:///mlruns/mlflow.db or http://HOST:PORT)")
+    return ConfigError(
+        f"MLflow cannot use the tracking store {uri} ({type(e).__name__}: {str(e)[:300]})",
+        "fix --tracking-uri / MLFLOW_TRACKING_URI (e.g. sqlite:///mlruns/mlflow.db or http://HOST:PORT)",
+    )
 
 
 def read_store(uri: str | None) -> tuple[Any, str]:
@@ -88,15 +95,18 @@ def read_store(uri: str | None) -> tuple[Any, str]:
 def check_register(name: str | None) -> None:
     """A registry name MLflow would refuse, refused before any training."""
     if name is not None and (not name.strip() or "/" in name or ":" in name):
-        raise ConfigError(f"--register {name!r} is not a model name MLflow accepts (no '/' or ':', not empty)",
-                          "e.g. --register demo-lstm")
+        raise ConfigError(
+            f"--register {name!r} is not a model name MLflow accepts (no '/' or ':', not empty)",
+            "e.g. --register demo-lstm",
+        )
 
 
 class Run:
     """An MLflow run as a context manager: FINISHED on success, KILLED on Ctrl-C, FAILED on error."""
 
-    def __init__(self, uri: str | None, experiment: str, run_name: str | None, tags: dict[str, str],
-                 run_id: str | None = None) -> None:
+    def __init__(
+        self, uri: str | None, experiment: str, run_name: str | None, tags: dict[str, str], run_id: str | None = None
+    ) -> None:
         if not experiment.strip():
             raise ConfigError("--experiment must not be empty", "e.g. --experiment tsrnn")
         self.uri = open_store(uri, writing=True)
@@ -132,8 +142,9 @@ class Run:
         """The training callback that logs per-epoch metrics to this run."""
         return TrackingCallback(self)
 
-    def log_estimator(self, estimator: Any, data: Any = None, model_dir: str | Path | None = None,
-                      register: str | None = None) -> None:
+    def log_estimator(
+        self, estimator: Any, data: Any = None, model_dir: str | Path | None = None, register: str | None = None
+    ) -> None:
         """Log a fitted forecaster or detector: parameters, data, final metrics, configuration
         JSON, forecast plot, last checkpoint, and the servable pyfunc model ``model``
         (registered as ``register`` when given). ``data``: what it was fitted on (a forecaster
@@ -199,8 +210,11 @@ def environment_tags() -> dict[str, str]:
 
     from tsrnn import __version__
 
-    return {"tsrnn.version": __version__, "torch.version": torch.__version__,
-            "python.version": platform.python_version()}
+    return {
+        "tsrnn.version": __version__,
+        "torch.version": torch.__version__,
+        "python.version": platform.python_version(),
+    }
 
 
 class TrackingCallback(Callback):
@@ -230,8 +244,14 @@ def flat_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
 
 
 @contextmanager
-def maybe_run(enabled: bool, uri: str | None, experiment: str, run_name: str | None,
-              tags: dict[str, str], run_id: str | None = None) -> Iterator[Run | None]:
+def maybe_run(
+    enabled: bool,
+    uri: str | None,
+    experiment: str,
+    run_name: str | None,
+    tags: dict[str, str],
+    run_id: str | None = None,
+) -> Iterator[Run | None]:
     """A ``Run`` when tracking is on, else None (and mlflow is never imported)."""
     if not enabled:
         yield None
@@ -252,8 +272,12 @@ def quiet_mlflow() -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
 
 
-def start_run(experiment: str = "tsrnn", run_name: str | None = None, tracking_uri: str | None = None,
-              tags: dict[str, str] | None = None) -> Run:
+def start_run(
+    experiment: str = "tsrnn",
+    run_name: str | None = None,
+    tracking_uri: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> Run:
     """Track fits from code (off unless you ask)::
 
         with start_run(experiment="demo") as run:
@@ -306,9 +330,16 @@ def log_data(run: Run, series: Any, bounds: Any = None) -> None:
     """What data a run saw: file, content hash, rows, time range, frequency, targets, split sizes."""
     import pandas as pd
 
-    params = {"data.source": series.source, "data.hash": series.content_hash(), "data.rows": series.n_rows,
-              "data.series": series.n_series, "data.frequency": series.freq, "data.targets": list(series.targets),
-              "data.start": str(pd.Timestamp(series.times.min())), "data.end": str(pd.Timestamp(series.times.max()))}
+    params = {
+        "data.source": series.source,
+        "data.hash": series.content_hash(),
+        "data.rows": series.n_rows,
+        "data.series": series.n_series,
+        "data.frequency": series.freq,
+        "data.targets": list(series.targets),
+        "data.start": str(pd.Timestamp(series.times.min())),
+        "data.end": str(pd.Timestamp(series.times.max())),
+    }
     if bounds is not None:
         for k, name in enumerate(("train", "val", "test")):
             params[f"data.{name}_rows"] = int((bounds[:, k + 1] - bounds[:, k]).sum())

@@ -16,8 +16,9 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -31,15 +32,17 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def resolve_device(device: str) -> torch.device:
-    """"auto" -> cuda when available, else cpu; "cpu"; "cuda" or "cuda:N" (checked)."""
+    """ "auto" -> cuda when available, else cpu; "cpu"; "cuda" or "cuda:N" (checked)."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cpu":
         return torch.device("cpu")
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ConfigError(f"--device {device}: no CUDA GPU is available to torch here",
-                              "use --device cpu (or auto), or install a CUDA build of torch")
+            raise ConfigError(
+                f"--device {device}: no CUDA GPU is available to torch here",
+                "use --device cpu (or auto), or install a CUDA build of torch",
+            )
         return torch.device(device)
     raise ConfigError(f"unknown device {device!r}", "use auto, cpu, cuda or cuda:N")
 
@@ -51,8 +54,10 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
         return None
     if device.type != "cuda":  # torch's CPU LSTM has no bf16 kernel on most CPUs: it fails mid-fit
-        raise ConfigError("--precision bf16 is for CUDA GPUs; on the CPU tsrnn trains in fp32",
-                          "pass --precision fp32 (or auto) with --device cpu")
+        raise ConfigError(
+            "--precision bf16 is for CUDA GPUs; on the CPU tsrnn trains in fp32",
+            "pass --precision fp32 (or auto) with --device cpu",
+        )
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         if precision == "bf16":
             raise ConfigError("this GPU does not support bf16", "use --precision fp32")
@@ -86,8 +91,10 @@ class TrainConfig:
         if self.lr_schedule not in SCHEDULES:
             raise ConfigError(f"unknown lr_schedule {self.lr_schedule!r}", f"use one of {', '.join(SCHEDULES)}")
         if self.clip_grad_norm is not None and not self.clip_grad_norm > 0:
-            raise ConfigError(f"--clip-grad-norm must be positive, got {self.clip_grad_norm}",
-                              "pass a positive norm, or leave it out to not clip")
+            raise ConfigError(
+                f"--clip-grad-norm must be positive, got {self.clip_grad_norm}",
+                "pass a positive norm, or leave it out to not clip",
+            )
 
 
 class Callback:
@@ -125,8 +132,13 @@ class Trainer:
     stateful mode uses it to drop the carried recurrent state).
     """
 
-    def __init__(self, model: nn.Module, compute_loss: Callable[[nn.Module, Any], torch.Tensor],
-                 config: TrainConfig, callbacks: Iterable[Callback] = ()) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        compute_loss: Callable[[nn.Module, Any], torch.Tensor],
+        config: TrainConfig,
+        callbacks: Iterable[Callback] = (),
+    ) -> None:
         config.check()
         self.model = model
         self.compute_loss = compute_loss
@@ -153,7 +165,9 @@ class Trainer:
         if s == "cosine":
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=total)
         elif s == "onecycle":
-            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=self.config.lr, total_steps=total)
+            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                self.optimizer, max_lr=self.config.lr, total_steps=total
+            )
         elif s == "plateau":
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=0.5, patience=2)
         self._per_batch_schedule = s in ("cosine", "onecycle")
@@ -218,8 +232,10 @@ class Trainer:
         """Each process' share of the training windows (padded: as many batches everywhere) and of
         the validation windows (not padded: the validation loss is a sum over all processes)."""
         if not hasattr(train, "shard"):
-            raise ConfigError(f"{type(train).__name__} has no shard(), so its batches cannot be split across "
-                              "torchrun processes", "train it in one process (without torchrun)")
+            raise ConfigError(
+                f"{type(train).__name__} has no shard(), so its batches cannot be split across torchrun processes",
+                "train it in one process (without torchrun)",
+            )
         r = distributed.rank()
         return train.shard(r, self.world, pad=True), (val.shard(r, self.world, pad=False) if val is not None else None)
 
@@ -256,7 +272,9 @@ class Trainer:
             if self._interrupted and self.world == 1:  # under torchrun, stop at the epoch's end
                 break
         # the first host sync of the epoch: it waits for the device, so the time below is honest
-        sums = torch.stack([total.double(), norms.double(), torch.tensor(n_seen, dtype=torch.float64, device=self.device)])
+        sums = torch.stack(
+            [total.double(), norms.double(), torch.tensor(n_seen, dtype=torch.float64, device=self.device)]
+        )
         sums = distributed.all_reduce_sum(sums).tolist()  # (loss * n, grad norms, n) over all processes
         seconds = time.perf_counter() - t0
         if self.world > 1:  # every process logs the same numbers: the slowest time, the summed speed
@@ -265,8 +283,13 @@ class Trainer:
             seconds = float(distributed.all_reduce_max(speed_time)[1])
         else:
             speed = n_seen / max(seconds, 1e-9)
-        logs = {"epoch": epoch, "loss": sums[0] / max(sums[2], 1), "lr": lr,
-                "epoch_time": seconds, "samples_per_s": speed}
+        logs = {
+            "epoch": epoch,
+            "loss": sums[0] / max(sums[2], 1),
+            "lr": lr,
+            "epoch_time": seconds,
+            "samples_per_s": speed,
+        }
         if clip is not None:
             logs["grad_norm"] = sums[1] / max(n_batches * self.world, 1)
         return logs

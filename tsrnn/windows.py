@@ -14,8 +14,9 @@ no target is ever predicted in two splits. Windows never cross series boundaries
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Union
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
@@ -62,8 +63,10 @@ def _split_rows(size: SplitSize, n: int, times: np.ndarray, option: str, tz: str
             ts = (ts.tz_localize(tz) if ts.tz is None else ts).tz_convert("UTC")
         start = np.datetime64(ts.tz_localize(None).to_datetime64(), "ns")
     except (ValueError, TypeError) as e:
-        raise ConfigError(f"{option} {size!r} is neither a fraction, a row count nor a timestamp",
-                          f"e.g. {option} 0.2, {option} 500 or {option} 2018-01-01") from e
+        raise ConfigError(
+            f"{option} {size!r} is neither a fraction, a row count nor a timestamp",
+            f"e.g. {option} 0.2, {option} 500 or {option} 2018-01-01",
+        ) from e
     return int(n - np.searchsorted(times, start, side="left"))
 
 
@@ -155,8 +158,9 @@ def make_windows(
         parts["train"].append(_starts(b0 + lookback, b1, lookback, horizon, stride, off))
         parts["val"].append(_starts(b1, b2, lookback, horizon, stride, off))
         parts["test"].append(_starts(b2, b3, lookback, horizon, stride, off))
-    idx = {s: WindowIndex(np.concatenate(p) if p else np.empty(0, np.int64), lookback, horizon)
-           for s, p in parts.items()}
+    idx = {
+        s: WindowIndex(np.concatenate(p) if p else np.empty(0, np.int64), lookback, horizon) for s, p in parts.items()
+    }
     w = Windows(data, bounds, lookback, horizon, stride, idx["train"], idx["val"], idx["test"])
     for s in require:
         if len(idx[s]) == 0:
@@ -171,8 +175,10 @@ def _too_short(split: str, w: Windows, val: SplitSize, test: SplitSize) -> str:
     need = w.lookback + w.horizon if split == "train" else w.horizon
     what = f"lookback {w.lookback} + horizon {w.horizon}" if split == "train" else f"horizon {w.horizon}"
     who = f"series {w.data.ids[i]!r} of " if w.data.ids else ""
-    msg = (f"{who}{w.data.source}: the {split} split has {int(sizes[i])} rows "
-           f"(of {int(w.bounds[i, 3])}), but one window needs {what} = {need} rows")
+    msg = (
+        f"{who}{w.data.source}: the {split} split has {int(sizes[i])} rows "
+        f"(of {int(w.bounds[i, 3])}), but one window needs {what} = {need} rows"
+    )
     fractions = [f for f in (val, test) if isinstance(f, float)]
     if len(fractions) == 2:
         total = _rows_needed(w.lookback, w.horizon, float(val), float(test))
@@ -188,8 +194,11 @@ def _rows_needed(lookback: int, horizon: int, val: float, test: float) -> int:
     n = max(math.ceil((lookback + horizon) / (1 - val - test)), 1)
     while True:
         n_test, n_val = int(round(n * test)), int(round(n * val))
-        if (n - n_val - n_test >= lookback + horizon and (not val or n_val >= horizon)
-                and (not test or n_test >= horizon)):
+        if (
+            n - n_val - n_test >= lookback + horizon
+            and (not val or n_val >= horizon)
+            and (not test or n_test >= horizon)
+        ):
             return n
         n += 1
 
@@ -205,16 +214,19 @@ def latest_window(data: SeriesData, series: int, lookback: int) -> np.ndarray:
     n = int(data.lengths[series])
     if n < lookback:
         who = f"series {data.ids[series]!r} of " if data.ids else ""
-        raise DataError(f"{who}{data.source} has {n} rows, but the model looks back {lookback} rows",
-                        f"pass at least {lookback} rows of history")
+        raise DataError(
+            f"{who}{data.source} has {n} rows, but the model looks back {lookback} rows",
+            f"pass at least {lookback} rows of history",
+        )
     return data.series(series)[n - lookback :]
 
 
 # ----------------------------------------------------------------------------- torch side
 
 
-def gather(values: "torch.Tensor", starts: "torch.Tensor", lookback: int, horizon: int,
-           n_targets: int) -> tuple["torch.Tensor", "torch.Tensor"]:
+def gather(
+    values: "torch.Tensor", starts: "torch.Tensor", lookback: int, horizon: int, n_targets: int
+) -> tuple["torch.Tensor", "torch.Tensor"]:
     """One batch by index arithmetic: x (B, lookback, C) and y (B, horizon, n_targets).
 
     ``values`` (n_rows, C) and ``starts`` (B,) int64 live on the same device; only the batch
@@ -228,9 +240,15 @@ def gather(values: "torch.Tensor", starts: "torch.Tensor", lookback: int, horizo
     return window[:, :lookback], window[:, lookback:, :n_targets]
 
 
-def iter_batches(values: "torch.Tensor", index: WindowIndex, n_targets: int, batch_size: int,
-                 shuffle: bool = False, generator: "torch.Generator | None" = None,
-                 starts: "torch.Tensor | None" = None) -> Iterator[tuple["torch.Tensor", "torch.Tensor"]]:
+def iter_batches(
+    values: "torch.Tensor",
+    index: WindowIndex,
+    n_targets: int,
+    batch_size: int,
+    shuffle: bool = False,
+    generator: "torch.Generator | None" = None,
+    starts: "torch.Tensor | None" = None,
+) -> Iterator[tuple["torch.Tensor", "torch.Tensor"]]:
     """Yield (x, y) batches over the windows of ``index``; ``starts`` may be given pre-moved."""
     import torch
 
@@ -276,16 +294,26 @@ class WindowBatches:
     process its share of every epoch.
     """
 
-    def __init__(self, values: "torch.Tensor", index: WindowIndex, n_targets: int, batch_size: int,
-                 shuffle: bool = False, seed: int = 0, series: np.ndarray | None = None,
-                 sampling: str = "uniform") -> None:
+    def __init__(
+        self,
+        values: "torch.Tensor",
+        index: WindowIndex,
+        n_targets: int,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        series: np.ndarray | None = None,
+        sampling: str = "uniform",
+    ) -> None:
         import torch
 
         from tsrnn.sampling import check_sampling
 
         if check_sampling(sampling) == "balanced" and (series is None or not shuffle):
-            raise ConfigError("balanced sampling draws a shuffled epoch over many series",
-                              "pass shuffle=True and the series number of every window")
+            raise ConfigError(
+                "balanced sampling draws a shuffled epoch over many series",
+                "pass shuffle=True and the series number of every window",
+            )
         self.values = values
         self.index = index
         self.n_targets = n_targets

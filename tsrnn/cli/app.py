@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import typer
 
@@ -38,7 +39,9 @@ def err(message: str) -> None:
 def refuse_existing(path: Path | None, force: bool, option: str) -> None:
     """Nothing the user has is overwritten: an existing output path needs --force."""
     if path is not None and path.exists() and not force:
-        raise OutputExistsError(f"{path} already exists ({option})", "choose another path, or pass --force to replace it")
+        raise OutputExistsError(
+            f"{path} already exists ({option})", "choose another path, or pass --force to replace it"
+        )
 
 
 def refuse_options(command: Any, given: dict[str, Any], names: Sequence[str], why: str, hint: str) -> None:

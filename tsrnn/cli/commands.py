@@ -1,7 +1,9 @@
 """Imports every command module so that each registers itself on the app."""
 
-from tsrnn.cli import inspect_cmd  # noqa: F401
-from tsrnn.cli import forecast_cmd  # noqa: F401
-from tsrnn.cli import detect_cmd  # noqa: F401
-from tsrnn.cli import runs_cmd  # noqa: F401
-from tsrnn.cli import serve_cmd  # noqa: F401
+from tsrnn.cli import (
+    detect_cmd,  # noqa: F401
+    forecast_cmd,  # noqa: F401
+    inspect_cmd,  # noqa: F401
+    runs_cmd,  # noqa: F401
+    serve_cmd,  # noqa: F401
+)

@@ -27,20 +27,36 @@ def split_training(data: Any, time_col: str | None, train_until: str | None, tra
         try:
             cut = pd.Timestamp(train_until)
         except ValueError as e:
-            raise ConfigError(f"--train-until {train_until!r} is not a timestamp", "e.g. --train-until 2024-03-01") from e
+            raise ConfigError(
+                f"--train-until {train_until!r} is not a timestamp", "e.g. --train-until 2024-03-01"
+            ) from e
         times = series.series_times(0)
         n = int((times.tz_localize(None) if times.tz is not None else times).searchsorted(cut.tz_localize(None)))
         if n == 0:
-            raise DataError(f"{name}: no rows before --train-until {train_until} (data starts {times[0]})",
-                            "choose a later --train-until")
+            raise DataError(
+                f"{name}: no rows before --train-until {train_until} (data starts {times[0]})",
+                "choose a later --train-until",
+            )
         return frame, frame.iloc[:n]
     if not 0 < train_fraction < 1:
         raise ConfigError(f"--train-fraction must be in (0, 1), got {train_fraction}", "e.g. --train-fraction 0.5")
     return frame, frame.iloc[: int(len(frame) * train_fraction)]
 
 
-FIT_ONLY = ("train_until", "train_fraction", "method", "threshold", "window", "epochs", "target", "exclude", "fill",
-            "min_event_length", "merge_gap", "seed")
+FIT_ONLY = (
+    "train_until",
+    "train_fraction",
+    "method",
+    "threshold",
+    "window",
+    "epochs",
+    "target",
+    "exclude",
+    "fill",
+    "min_event_length",
+    "merge_gap",
+    "seed",
+)
 
 
 def _events_table(events: Any, title: str) -> None:
@@ -58,24 +74,51 @@ def _events_table(events: Any, title: str) -> None:
 @app.command()
 def detect(
     data: DataPath,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="A detector saved by `tsrnn fit --task detect`, or an MLflow model: runs:/RUN_ID/model, models:/NAME/VERSION (default: fit one now).")] = None,
+    model: Annotated[
+        Optional[str],
+        typer.Option(
+            "--model",
+            "-m",
+            help="A detector saved by `tsrnn fit --task detect`, or an MLflow model: runs:/RUN_ID/model, models:/NAME/VERSION (default: fit one now).",
+        ),
+    ] = None,
     train_until: Annotated[Optional[str], typer.Option(help="Fit on the rows before this time.")] = None,
-    train_fraction: Annotated[float, typer.Option(help="Fit on this first fraction of the rows (default 0.5), when --train-until is not given.")] = 0.5,
-    method: Annotated[str, typer.Option(help="forecast (smoothed one-step residuals) | reconstruction (autoencoder).")] = "forecast",
+    train_fraction: Annotated[
+        float,
+        typer.Option(help="Fit on this first fraction of the rows (default 0.5), when --train-until is not given."),
+    ] = 0.5,
+    method: Annotated[
+        str, typer.Option(help="forecast (smoothed one-step residuals) | reconstruction (autoencoder).")
+    ] = "forecast",
     threshold: Annotated[str, typer.Option(help="quantile | gaussian | dynamic | pot | conformal.")] = "pot",
     window: Annotated[int, typer.Option(help="Rows per window.")] = 64,
     epochs: Annotated[int, typer.Option(help="Most training epochs.")] = 20,
-    labels: Annotated[Optional[str], typer.Option(help="A 0/1 column of true anomalies: excluded from the inputs, used to score the detection.")] = None,
+    labels: Annotated[
+        Optional[str],
+        typer.Option(help="A 0/1 column of true anomalies: excluded from the inputs, used to score the detection."),
+    ] = None,
     time_col: TimeCol = None,
     target: Target = None,
-    exclude: Annotated[Optional[list[str]], typer.Option("--exclude", "-x", help="A column not to use as input (repeatable), e.g. other label columns.")] = None,
+    exclude: Annotated[
+        Optional[list[str]],
+        typer.Option("--exclude", "-x", help="A column not to use as input (repeatable), e.g. other label columns."),
+    ] = None,
     fill: Fill = "error",
     min_event_length: Annotated[int, typer.Option(help="Shortest event, in rows.")] = 1,
     merge_gap: Annotated[int, typer.Option(help="Merge events separated by at most this many normal rows.")] = 0,
     seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = 0,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="CSV of time, score, is_anomaly and per-channel scores.")] = None,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="CSV of time, score, is_anomaly and per-channel scores.")
+    ] = None,
     plot: Annotated[Optional[Path], typer.Option(help="PNG plot of the series, scores and flagged rows.")] = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Then keep reading rows appended to DATA (or standard input if DATA is -) and print flags as they arrive.")] = False,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="Then keep reading rows appended to DATA (or standard input if DATA is -) and print flags as they arrive.",
+        ),
+    ] = False,
     force: Force = False,
     no_track: NoTrack = False,
     tracking_uri: TrackingUri = None,
@@ -90,15 +133,25 @@ def detect(
     refuse_existing(output, force, "--output")
     refuse_existing(plot, force, "--plot")
     if model is not None:
-        refuse_options(detect, locals(), FIT_ONLY, "sets how a new detector is fitted; with --model the saved one is used",
-                       "drop it, or leave out --model to fit a new detector")
-    tracking = ("experiment", "run_name") if model and is_mlflow_uri(model) else ("tracking_uri", "experiment", "run_name")
+        refuse_options(
+            detect,
+            locals(),
+            FIT_ONLY,
+            "sets how a new detector is fitted; with --model the saved one is used",
+            "drop it, or leave out --model to fit a new detector",
+        )
+    tracking = (
+        ("experiment", "run_name") if model and is_mlflow_uri(model) else ("tracking_uri", "experiment", "run_name")
+    )
     if no_track or str(data) == "-":
-        refuse_options(detect, locals(), tracking, "has no effect without tracking (--no-track, or a stream on stdin)",
-                       "drop it")
+        refuse_options(
+            detect, locals(), tracking, "has no effect without tracking (--no-track, or a stream on stdin)", "drop it"
+        )
     if str(data) == "-":
         if model is None:
-            raise ConfigError("reading standard input needs a saved detector", "pass --model DIR (from `tsrnn fit --task detect`)")
+            raise ConfigError(
+                "reading standard input needs a saved detector", "pass --model DIR (from `tsrnn fit --task detect`)"
+            )
         det = load_ref(model, tracking_uri, RNNAnomalyDetector)
         _follow_stream(det, sys.stdin, None)
         return
@@ -114,10 +167,20 @@ def detect(
             frame = read_frame(source)[0]
         else:
             frame, train = split_training(source, time_col, train_until, train_fraction)
-            det = RNNAnomalyDetector(method=method, threshold=threshold, window=window, epochs=epochs, time_col=time_col,
-                                     target=target or None, exclude=([labels] if labels else []) + list(exclude or []) or None, fill=fill,
-                                     min_event_length=min_event_length, merge_gap=merge_gap, random_state=seed,
-                                     callbacks=[TrackingCallback(run)] if run is not None else None)
+            det = RNNAnomalyDetector(
+                method=method,
+                threshold=threshold,
+                window=window,
+                epochs=epochs,
+                time_col=time_col,
+                target=target or None,
+                exclude=([labels] if labels else []) + list(exclude or []) or None,
+                fill=fill,
+                min_event_length=min_event_length,
+                merge_gap=merge_gap,
+                random_state=seed,
+                callbacks=[TrackingCallback(run)] if run is not None else None,
+            )
             if labels and labels not in frame.columns:
                 raise DataError(f"{data}: no column named {labels!r} (--labels)", f"columns are {list(frame.columns)}")
             err(f"fitting a {method} detector on {len(train):,} of {len(frame):,} rows ...")
@@ -128,8 +191,12 @@ def detect(
             raise DataError(f"{data}: no column named {labels!r} (--labels)", f"columns are {list(frame.columns)}")
         scored = det.score_frame(frame.drop(columns=[labels]) if labels else frame)
         events = det.detect_events(frame.drop(columns=[labels]) if labels else frame)
-        result: dict[str, Any] = {"rows": len(scored), "flagged": int(scored["is_anomaly"].sum()), "events": len(events),
-                                  "threshold": det.threshold_ if det.threshold != "dynamic" else "dynamic"}
+        result: dict[str, Any] = {
+            "rows": len(scored),
+            "flagged": int(scored["is_anomaly"].sum()),
+            "events": len(events),
+            "threshold": det.threshold_ if det.threshold != "dynamic" else "dynamic",
+        }
         if labels:
             from tsrnn.detection.events import event_metrics, point_metrics, pr_auc
 
@@ -150,17 +217,21 @@ def detect(
             result["events_list"] = json.loads(events.to_json(orient="records", date_format="iso"))
             print(json.dumps(result, indent=2, default=str))
         else:
-            _events_table(events, f"{data.name}: {result['flagged']:,} of {result['rows']:,} rows flagged, "
-                                  f"{result['events']} event(s)")
+            _events_table(
+                events,
+                f"{data.name}: {result['flagged']:,} of {result['rows']:,} rows flagged, {result['events']} event(s)",
+            )
             if labels:
                 p, e = result["point"], result["event"]
-                print(f"point-wise  precision {p['precision']:.3f}  recall {p['recall']:.3f}  F1 {p['f1']:.3f}   "
-                      f"PR-AUC {result['pr_auc']:.3f}")
+                print(
+                    f"point-wise  precision {p['precision']:.3f}  recall {p['recall']:.3f}  F1 {p['f1']:.3f}   "
+                    f"PR-AUC {result['pr_auc']:.3f}"
+                )
                 print(f"event-wise  precision {e['precision']:.3f}  recall {e['recall']:.3f}  F1 {e['f1']:.3f}")
         if run is not None:
-            from tsrnn.tracking import flat_metrics
-
             import tempfile
+
+            from tsrnn.tracking import flat_metrics
 
             with tempfile.TemporaryDirectory() as tmp:
                 if model is None:  # the detector fitted now: parameters, training data, the servable model
@@ -182,7 +253,9 @@ def detect(
                 if plot is None:
                     from tsrnn.plotting import plot_anomalies
 
-                    plot_anomalies(frame, scored, det.channels_, det.time_col_, Path(tmp) / "anomalies.png", labels=labels)
+                    plot_anomalies(
+                        frame, scored, det.channels_, det.time_col_, Path(tmp) / "anomalies.png", labels=labels
+                    )
                 run.log_artifacts(plot if plot is not None else Path(tmp) / "anomalies.png")
     if run is not None:
         err(f"MLflow run {run.id}" if not run.broken else f"[yellow]MLflow tracking failed ({run.broken})[/]")

@@ -5,8 +5,24 @@ from __future__ import annotations
 import json
 
 from tsrnn.cli.app import app
-from tsrnn.cli.options import (Covariate, DataPath, Fill, Horizon, IdCol, Json, Lookback, Sep, Sort, Stride,
-                               Target, Test, TimeCol, Val, load_args, split_size)
+from tsrnn.cli.options import (
+    Covariate,
+    DataPath,
+    Fill,
+    Horizon,
+    IdCol,
+    Json,
+    Lookback,
+    Sep,
+    Sort,
+    Stride,
+    Target,
+    Test,
+    TimeCol,
+    Val,
+    load_args,
+    split_size,
+)
 
 
 @app.command()
@@ -34,8 +50,9 @@ def inspect(
     w = make_windows(series, lookback, horizon, stride, split_size(val), split_size(test))
     info = describe(series)
     info["windows"] = {"lookback": lookback, "horizon": horizon, "stride": stride, **w.counts()}
-    info["split_rows"] = {s: int((w.bounds[:, k + 1] - w.bounds[:, k]).sum())
-                          for k, s in enumerate(("train", "val", "test"))}
+    info["split_rows"] = {
+        s: int((w.bounds[:, k + 1] - w.bounds[:, k]).sum()) for k, s in enumerate(("train", "val", "test"))
+    }
     for s in ("val", "test"):
         if info["split_rows"][s] and not info["windows"][s]:
             info["warnings"].append(f"the {s} split has no complete window: it needs {horizon} rows per series")
@@ -55,19 +72,34 @@ def _print(info: dict) -> None:
     w, sr = info["windows"], info["split_rows"]
     rows = [
         ("rows", f"{info['rows']:,}"),
-        ("time", f"{info['time_column']}: {info['start']} -> {info['end']}" + (f" ({info['timezone']})" if info["timezone"] else "")),
+        (
+            "time",
+            f"{info['time_column']}: {info['start']} -> {info['end']}"
+            + (f" ({info['timezone']})" if info["timezone"] else ""),
+        ),
         ("frequency", info["frequency"] or "unknown"),
         ("series", str(info["series"]) + (f" (by {info['id_column']})" if info["id_column"] else "")),
         ("targets", ", ".join(info["targets"])),
         ("covariates", ", ".join(info["covariates"]) or "-"),
         ("ignored columns", ", ".join(info["ignored_columns"]) or "-"),
         ("constant columns", ", ".join(info["constant_columns"]) or "-"),
-        ("missing values", ", ".join(f"{c}: {m['nan']} NaN, {m['inf']} inf" for c, m in info["missing"].items())
-         + (f" (filled: {info['filled']})" if info["filled"] else "") if info["missing"] else "none"),
-        ("gaps", f"{info['gaps']['count']} ({info['gaps']['missing_steps']} missing steps)"
-         + (f", {info['filled_gap_rows']} rows inserted and filled" if info["filled_gap_rows"] else "")),
+        (
+            "missing values",
+            ", ".join(f"{c}: {m['nan']} NaN, {m['inf']} inf" for c, m in info["missing"].items())
+            + (f" (filled: {info['filled']})" if info["filled"] else "")
+            if info["missing"]
+            else "none",
+        ),
+        (
+            "gaps",
+            f"{info['gaps']['count']} ({info['gaps']['missing_steps']} missing steps)"
+            + (f", {info['filled_gap_rows']} rows inserted and filled" if info["filled_gap_rows"] else ""),
+        ),
         ("split rows", f"train {sr['train']:,} / val {sr['val']:,} / test {sr['test']:,}"),
-        (f"windows L={w['lookback']} H={w['horizon']}", f"train {w['train']:,} / val {w['val']:,} / test {w['test']:,}"),
+        (
+            f"windows L={w['lookback']} H={w['horizon']}",
+            f"train {w['train']:,} / val {w['val']:,} / test {w['test']:,}",
+        ),
     ]
     for k, v in rows:
         t.add_row(k, v)

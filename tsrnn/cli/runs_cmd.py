@@ -14,8 +14,14 @@ from tsrnn.errors import ConfigError
 runs_app = typer.Typer(help="List the MLflow runs of tsrnn, or show one.", no_args_is_help=False)
 app.add_typer(runs_app, name="runs")
 
-KEY_METRICS = {"test_model_mse": "test MSE", "test_seasonal_naive_mse": "naive MSE", "val_model_mse": "val MSE",
-               "threshold": "threshold", "point_f1": "point F1", "event_f1": "event F1"}
+KEY_METRICS = {
+    "test_model_mse": "test MSE",
+    "test_seasonal_naive_mse": "naive MSE",
+    "val_model_mse": "val MSE",
+    "threshold": "threshold",
+    "point_f1": "point F1",
+    "event_f1": "event F1",
+}
 
 
 @runs_app.callback(invoke_without_command=True)
@@ -36,13 +42,22 @@ def runs(
     client, uri = read_store(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
-        raise ConfigError(f"no experiment named {experiment!r} in {uri}",
-                          "run `tsrnn fit` first, or pass --experiment / --tracking-uri")
+        raise ConfigError(
+            f"no experiment named {experiment!r} in {uri}",
+            "run `tsrnn fit` first, or pass --experiment / --tracking-uri",
+        )
     found = client.search_runs([exp.experiment_id], max_results=limit, order_by=["attributes.start_time DESC"])
-    rows = [{"run_id": r.info.run_id, "start": _time(r.info.start_time), "status": r.info.status,
-             "command": r.data.tags.get("tsrnn.command", ""),
-             "data": r.data.params.get("data.source") or r.data.params.get("scored.source", ""),
-             "metrics": {k: r.data.metrics[k] for k in KEY_METRICS if k in r.data.metrics}} for r in found]
+    rows = [
+        {
+            "run_id": r.info.run_id,
+            "start": _time(r.info.start_time),
+            "status": r.info.status,
+            "command": r.data.tags.get("tsrnn.command", ""),
+            "data": r.data.params.get("data.source") or r.data.params.get("scored.source", ""),
+            "metrics": {k: r.data.metrics[k] for k in KEY_METRICS if k in r.data.metrics},
+        }
+        for r in found
+    ]
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -87,14 +102,23 @@ def show(
     for a in list(artifacts):
         if a == "checkpoint":
             artifacts.extend(x.path for x in client.list_artifacts(run_id, a))
-    logged = client.search_logged_models(experiment_ids=[run.info.experiment_id],
-                                         filter_string=f"source_run_id = '{run_id}'")
-    models = [{"name": m.name, "uri": m.model_uri, "created": _time(m.creation_timestamp)}
-              for m in sorted(logged, key=lambda m: -m.creation_timestamp)]
-    info = {"run_id": run_id, "status": run.info.status, "start": _time(run.info.start_time),
-            "params": dict(run.data.params), "metrics": dict(run.data.metrics), "tags": {
-                k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}, "artifacts": artifacts,
-            "models": models}
+    logged = client.search_logged_models(
+        experiment_ids=[run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'"
+    )
+    models = [
+        {"name": m.name, "uri": m.model_uri, "created": _time(m.creation_timestamp)}
+        for m in sorted(logged, key=lambda m: -m.creation_timestamp)
+    ]
+    info = {
+        "run_id": run_id,
+        "status": run.info.status,
+        "start": _time(run.info.start_time),
+        "params": dict(run.data.params),
+        "metrics": dict(run.data.metrics),
+        "tags": {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
+        "artifacts": artifacts,
+        "models": models,
+    }
     if as_json:
         print(json.dumps(info, indent=2))
         return
@@ -112,8 +136,10 @@ def show(
         c.print(t)
     c.print("artifacts: " + ", ".join(artifacts))
     if models:
-        c.print(f"model: runs:/{run_id}/{models[0]['name']} (the latest of {len(models)} logged; "
-                "`tsrnn predict DATA --model runs:/...`, `tsrnn serve --model runs:/...`)")
+        c.print(
+            f"model: runs:/{run_id}/{models[0]['name']} (the latest of {len(models)} logged; "
+            "`tsrnn predict DATA --model runs:/...`, `tsrnn serve --model runs:/...`)"
+        )
 
 
 def _time(ms: Optional[int]) -> str:

@@ -26,13 +26,17 @@ def _check_address(host: str, port: int) -> None:
             s.bind((host, port))
         except (OSError, socket.gaierror) as e:
             busy = getattr(e, "errno", None) == errno.EADDRINUSE
-            raise ConfigError(f"cannot listen on {host}:{port} ({e.strerror or e})",
-                              "pass a free --port, or stop what is using it" if busy
-                              else "pass an address of this machine as --host, e.g. 127.0.0.1") from e
+            raise ConfigError(
+                f"cannot listen on {host}:{port} ({e.strerror or e})",
+                "pass a free --port, or stop what is using it"
+                if busy
+                else "pass an address of this machine as --host, e.g. 127.0.0.1",
+            ) from e
 
 
 def _stop_on_sigterm() -> None:
     """A process manager's SIGTERM stops the server like Ctrl-C does, temporary files included."""
+
     def raise_interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
@@ -63,8 +67,23 @@ def serve(
     est = load_fetched(model_dir, model)  # a clear error now rather than in the server's log
     with tempfile.TemporaryDirectory(prefix="tsrnn-serve-") as tmp:
         root = root or save_model(model_dir, Path(tmp) / "model")
-        command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(root), "--env-manager", "local",
-                   "-h", host, "-p", str(port), "-w", str(workers)]
+        command = [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            str(root),
+            "--env-manager",
+            "local",
+            "-h",
+            host,
+            "-p",
+            str(port),
+            "-w",
+            str(workers),
+        ]
         err(f"serving {type(est).__name__} {model} on http://{host}:{port}/invocations (Ctrl-C stops)")
         server = subprocess.Popen(command)
         try:

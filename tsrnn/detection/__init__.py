@@ -5,10 +5,38 @@ inside the functions that return tables.
 
 from __future__ import annotations
 
-from tsrnn.detection.events import (EVENT_COLUMNS, event_mask, event_metrics, flags_to_events, point_metrics, pr_auc,
-                                    runs)
-from tsrnn.detection.thresholds import (THRESHOLDS, apply_threshold, dynamic_threshold, ewma, fit_gpd, fit_threshold,
-                                        smooth_errors)
+from tsrnn.detection.events import (
+    EVENT_COLUMNS,
+    event_mask,
+    event_metrics,
+    flags_to_events,
+    point_metrics,
+    pr_auc,
+    runs,
+)
+from tsrnn.detection.thresholds import (
+    THRESHOLDS,
+    apply_threshold,
+    dynamic_threshold,
+    ewma,
+    fit_gpd,
+    fit_threshold,
+    smooth_errors,
+)
 
-__all__ = ["EVENT_COLUMNS", "THRESHOLDS", "apply_threshold", "dynamic_threshold", "event_mask", "event_metrics",
-           "ewma", "fit_gpd", "fit_threshold", "flags_to_events", "point_metrics", "pr_auc", "runs", "smooth_errors"]
+__all__ = [
+    "EVENT_COLUMNS",
+    "THRESHOLDS",
+    "apply_threshold",
+    "dynamic_threshold",
+    "event_mask",
+    "event_metrics",
+    "ewma",
+    "fit_gpd",
+    "fit_threshold",
+    "flags_to_events",
+    "point_metrics",
+    "pr_auc",
+    "runs",
+    "smooth_errors",
+]

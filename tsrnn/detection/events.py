@@ -9,7 +9,8 @@ ratio with nothing to count (no predictions, no labelled anomalies) is 0.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,8 +27,10 @@ def _as_flags(x: Any, name: str) -> np.ndarray:
     """1-D bool array from booleans or 0/1 numbers."""
     arr = np.asarray(x)
     if arr.ndim != 1:
-        raise ConfigError(f"{name} must be 1-D (one flag per time step), got shape {arr.shape}",
-                          f"pass {name} as a flat array of 0/1 or booleans")
+        raise ConfigError(
+            f"{name} must be 1-D (one flag per time step), got shape {arr.shape}",
+            f"pass {name} as a flat array of 0/1 or booleans",
+        )
     if arr.dtype == bool:
         return arr
     if arr.size and (arr.dtype.kind not in "iuf" or not np.all((arr == 0) | (arr == 1))):
@@ -38,8 +41,10 @@ def _as_flags(x: Any, name: str) -> np.ndarray:
 def _same_length(**arrays: np.ndarray) -> None:
     lengths = {name: len(a) for name, a in arrays.items()}
     if len(set(lengths.values())) > 1:
-        raise ConfigError("arrays of different lengths: " + ", ".join(f"{k}={v}" for k, v in lengths.items()),
-                          "pass one value per time step in each")
+        raise ConfigError(
+            "arrays of different lengths: " + ", ".join(f"{k}={v}" for k, v in lengths.items()),
+            "pass one value per time step in each",
+        )
 
 
 def _check_count(name: str, value: int, low: int) -> int:
@@ -64,9 +69,16 @@ def _event_runs(flags: np.ndarray, min_length: int, merge_gap: int) -> np.ndarra
     return r[r[:, 1] - r[:, 0] + 1 >= min_length]
 
 
-def flags_to_events(flags: np.ndarray, scores: np.ndarray, times: Any = None, *, min_length: int = 1,
-                    merge_gap: int = 0, channel_scores: np.ndarray | None = None,
-                    channel_names: Sequence[str] | None = None) -> "pd.DataFrame":
+def flags_to_events(
+    flags: np.ndarray,
+    scores: np.ndarray,
+    times: Any = None,
+    *,
+    min_length: int = 1,
+    merge_gap: int = 0,
+    channel_scores: np.ndarray | None = None,
+    channel_names: Sequence[str] | None = None,
+) -> "pd.DataFrame":
     """One row per event, with the columns ``EVENT_COLUMNS``.
 
     ``flags`` (n,) 0/1 per point, ``scores`` (n,) the anomaly score per point, ``times`` (n,)
@@ -85,8 +97,10 @@ def flags_to_events(flags: np.ndarray, scores: np.ndarray, times: Any = None, *,
     f = _as_flags(flags, "flags")
     s = np.asarray(scores, dtype=np.float64)
     if s.ndim != 1:
-        raise ConfigError(f"scores must be 1-D (one score per time step), got shape {s.shape}",
-                          "combine channels into one score per row first")
+        raise ConfigError(
+            f"scores must be 1-D (one score per time step), got shape {s.shape}",
+            "combine channels into one score per row first",
+        )
     _same_length(flags=f, scores=s)
     min_length = _check_count("min_length", min_length, 1)
     merge_gap = _check_count("merge_gap", merge_gap, 0)
@@ -97,12 +111,16 @@ def flags_to_events(flags: np.ndarray, scores: np.ndarray, times: Any = None, *,
     if channel_scores is not None:
         ch = np.asarray(channel_scores, dtype=np.float64)
         if ch.ndim != 2 or len(ch) != len(f):
-            raise ConfigError(f"channel_scores must be (n, C) with n = {len(f)} rows, got shape {ch.shape}",
-                              "pass one row of per-channel scores per time step")
+            raise ConfigError(
+                f"channel_scores must be (n, C) with n = {len(f)} rows, got shape {ch.shape}",
+                "pass one row of per-channel scores per time step",
+            )
         names = [str(c) for c in range(ch.shape[1])] if channel_names is None else [str(c) for c in channel_names]
         if len(names) != ch.shape[1]:
-            raise ConfigError(f"channel_names has {len(names)} names for {ch.shape[1]} channels",
-                              "pass one name per column of channel_scores")
+            raise ConfigError(
+                f"channel_names has {len(names)} names for {ch.shape[1]} channels",
+                "pass one name per column of channel_scores",
+            )
     elif channel_names is not None:
         raise ConfigError("channel_names was given without channel_scores", "pass channel_scores too, or drop it")
 
@@ -116,8 +134,16 @@ def flags_to_events(flags: np.ndarray, scores: np.ndarray, times: Any = None, *,
             mean = ch[a : b + 1].mean(axis=0)
             channels.append(",".join(names[c] for c in np.argsort(-mean, kind="stable")[:TOP_CHANNELS]))
     pos = (lambda i: i) if index is None else (lambda i: index[i])
-    return pd.DataFrame({"start": pos(r[:, 0]), "end": pos(r[:, 1]), "length": r[:, 1] - r[:, 0] + 1,
-                         "peak_time": pos(peaks), "peak_score": s[peaks], "channels": channels})
+    return pd.DataFrame(
+        {
+            "start": pos(r[:, 0]),
+            "end": pos(r[:, 1]),
+            "length": r[:, 1] - r[:, 0] + 1,
+            "peak_time": pos(peaks),
+            "peak_score": s[peaks],
+            "channels": channels,
+        }
+    )
 
 
 def event_mask(events: Any, times: Any) -> np.ndarray:
@@ -135,8 +161,9 @@ def event_mask(events: Any, times: Any) -> np.ndarray:
     if hasattr(events, "columns"):
         missing = {"start", "end"} - set(events.columns)
         if missing:
-            raise ConfigError(f"events lacks the column(s) {', '.join(sorted(missing))}",
-                              "pass a table with start and end columns")
+            raise ConfigError(
+                f"events lacks the column(s) {', '.join(sorted(missing))}", "pass a table with start and end columns"
+            )
         starts, ends = list(events["start"]), list(events["end"])
     else:
         pairs = list(events)
@@ -145,8 +172,10 @@ def event_mask(events: Any, times: Any) -> np.ndarray:
         starts, ends = [p[0] for p in pairs], [p[1] for p in pairs]
     bad = [i for i, (a, b) in enumerate(zip(starts, ends)) if b < a]
     if bad:
-        raise ConfigError(f"event {bad[0]} ends before it starts ({starts[bad[0]]} > {ends[bad[0]]})",
-                          "give each event as (start, end) with start <= end")
+        raise ConfigError(
+            f"event {bad[0]} ends before it starts ({starts[bad[0]]} > {ends[bad[0]]})",
+            "give each event as (start, end) with start <= end",
+        )
     marks = np.zeros(len(index) + 1, dtype=np.int64)
     if starts:
         np.add.at(marks, index.searchsorted(starts, side="left"), 1)
@@ -200,14 +229,18 @@ def pr_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     s = np.asarray(scores, dtype=np.float64)
     y = _as_flags(labels, "labels")
     if s.ndim != 1:
-        raise ConfigError(f"scores must be 1-D (one score per time step), got shape {s.shape}",
-                          "combine channels into one score per row first")
+        raise ConfigError(
+            f"scores must be 1-D (one score per time step), got shape {s.shape}",
+            "combine channels into one score per row first",
+        )
     _same_length(scores=s, labels=y)
     if not np.all(np.isfinite(s)):
         raise ConfigError(f"scores holds {int(np.sum(~np.isfinite(s)))} NaN/inf values", "drop or fill them first")
     if not y.any():
-        raise ConfigError("labels has no anomalies, so average precision is undefined",
-                          "evaluate on data with at least one labelled anomaly")
+        raise ConfigError(
+            "labels has no anomalies, so average precision is undefined",
+            "evaluate on data with at least one labelled anomaly",
+        )
     order = np.argsort(-s, kind="mergesort")
     s_sorted, hit = s[order], y[order]
     last = np.append(np.flatnonzero(np.diff(s_sorted)), len(s) - 1)  # last point of each distinct score

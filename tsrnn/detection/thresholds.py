@@ -47,8 +47,11 @@ MAX_CANDIDATES = 10_000  # dynamic: more z values than this is certainly a typo 
 
 def _real(value: object) -> bool:
     """A real number (not a bool, not NaN)."""
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+    return (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, bool)
         and not math.isnan(value)
+    )
 
 
 def _check_open_unit(name: str, value: float, example: str) -> float:
@@ -60,13 +63,17 @@ def _check_open_unit(name: str, value: float, example: str) -> float:
 def _check_scores(name: str, x: np.ndarray, *, allow_empty: bool = False) -> np.ndarray:
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 1:
-        raise ConfigError(f"{name} must be 1-D (one score per time step), got shape {arr.shape}",
-                          "combine channels into one score per row first")
+        raise ConfigError(
+            f"{name} must be 1-D (one score per time step), got shape {arr.shape}",
+            "combine channels into one score per row first",
+        )
     if arr.size == 0 and not allow_empty:
         raise ConfigError(f"{name} is empty", f"pass at least one score in {name}")
     if not np.all(np.isfinite(arr)):
-        raise ConfigError(f"{name} holds {int(np.sum(~np.isfinite(arr)))} NaN/inf values",
-                          f"drop or fill the non-finite values of {name}")
+        raise ConfigError(
+            f"{name} holds {int(np.sum(~np.isfinite(arr)))} NaN/inf values",
+            f"drop or fill the non-finite values of {name}",
+        )
     return arr
 
 
@@ -75,15 +82,19 @@ def _check_z(z_range: tuple[float, float], z_step: float) -> np.ndarray:
     try:
         lo, hi = (float(v) for v in z_range)
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"z_range must be two numbers (low, high), got {z_range!r}", "e.g. z_range=(2.0, 10.0)") from e
+        raise ConfigError(
+            f"z_range must be two numbers (low, high), got {z_range!r}", "e.g. z_range=(2.0, 10.0)"
+        ) from e
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
         raise ConfigError(f"z_range must be finite with low <= high, got {z_range!r}", "e.g. z_range=(2.0, 10.0)")
     if not _real(z_step) or not (math.isfinite(z_step) and z_step > 0):
         raise ConfigError(f"z_step must be a positive number, got {z_step!r}", "e.g. z_step=0.5")
     count = int(math.floor((hi - lo) / z_step + 1e-9)) + 1
     if count > MAX_CANDIDATES:
-        raise ConfigError(f"z_range {z_range!r} with z_step {z_step} gives {count:,} candidates "
-                          f"(limit {MAX_CANDIDATES:,})", "use a larger z_step")
+        raise ConfigError(
+            f"z_range {z_range!r} with z_step {z_step} gives {count:,} candidates (limit {MAX_CANDIDATES:,})",
+            "use a larger z_step",
+        )
     return lo + z_step * np.arange(count)
 
 
@@ -178,11 +189,15 @@ def fit_gpd(excesses: np.ndarray) -> tuple[float, float]:
     """
     y = np.asarray(excesses, dtype=np.float64)
     if y.ndim != 1 or y.size < 2:
-        raise ConfigError(f"excesses must be 1-D with at least 2 values, got shape {y.shape}",
-                          "pass the scores above the POT threshold minus that threshold")
+        raise ConfigError(
+            f"excesses must be 1-D with at least 2 values, got shape {y.shape}",
+            "pass the scores above the POT threshold minus that threshold",
+        )
     if not np.all(np.isfinite(y)) or np.any(y < 0) or not np.any(y > 0):
-        raise ConfigError("excesses must be finite, >= 0 and not all zero",
-                          "pass the scores above the POT threshold minus that threshold")
+        raise ConfigError(
+            "excesses must be finite, >= 0 and not all zero",
+            "pass the scores above the POT threshold minus that threshold",
+        )
     scale = float(y.mean())
     y = y / scale
     n_grid = 200
@@ -222,15 +237,19 @@ def _pot(calibration: np.ndarray, risk: float, init_quantile: float) -> float:
     t = float(np.quantile(calibration, init_quantile))
     excess = calibration[calibration > t] - t
     if excess.size < MIN_EXCESSES:
-        raise ConfigError(f"pot needs at least {MIN_EXCESSES} calibration scores above its initial threshold "
-                          f"(the init_quantile={init_quantile:.3g} quantile), got {excess.size} of {n}",
-                          f"pass at least {POT_MIN_SCORES} calibration scores (more data or a larger calibration "
-                          "part), or use the quantile or gaussian threshold")
+        raise ConfigError(
+            f"pot needs at least {MIN_EXCESSES} calibration scores above its initial threshold "
+            f"(the init_quantile={init_quantile:.3g} quantile), got {excess.size} of {n}",
+            f"pass at least {POT_MIN_SCORES} calibration scores (more data or a larger calibration "
+            "part), or use the quantile or gaussian threshold",
+        )
     ratio = risk * n / excess.size
     if ratio >= 1.0:
-        raise ConfigError(f"risk={risk} is not below the fraction of calibration scores above the initial "
-                          f"threshold ({excess.size / n:.3g}); POT only extrapolates further into the tail",
-                          "use a smaller risk, a higher init_quantile, or the quantile threshold")
+        raise ConfigError(
+            f"risk={risk} is not below the fraction of calibration scores above the initial "
+            f"threshold ({excess.size / n:.3g}); POT only extrapolates further into the tail",
+            "use a smaller risk, a higher init_quantile, or the quantile threshold",
+        )
     gamma, sigma = fit_gpd(excess)
     if gamma == 0.0:
         return t - sigma * math.log(ratio)
@@ -292,8 +311,14 @@ def _non_negative(e: np.ndarray) -> np.ndarray:
     return e - low if low < 0 else e
 
 
-def dynamic_threshold(scores: np.ndarray, *, window: int | None = None, z_range: tuple[float, float] = (2.0, 10.0),
-                      z_step: float = 0.5, min_percent: float = 0.13) -> np.ndarray:
+def dynamic_threshold(
+    scores: np.ndarray,
+    *,
+    window: int | None = None,
+    z_range: tuple[float, float] = (2.0, 10.0),
+    z_step: float = 0.5,
+    min_percent: float = 0.13,
+) -> np.ndarray:
     """Boolean flags (n,) from Hundman et al.'s non-parametric dynamic threshold with pruning.
 
     ``scores``: (n,) smoothed errors (see ``smooth_errors``). The method's criteria are ratios to
@@ -334,9 +359,18 @@ def dynamic_threshold(scores: np.ndarray, *, window: int | None = None, z_range:
 # ----------------------------------------------------------------------------- fitting
 
 
-def fit_threshold(method: str, calibration: np.ndarray, *, q: float = 0.99, k: float = 3.0, fpr: float = 0.01,
-                  risk: float = 1e-3, init_quantile: float = 0.98, z_range: tuple[float, float] = (2.0, 10.0),
-                  z_step: float = 0.5) -> float:
+def fit_threshold(
+    method: str,
+    calibration: np.ndarray,
+    *,
+    q: float = 0.99,
+    k: float = 3.0,
+    fpr: float = 0.01,
+    risk: float = 1e-3,
+    init_quantile: float = 0.98,
+    z_range: tuple[float, float] = (2.0, 10.0),
+    z_step: float = 0.5,
+) -> float:
     """The threshold of ``method`` (one of ``THRESHOLDS``) fitted on ``calibration`` (n,) scores.
 
     - ``quantile``: the ``q``-quantile (numpy's linear interpolation).
@@ -373,8 +407,10 @@ def fit_threshold(method: str, calibration: np.ndarray, *, q: float = 0.99, k: f
         rank = math.ceil((n + 1) * (1.0 - fpr) - 1e-9)
         if rank > n:
             need = math.ceil(1.0 / fpr - 1.0 - 1e-9)
-            raise ConfigError(f"conformal with fpr={fpr} needs at least {need} calibration scores, got {n}",
-                              f"pass {need} or more calibration scores, or a larger fpr")
+            raise ConfigError(
+                f"conformal with fpr={fpr} needs at least {need} calibration scores, got {n}",
+                f"pass {need} or more calibration scores, or a larger fpr",
+            )
         return float(np.partition(cal, rank - 1)[rank - 1])
     if method == "pot":
         return _pot(cal, risk, init_quantile)
@@ -389,7 +425,9 @@ def apply_threshold(scores: np.ndarray, threshold: float) -> np.ndarray:
         raise ConfigError(f"threshold must be a number, got {threshold!r}", "fit one with fit_threshold")
     arr = np.asarray(scores, dtype=np.float64)
     if arr.ndim != 1:
-        raise ConfigError(f"scores must be 1-D (one score per time step), got shape {arr.shape}",
-                          "combine channels into one score per row first")
+        raise ConfigError(
+            f"scores must be 1-D (one score per time step), got shape {arr.shape}",
+            "combine channels into one score per row first",
+        )
     with np.errstate(invalid="ignore"):
         return arr > threshold

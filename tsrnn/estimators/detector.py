@@ -23,8 +23,9 @@ across series and channels.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -144,8 +145,10 @@ class RNNAnomalyDetector(BaseEstimator):
         if self.threshold != "pot":
             refuse_unused(self, ("risk",), f"with threshold={self.threshold!r}")
         if not 0 < self.calibration < 1:
-            raise ConfigError(f"calibration must be a fraction in (0, 1), got {self.calibration}",
-                              "e.g. calibration=0.2 holds out the last 20% of the fit data")
+            raise ConfigError(
+                f"calibration must be a fraction in (0, 1), got {self.calibration}",
+                "e.g. calibration=0.2 holds out the last 20% of the fit data",
+            )
         for name in ("window", "smoothing", "min_event_length", "batch_size", "epochs"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -162,8 +165,10 @@ class RNNAnomalyDetector(BaseEstimator):
             needed = [self.time_col_, *self.channels_]
             missing = [c for c in needed if c not in frame.columns]
             if missing:
-                raise DataError(f"{name} lacks column(s) {missing} that the detector was trained on",
-                                f"pass data with the columns {needed}")
+                raise DataError(
+                    f"{name} lacks column(s) {missing} that the detector was trained on",
+                    f"pass data with the columns {needed}",
+                )
             return load_series(frame, source_name=name, time_col=self.time_col_, target=self.channels_, fill=self.fill)
         frame, name, _ = read_frame(data)
         if self.exclude:
@@ -205,15 +210,32 @@ class RNNAnomalyDetector(BaseEstimator):
         n_ch = len(series.channels)
         try:
             if self.method == "reconstruction":
-                model = RecurrentAutoencoder(n_ch, self.hidden_size, self.num_layers, self.cell, self.bidirectional,
-                                             self.dropout)
+                model = RecurrentAutoencoder(
+                    n_ch, self.hidden_size, self.num_layers, self.cell, self.bidirectional, self.dropout
+                )
             else:
-                model = RecurrentForecaster(n_ch, list(range(n_ch)), 1, self.cell, self.hidden_size, self.num_layers,
-                                            self.bidirectional, self.dropout, instance_norm=False)
+                model = RecurrentForecaster(
+                    n_ch,
+                    list(range(n_ch)),
+                    1,
+                    self.cell,
+                    self.hidden_size,
+                    self.num_layers,
+                    self.bidirectional,
+                    self.dropout,
+                    instance_norm=False,
+                )
         except ValueError as e:
             raise ConfigError(str(e)) from e
-        config = TrainConfig(epochs=self.epochs, lr=self.lr, clip_grad_norm=self.clip_grad_norm, device=self.device,
-                             precision=self.precision, seed=self.random_state, lr_schedule="cosine")
+        config = TrainConfig(
+            epochs=self.epochs,
+            lr=self.lr,
+            clip_grad_norm=self.clip_grad_norm,
+            device=self.device,
+            precision=self.precision,
+            seed=self.random_state,
+            lr_schedule="cosine",
+        )
         trainer = Trainer(model, self._loss(), config)
         values = torch.from_numpy(scaler.transform(series)).to(trainer.device)
         seed = self.random_state if self.random_state is not None else 0
@@ -238,15 +260,23 @@ class RNNAnomalyDetector(BaseEstimator):
         cal = errors[cal_start:]
         cal = cal[~np.isnan(cal).any(axis=1)]
         if len(cal) < 10:
-            raise DataError(f"only {len(cal)} calibration rows could be scored", "pass more data or a larger calibration")
+            raise DataError(
+                f"only {len(cal)} calibration rows could be scored", "pass more data or a larger calibration"
+            )
         self.err_mean_ = cal.mean(axis=0)
         self.err_std_ = np.where(cal.std(axis=0) > 0, cal.std(axis=0), 1.0)
         overall = ((cal - self.err_mean_) / self.err_std_).max(axis=1)
         self.score_mean_, self.score_std_ = float(overall.mean()), float(overall.std() or 1.0)
         self.calibration_scores_ = (overall - self.score_mean_) / self.score_std_
-        self.threshold_ = (None if self.threshold == "dynamic" else
-                           float(fit_threshold(self.threshold, self.calibration_scores_, q=self.q, k=self.k,
-                                               fpr=self.fpr, risk=self.risk)))
+        self.threshold_ = (
+            None
+            if self.threshold == "dynamic"
+            else float(
+                fit_threshold(
+                    self.threshold, self.calibration_scores_, q=self.q, k=self.k, fpr=self.fpr, risk=self.risk
+                )
+            )
+        )
         return self
 
     def _loss(self) -> Any:
@@ -290,11 +320,14 @@ class RNNAnomalyDetector(BaseEstimator):
             total, count = empty(n, scaled.shape[1], self.combine)
             for lo in range(0, n - W + 1, 4096):  # only 4096 windows are materialised at a time
                 starts = np.arange(lo, min(lo + 4096, n - W + 1))
-                accumulate(total, count, starts, self._model_errors(scaled[starts[:, None] + np.arange(W)]), self.combine)
+                accumulate(
+                    total, count, starts, self._model_errors(scaled[starts[:, None] + np.arange(W)]), self.combine
+                )
             return finish(total, count, self.combine)
         if n <= W:
-            raise DataError(f"{n} rows: the forecast detector needs more than its window of {W}",
-                            f"pass at least {W + 1} rows")
+            raise DataError(
+                f"{n} rows: the forecast detector needs more than its window of {W}", f"pass at least {W + 1} rows"
+            )
         starts = np.arange(n - W)
         x = scaled[starts[:, None] + np.arange(W + 1)]  # (n_w, W + 1, C): inputs and the row to predict
         resid = np.full((n, scaled.shape[1]), np.nan)
@@ -314,8 +347,9 @@ class RNNAnomalyDetector(BaseEstimator):
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet",
-                                 "call fit(normal_data) first, or load a saved detector")
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet", "call fit(normal_data) first, or load a saved detector"
+            )
 
     def _scaled(self, series: "SeriesData") -> np.ndarray:
         return ((series.values - self.scaler_.center_[0]) / self.scaler_.scale_[0]).astype(np.float32)
@@ -354,9 +388,15 @@ class RNNAnomalyDetector(BaseEstimator):
 
         frame = self.score_frame(data)
         channel = frame[[f"score_{c}" for c in self.channels_]].to_numpy()
-        return flags_to_events(frame["is_anomaly"].to_numpy().astype(bool), frame["score"].to_numpy(),
-                               frame[self.time_col_].to_numpy(), min_length=self.min_event_length,
-                               merge_gap=self.merge_gap, channel_scores=channel, channel_names=self.channels_)
+        return flags_to_events(
+            frame["is_anomaly"].to_numpy().astype(bool),
+            frame["score"].to_numpy(),
+            frame[self.time_col_].to_numpy(),
+            min_length=self.min_event_length,
+            merge_gap=self.merge_gap,
+            channel_scores=channel,
+            channel_names=self.channels_,
+        )
 
     # ------------------------------------------------------------------ streaming
     def update(self, rows: Any) -> "pd.DataFrame":
@@ -372,15 +412,23 @@ class RNNAnomalyDetector(BaseEstimator):
         """
         self._check_fitted()
         if self.threshold == "dynamic":
-            raise ConfigError("the dynamic threshold needs the whole series, not a stream",
-                              "use threshold quantile, gaussian, pot or conformal for streaming")
+            raise ConfigError(
+                "the dynamic threshold needs the whole series, not a stream",
+                "use threshold quantile, gaussian, pot or conformal for streaming",
+            )
         series = self._load(rows)
         new = self._scaled(series)
         times = series.series_times(0)
         st = getattr(self, "_stream", None)
         if st is None:
-            st = self._stream = {"buf": new[:0], "times": times[:0], "sum": np.zeros((0, len(self.channels_))),
-                                 "count": np.zeros(0), "ewma": None, "seen": 0}
+            st = self._stream = {
+                "buf": new[:0],
+                "times": times[:0],
+                "sum": np.zeros((0, len(self.channels_))),
+                "count": np.zeros(0),
+                "ewma": None,
+                "seen": 0,
+            }
         buf = np.concatenate([st["buf"], new])
         t_all = st["times"].append(times)
         W = self.window
@@ -393,7 +441,9 @@ class RNNAnomalyDetector(BaseEstimator):
             if len(idx):
                 x = buf[idx[:, None] - W + np.arange(W + 1)]
                 resid[idx - len(st["buf"])] = self._model_errors(x)[:, 0]
-            smooth, st["ewma"] = ewma(resid, self.smoothing, st["ewma"] if st["ewma"] is not None else self._ewma_start())
+            smooth, st["ewma"] = ewma(
+                resid, self.smoothing, st["ewma"] if st["ewma"] is not None else self._ewma_start()
+            )
             st["buf"], st["times"] = buf[-W:], t_all[-W:]
             return self._stream_frame(times, smooth)
         # reconstruction: every new row ends one new window (once W rows have arrived)
@@ -421,8 +471,10 @@ class RNNAnomalyDetector(BaseEstimator):
             self._stream = None
             return self._stream_frame(st["times"][:0] if st else None, np.zeros((0, len(self.channels_))))
         if len(st["count"]) and st["count"].max() == 0:
-            raise DataError(f"the stream ended after fewer rows than the window ({self.window})",
-                            "send at least one full window of rows")
+            raise DataError(
+                f"the stream ended after fewer rows than the window ({self.window})",
+                "send at least one full window of rows",
+            )
         from tsrnn.detection.scoring import finish
 
         out = self._stream_frame(st["times"], finish(st["sum"], st["count"], self.combine))
@@ -435,8 +487,13 @@ class RNNAnomalyDetector(BaseEstimator):
         if times is None:
             times = pd.DatetimeIndex([])
         score, channel = self._standardise(errors)
-        out = pd.DataFrame({self.time_col_: times, "score": score,
-                            "is_anomaly": (score > self.threshold_).astype(int) if len(score) else []})
+        out = pd.DataFrame(
+            {
+                self.time_col_: times,
+                "score": score,
+                "is_anomaly": (score > self.threshold_).astype(int) if len(score) else [],
+            }
+        )
         for c, name in enumerate(self.channels_):
             out[f"score_{name}"] = channel[:, c] if len(channel) else []
         return out
@@ -451,9 +508,13 @@ class RNNAnomalyDetector(BaseEstimator):
         self._check_fitted()
         config = {
             "schema": {"channels": self.channels_, "time_col": self.time_col_, "freq": self.freq_},
-            "calibration": {"err_mean": self.err_mean_.tolist(), "err_std": self.err_std_.tolist(),
-                            "score_mean": self.score_mean_, "score_std": self.score_std_,
-                            "threshold": self.threshold_},
+            "calibration": {
+                "err_mean": self.err_mean_.tolist(),
+                "err_std": self.err_std_.tolist(),
+                "score_mean": self.score_mean_,
+                "score_std": self.score_std_,
+                "threshold": self.threshold_,
+            },
         }
         scores = torch.from_numpy(np.asarray(self.calibration_scores_, dtype=np.float64))
         return save_estimator(self, path, overwrite, config, {"calibration_scores": scores})
@@ -464,9 +525,13 @@ class RNNAnomalyDetector(BaseEstimator):
         from tsrnn.models import RecurrentAutoencoder, RecurrentForecaster
         from tsrnn.persist import load_estimator
 
-        return load_estimator(cls, path, device,
-                              lambda det: RecurrentAutoencoder if det.method == "reconstruction" else RecurrentForecaster,
-                              cls._restore)
+        return load_estimator(
+            cls,
+            path,
+            device,
+            lambda det: RecurrentAutoencoder if det.method == "reconstruction" else RecurrentForecaster,
+            cls._restore,
+        )
 
     def _restore(self, config: dict[str, Any], tensors: dict[str, Any]) -> None:
         """The fitted attributes of a loaded detector: calibration, threshold, schema."""

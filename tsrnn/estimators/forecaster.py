@@ -11,8 +11,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -153,8 +154,10 @@ class RNNForecaster(BaseEstimator):
             return None
         q = sorted(float(v) for v in self.quantiles)
         if not q or any(not 0 < v < 1 for v in q) or len(set(q)) != len(q):
-            raise ConfigError(f"quantiles must be distinct numbers strictly between 0 and 1, got {self.quantiles}",
-                              "e.g. quantiles=[0.1, 0.5, 0.9]")
+            raise ConfigError(
+                f"quantiles must be distinct numbers strictly between 0 and 1, got {self.quantiles}",
+                "e.g. quantiles=[0.1, 0.5, 0.9]",
+            )
         return q
 
     def _check_params(self) -> None:
@@ -163,55 +166,80 @@ class RNNForecaster(BaseEstimator):
         check_sampling(self.sampling)
         e = self.series_embedding
         if e is not None and (isinstance(e, bool) or not isinstance(e, (int, np.integer)) or e < 1):
-            raise ConfigError(f"series_embedding must be a whole number of at least 1 (its dimension), got {e!r}",
-                              "e.g. series_embedding=8, or None for no series embedding")
+            raise ConfigError(
+                f"series_embedding must be a whole number of at least 1 (its dimension), got {e!r}",
+                "e.g. series_embedding=8, or None for no series embedding",
+            )
         if self.head == "direct":
             refuse_unused(self, ("teacher_forcing",), "with head='direct' (it is for the seq2seq decoder)")
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.tbptt_steps is not None and self.tbptt_steps < 1:
-            raise ConfigError(f"--tbptt-steps must be at least 1, got {self.tbptt_steps}",
-                              "leave it out for full backpropagation through the lookback")
+            raise ConfigError(
+                f"--tbptt-steps must be at least 1, got {self.tbptt_steps}",
+                "leave it out for full backpropagation through the lookback",
+            )
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"patience must be at least 1 (or None to turn early stopping off), got {self.patience}")
         if self.stateful:
             from tsrnn.distributed import world_size
 
             if world_size() > 1:
-                raise ConfigError(f"stateful mode carries one recurrent state through one series; it cannot be split "
-                                  f"across torchrun's {world_size()} processes",
-                                  "run it as a single process (without torchrun), or train without stateful")
+                raise ConfigError(
+                    f"stateful mode carries one recurrent state through one series; it cannot be split "
+                    f"across torchrun's {world_size()} processes",
+                    "run it as a single process (without torchrun), or train without stateful",
+                )
             if self.tbptt_steps is None:
-                raise ConfigError("stateful training needs tbptt_steps, the chunk length carried between batches",
-                                  "pass e.g. --tbptt-steps 100")
+                raise ConfigError(
+                    "stateful training needs tbptt_steps, the chunk length carried between batches",
+                    "pass e.g. --tbptt-steps 100",
+                )
             if self.channel_independent:
-                raise ConfigError("stateful mode trains all channels as one sequence, not channel-independent",
-                                  "pass channel_independent=False (--multivariate) with stateful")
-            for name, bad in (("head", self.head != "direct"), ("bidirectional", self.bidirectional),
-                              ("quantiles", self.quantiles), ("covariates", self.covariates),
-                              ("series_embedding", self.series_embedding is not None),
-                              ("sampling='balanced'", self.sampling == "balanced")):
+                raise ConfigError(
+                    "stateful mode trains all channels as one sequence, not channel-independent",
+                    "pass channel_independent=False (--multivariate) with stateful",
+                )
+            for name, bad in (
+                ("head", self.head != "direct"),
+                ("bidirectional", self.bidirectional),
+                ("quantiles", self.quantiles),
+                ("covariates", self.covariates),
+                ("series_embedding", self.series_embedding is not None),
+                ("sampling='balanced'", self.sampling == "balanced"),
+            ):
                 if bad:
-                    raise ConfigError(f"stateful mode does not support {name}",
-                                      f"drop {name}, or train without stateful")
+                    raise ConfigError(
+                        f"stateful mode does not support {name}", f"drop {name}, or train without stateful"
+                    )
 
     def _load(self, data: "str | Path | pd.DataFrame | SeriesData") -> "SeriesData":
         from tsrnn.data import SeriesData, load_series
 
         if isinstance(data, SeriesData):
             return data
-        return load_series(data, time_col=self.time_col, target=self.target, covariates=self.covariates,
-                           id_col=self.id_col, fill=self.fill)
+        return load_series(
+            data,
+            time_col=self.time_col,
+            target=self.target,
+            covariates=self.covariates,
+            id_col=self.id_col,
+            fill=self.fill,
+        )
 
     def _check_many_series(self, series: "SeriesData") -> None:
         """series_embedding and balanced sampling tell series apart: they need more than one."""
         if series.n_series > 1:
             return
-        for name, given in (("series_embedding", self.series_embedding is not None),
-                            ("sampling='balanced'", self.sampling == "balanced")):
+        for name, given in (
+            ("series_embedding", self.series_embedding is not None),
+            ("sampling='balanced'", self.sampling == "balanced"),
+        ):
             if given:
-                raise ConfigError(f"{name} is for many series, but {series.source} holds one series",
-                                  f"pass id_col (--id-col) for long-format data with many series, or drop {name}")
+                raise ConfigError(
+                    f"{name} is for many series, but {series.source} holds one series",
+                    f"pass id_col (--id-col) for long-format data with many series, or drop {name}",
+                )
 
     def _build_model(self, n_inputs: int, n_targets: int, n_series: int = 1) -> "torch.nn.Module":
         from tsrnn.models import NextStepRNN, RecurrentForecaster
@@ -219,15 +247,26 @@ class RNNForecaster(BaseEstimator):
         q = self._quantile_levels()
         try:
             if self.stateful:
-                return NextStepRNN(n_inputs, list(range(n_targets)), self.cell, self.hidden_size, self.num_layers,
-                                   self.dropout)
+                return NextStepRNN(
+                    n_inputs, list(range(n_targets)), self.cell, self.hidden_size, self.num_layers, self.dropout
+                )
             return RecurrentForecaster(
-                n_inputs=n_inputs, target_index=list(range(n_targets)), horizon=self.horizon, cell=self.cell,
-                hidden_size=self.hidden_size, num_layers=self.num_layers, bidirectional=self.bidirectional,
-                dropout=self.dropout, head=self.head, teacher_forcing=self.teacher_forcing,
-                instance_norm=self.instance_norm, channel_independent=self.channel_independent,
-                n_quantiles=len(q) if q else 1, n_ids=n_series if self.series_embedding else 0,
-                embedding_dim=self.series_embedding or 0)
+                n_inputs=n_inputs,
+                target_index=list(range(n_targets)),
+                horizon=self.horizon,
+                cell=self.cell,
+                hidden_size=self.hidden_size,
+                num_layers=self.num_layers,
+                bidirectional=self.bidirectional,
+                dropout=self.dropout,
+                head=self.head,
+                teacher_forcing=self.teacher_forcing,
+                instance_norm=self.instance_norm,
+                channel_independent=self.channel_independent,
+                n_quantiles=len(q) if q else 1,
+                n_ids=n_series if self.series_embedding else 0,
+                embedding_dim=self.series_embedding or 0,
+            )
         except ValueError as e:
             raise ConfigError(str(e)) from e
 
@@ -243,6 +282,7 @@ class RNNForecaster(BaseEstimator):
             return model(x, y, tbptt, series[0] if embed else None), y
 
         if q is None:
+
             def loss(model: torch.nn.Module, batch: Any) -> torch.Tensor:
                 pred, y = forward(model, batch)
                 return torch.nn.functional.mse_loss(pred[..., 0], y)
@@ -254,10 +294,13 @@ class RNNForecaster(BaseEstimator):
             def loss(model: torch.nn.Module, batch: Any) -> torch.Tensor:
                 pred, y = forward(model, batch)
                 return pinball_loss(pred, y, levels.to(y.device))
+
         return loss
 
     # ------------------------------------------------------------------ fit
-    def fit(self, data: "str | Path | pd.DataFrame | SeriesData", y: None = None, resume: str | Path | None = None) -> "RNNForecaster":
+    def fit(
+        self, data: "str | Path | pd.DataFrame | SeriesData", y: None = None, resume: str | Path | None = None
+    ) -> "RNNForecaster":
         """Train on ``data`` (a CSV/Parquet path, a DataFrame or SeriesData); returns ``self``.
 
         ``resume``: a checkpoint (``checkpoint_dir/last.safetensors``) to continue from.
@@ -275,9 +318,17 @@ class RNNForecaster(BaseEstimator):
         self._check_many_series(series)
         windows = make_windows(series, self.lookback, self.horizon, self.stride, self.val, self.test)
         scaler = SeriesScaler(self.scaler).fit(series, windows.bounds[:, 1])
-        config = TrainConfig(epochs=self.epochs, lr=self.lr, weight_decay=self.weight_decay, optimizer=self.optimizer,
-                             lr_schedule=self.lr_schedule, clip_grad_norm=self.clip_grad_norm, device=self.device,
-                             precision=self.precision, seed=self.random_state)
+        config = TrainConfig(
+            epochs=self.epochs,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            optimizer=self.optimizer,
+            lr_schedule=self.lr_schedule,
+            clip_grad_norm=self.clip_grad_norm,
+            device=self.device,
+            precision=self.precision,
+            seed=self.random_state,
+        )
         if self.random_state is not None:
             torch.manual_seed(self.random_state)
         model = self._build_model(len(series.channels), len(series.targets), series.n_series)
@@ -291,11 +342,27 @@ class RNNForecaster(BaseEstimator):
             trainer.compute_loss = loss
         else:
             carry = self.series_embedding is not None or self.sampling == "balanced"  # batches say their series
-            train = WindowBatches(values, windows.train, n_t, self.batch_size, shuffle=True, seed=seed,
-                                  series=windows.series_of(windows.train) if carry else None, sampling=self.sampling)
-            val = (WindowBatches(values, windows.val, n_t, max(self.batch_size, 256),
-                                 series=windows.series_of(windows.val) if carry else None)
-                   if len(windows.val) else None)
+            train = WindowBatches(
+                values,
+                windows.train,
+                n_t,
+                self.batch_size,
+                shuffle=True,
+                seed=seed,
+                series=windows.series_of(windows.train) if carry else None,
+                sampling=self.sampling,
+            )
+            val = (
+                WindowBatches(
+                    values,
+                    windows.val,
+                    n_t,
+                    max(self.batch_size, 256),
+                    series=windows.series_of(windows.val) if carry else None,
+                )
+                if len(windows.val)
+                else None
+            )
         early = EarlyStopping(self.patience) if (self.patience and val is not None) else None
         callbacks: list[Any] = [early] if early else []
         if self.checkpoint_dir is not None:
@@ -346,14 +413,20 @@ class RNNForecaster(BaseEstimator):
         self.freq_ = series.freq
         self.tz_ = series.tz
         self.season_ = self.season_length or season_length(series.freq)
-        self.data_info_ = {"source": series.source, "rows": series.n_rows, "series": series.n_series,
-                           "hash": series.content_hash()}
+        self.data_info_ = {
+            "source": series.source,
+            "rows": series.n_rows,
+            "series": series.n_series,
+            "hash": series.content_hash(),
+        }
 
     # ------------------------------------------------------------------ inference
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet",
-                                 "call fit(data) first, or load a saved model with .load(path)")
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet",
+                "call fit(data) first, or load a saved model with .load(path)",
+            )
 
     def _forward(self, x: np.ndarray, series: np.ndarray) -> np.ndarray:
         """Scaled windows (n, L, C) of training series numbers ``series`` (n,) -> scaled forecasts
@@ -365,7 +438,11 @@ class RNNForecaster(BaseEstimator):
         with torch.no_grad():
             for i in range(0, len(x), 1024):
                 xb = torch.from_numpy(np.ascontiguousarray(x[i : i + 1024])).to(self.device_)
-                ids = torch.from_numpy(np.asarray(series[i : i + 1024], dtype=np.int64)).to(self.device_) if embed else None
+                ids = (
+                    torch.from_numpy(np.asarray(series[i : i + 1024], dtype=np.int64)).to(self.device_)
+                    if embed
+                    else None
+                )
                 if self.stateful:  # warm up on the lookback, then feed predictions back
                     outs.append(self.model_.forecast(xb, self.horizon)[..., None].float().cpu().numpy())
                 else:
@@ -399,8 +476,10 @@ class RNNForecaster(BaseEstimator):
         for i in range(series.n_series):
             t = series.series_times(i)
             if self.freq_ is None:
-                raise DataError("the training data had no regular frequency, so future timestamps are unknown",
-                                "resample the data to one frequency before fitting")
+                raise DataError(
+                    "the training data had no regular frequency, so future timestamps are unknown",
+                    "resample the data to one frequency before fitting",
+                )
             index = pd.date_range(t[-1], periods=self.horizon + 1, freq=self.freq_)[1:]
             index.name = self.time_col_
             q_first = np.moveaxis(pred[i], -1, 0)  # (Q, H, C_t): channels last for the scaler
@@ -428,8 +507,10 @@ class RNNForecaster(BaseEstimator):
         missing = [s for s in ids if s not in known]
         if missing:
             what = "scaling or learned series embedding" if self.series_embedding is not None else "scaling"
-            raise DataError(f"series {missing[:5]} were not in the training data, so the model has no {what} for them",
-                            f"forecast series the model was fitted on: {list(known)[:10]}")
+            raise DataError(
+                f"series {missing[:5]} were not in the training data, so the model has no {what} for them",
+                f"forecast series the model was fitted on: {list(known)[:10]}",
+            )
         return np.array([known[s] for s in ids])
 
     def _load_like(self, data: "str | Path | pd.DataFrame") -> "SeriesData":
@@ -442,14 +523,24 @@ class RNNForecaster(BaseEstimator):
         needed = [self.time_col_, *self.targets_, *self.covariates_] + ([self.id_col_] if self.id_col_ else [])
         missing = [c for c in needed if c not in frame.columns]
         if missing:
-            raise DataError(f"{name} lacks column(s) {missing} that the model was trained on "
-                            f"(it has {list(frame.columns)})",
-                            f"pass data with the model's columns: {needed}")
-        series = load_series(frame, source_name=name, time_col=self.time_col_, target=self.targets_, covariates=self.covariates_ or None,
-                             id_col=self.id_col_, fill=self.fill)
+            raise DataError(
+                f"{name} lacks column(s) {missing} that the model was trained on (it has {list(frame.columns)})",
+                f"pass data with the model's columns: {needed}",
+            )
+        series = load_series(
+            frame,
+            source_name=name,
+            time_col=self.time_col_,
+            target=self.targets_,
+            covariates=self.covariates_ or None,
+            id_col=self.id_col_,
+            fill=self.fill,
+        )
         if self.freq_ and series.freq and series.freq != self.freq_:
-            raise DataError(f"{series.source} has frequency {series.freq}, the model was trained on {self.freq_}",
-                            "pass data at the frequency the model was trained on")
+            raise DataError(
+                f"{series.source} has frequency {series.freq}, the model was trained on {self.freq_}",
+                "pass data at the frequency the model was trained on",
+            )
         return series
 
     # ------------------------------------------------------------------ evaluation
@@ -462,8 +553,9 @@ class RNNForecaster(BaseEstimator):
                 out[split] = self._score_windows(windows, index, values.cpu().numpy())
         return out
 
-    def _score_windows(self, windows: Any, index: Any, values: np.ndarray,
-                       scaler_rows: np.ndarray | None = None) -> dict[str, dict[str, float]]:
+    def _score_windows(
+        self, windows: Any, index: Any, values: np.ndarray, scaler_rows: np.ndarray | None = None
+    ) -> dict[str, dict[str, float]]:
         from tsrnn.metrics import repeat_last, scores, seasonal_naive
 
         n_t, L, H = len(self.targets_), self.lookback, self.horizon
@@ -530,14 +622,25 @@ class RNNForecaster(BaseEstimator):
         from tsrnn.persist import save_estimator
 
         self._check_fitted()
-        hist = [torch.from_numpy(np.array(self.series_.series(i)[-self.lookback:], copy=True))
-                for i in range(self.series_.n_series)]
+        hist = [
+            torch.from_numpy(np.array(self.series_.series(i)[-self.lookback :], copy=True))
+            for i in range(self.series_.n_series)
+        ]
         last = [str(self.series_.series_times(i)[-1]) for i in range(self.series_.n_series)]
         config = {
-            "schema": {"targets": self.targets_, "covariates": self.covariates_, "time_col": self.time_col_,
-                       "id_col": self.id_col_, "freq": self.freq_, "tz": self.tz_, "season": self.season_,
-                       "series_ids": list(self.series_.ids) if self.series_.ids else None, "last_times": last},
-            "data": self.data_info_, "metrics": self.metrics_,
+            "schema": {
+                "targets": self.targets_,
+                "covariates": self.covariates_,
+                "time_col": self.time_col_,
+                "id_col": self.id_col_,
+                "freq": self.freq_,
+                "tz": self.tz_,
+                "season": self.season_,
+                "series_ids": list(self.series_.ids) if self.series_.ids else None,
+                "last_times": last,
+            },
+            "data": self.data_info_,
+            "metrics": self.metrics_,
         }
         return save_estimator(self, path, overwrite, config, {f"history.{i}": h for i, h in enumerate(hist)})
 
@@ -551,8 +654,13 @@ class RNNForecaster(BaseEstimator):
         from tsrnn.models import NextStepRNN, RecurrentForecaster
         from tsrnn.persist import load_estimator
 
-        return load_estimator(cls, path, device, lambda est: NextStepRNN if est.stateful else RecurrentForecaster,
-                              lambda est, config, tensors: est._restore(config, tensors, str(path)))
+        return load_estimator(
+            cls,
+            path,
+            device,
+            lambda est: NextStepRNN if est.stateful else RecurrentForecaster,
+            lambda est, config, tensors: est._restore(config, tensors, str(path)),
+        )
 
     def _restore(self, config: dict[str, Any], tensors: dict[str, Any], source: str) -> None:
         """The fitted attributes of a loaded model: schema, the last rows of history, metrics."""
@@ -568,17 +676,36 @@ class RNNForecaster(BaseEstimator):
             idx = idx.tz_convert("UTC").tz_localize(None) if idx.tz is not None else idx
             return idx.as_unit("ns").values
 
-        times = np.concatenate([utc(pd.date_range(end=t, periods=n, freq=schema["freq"])) if schema["freq"]
-                                else np.repeat(utc(pd.DatetimeIndex([t])), n)
-                                for t, n in zip(schema["last_times"], lengths)])
+        times = np.concatenate(
+            [
+                utc(pd.date_range(end=t, periods=n, freq=schema["freq"]))
+                if schema["freq"]
+                else np.repeat(utc(pd.DatetimeIndex([t])), n)
+                for t, n in zip(schema["last_times"], lengths)
+            ]
+        )
         ids = tuple(schema["series_ids"]) if schema["series_ids"] else None
-        self.series_ = SeriesData(np.ascontiguousarray(np.concatenate(hist)),
-                                  np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), times,
-                                  tuple(schema["targets"]), tuple(schema["covariates"]), ids, schema["time_col"],
-                                  schema["id_col"], schema["freq"], schema["tz"], source, DataReport(sum(lengths)))
+        self.series_ = SeriesData(
+            np.ascontiguousarray(np.concatenate(hist)),
+            np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            times,
+            tuple(schema["targets"]),
+            tuple(schema["covariates"]),
+            ids,
+            schema["time_col"],
+            schema["id_col"],
+            schema["freq"],
+            schema["tz"],
+            source,
+            DataReport(sum(lengths)),
+        )
         self.targets_, self.covariates_ = list(schema["targets"]), list(schema["covariates"])
-        self.time_col_, self.id_col_, self.freq_, self.tz_ = (schema["time_col"], schema["id_col"], schema["freq"],
-                                                              schema["tz"])
+        self.time_col_, self.id_col_, self.freq_, self.tz_ = (
+            schema["time_col"],
+            schema["id_col"],
+            schema["freq"],
+            schema["tz"],
+        )
         self.season_ = schema["season"]
         self.n_features_in_ = len(self.targets_) + len(self.covariates_)
         self.metrics_ = config.get("metrics", {})

@@ -24,8 +24,15 @@ from .encoder import CELLS, RecurrentEncoder
 class RecurrentAutoencoder(nn.Module):
     """Encode a (B, W, C) window to (B, D * hidden) and decode it back to (B, W, C)."""
 
-    def __init__(self, n_inputs: int, hidden_size: int = 64, num_layers: int = 1, cell: str = "lstm",
-                 bidirectional: bool = False, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        n_inputs: int,
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        cell: str = "lstm",
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.n_inputs = check_int("n_inputs", n_inputs, 1)
         self.hidden_size = check_int("hidden_size", hidden_size, 1)
@@ -40,8 +47,14 @@ class RecurrentAutoencoder(nn.Module):
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments: ``RecurrentAutoencoder(**model.config())`` rebuilds it."""
-        return {"n_inputs": self.n_inputs, "hidden_size": self.hidden_size, "num_layers": self.num_layers,
-                "cell": self.cell, "bidirectional": self.bidirectional, "dropout": self.dropout}
+        return {
+            "n_inputs": self.n_inputs,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "cell": self.cell,
+            "bidirectional": self.bidirectional,
+            "dropout": self.dropout,
+        }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Rebuild ``x`` (B, W, C); returns (B, W, C)."""

@@ -98,8 +98,10 @@ class RecurrentForecaster(nn.Module):
         self.n_ids = check_int("n_ids", n_ids, 0)
         self.embedding_dim = check_int("embedding_dim", embedding_dim, 0)
         if (self.n_ids == 0) != (self.embedding_dim == 0):
-            raise ValueError(f"n_ids and embedding_dim must both be positive (a series embedding) or both 0; "
-                             f"got {n_ids} and {embedding_dim}")
+            raise ValueError(
+                f"n_ids and embedding_dim must both be positive (a series embedding) or both 0; "
+                f"got {n_ids} and {embedding_dim}"
+            )
 
         self.n_targets = len(self.target_index)
         self.covariate_index = [i for i in range(self.n_inputs) if i not in self.target_index]
@@ -113,7 +115,12 @@ class RecurrentForecaster(nn.Module):
         self.norm = InstanceNorm() if self.instance_norm else None
         self.embedding = nn.Embedding(self.n_ids, self.embedding_dim) if self.n_ids else None
         self.encoder = RecurrentEncoder(
-            encoder_inputs + self.embedding_dim, self.hidden_size, self.num_layers, self.cell, self.bidirectional, self.dropout
+            encoder_inputs + self.embedding_dim,
+            self.hidden_size,
+            self.num_layers,
+            self.cell,
+            self.bidirectional,
+            self.dropout,
         )
         width = self.encoder.output_size  # D * hidden_size
         if self.head_type == "direct":
@@ -144,7 +151,10 @@ class RecurrentForecaster(nn.Module):
         }
 
     def forward(
-        self, x: torch.Tensor, y: torch.Tensor | None = None, tbptt_steps: int | None = None,
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        tbptt_steps: int | None = None,
         ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Forecast from ``x`` (B, L, n_inputs); return (B, H, n_targets, n_quantiles).
@@ -164,8 +174,11 @@ class RecurrentForecaster(nn.Module):
                 f"got {tuple(y.shape)}"
             )
         if (ids is None) != (self.embedding is None):
-            raise ValueError("this model has a series embedding: pass ids, the series number of each window"
-                             if ids is None else "ids were given, but this model has no series embedding")
+            raise ValueError(
+                "this model has a series embedding: pass ids, the series number of each window"
+                if ids is None
+                else "ids were given, but this model has no series embedding"
+            )
 
         if self.norm is not None:
             x, stats = self.norm.normalize(x)  # (B, L, n_inputs)
@@ -187,11 +200,15 @@ class RecurrentForecaster(nn.Module):
                 raise ValueError(f"ids must have shape (batch={batch},); got {tuple(ids.shape)}")
             vec = self.embedding(ids)  # (B, E)
             if self.channel_independent:
-                vec = vec.repeat_interleave(self.n_targets, dim=0)  # (B', E): each target of a window, its series' vector
+                vec = vec.repeat_interleave(
+                    self.n_targets, dim=0
+                )  # (B', E): each target of a window, its series' vector
             vec = vec[:, None].expand(-1, lookback, -1).to(x.dtype)  # (B', L, E)
             encoder_input = torch.cat([x, vec], dim=-1)  # (B', L, inputs + E)
 
-        _, state = self.encoder(encoder_input, tbptt_steps=tbptt_steps)  # state: (num_layers * D, B', hidden), (h, c) for LSTM
+        _, state = self.encoder(
+            encoder_input, tbptt_steps=tbptt_steps
+        )  # state: (num_layers * D, B', hidden), (h, c) for LSTM
         if self.head_type == "direct":
             summary = self.encoder.summary(state)  # (B', D * hidden)
             pred = self.head(summary).view(-1, self.horizon, self.n_series, self.n_quantiles)  # (B', H, S, Q)

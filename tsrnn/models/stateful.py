@@ -94,4 +94,3 @@ class NextStepRNN(nn.Module):
             step, state = self(nxt, state)  # (B, 1, n_targets)
             steps.append(step)
         return torch.cat(steps, dim=1)  # (B, horizon, n_targets)
-
