@@ -91,11 +91,6 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
-def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:
-    """The element-wise mean of ``t`` over all processes."""
-    return all_reduce_sum(t) / world_size() if _active() else t
-
-
 def all_reduce_max(t: torch.Tensor) -> torch.Tensor:
     """The element-wise maximum of ``t`` over all processes."""
     if _active():
