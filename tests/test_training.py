@@ -4,6 +4,8 @@ and determinism. Everything runs on tiny generated data on the CPU."""
 
 from __future__ import annotations
 
+import copy
+import json
 import math
 import pickle
 import signal
@@ -12,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from tsrnn.callbacks import Checkpoint, EarlyStopping
-from tsrnn.checkpoint import load_checkpoint
+from tsrnn.callbacks import Checkpoint, EarlyStopping, Progress
+from tsrnn.checkpoint import load_checkpoint, save_checkpoint
 from tsrnn.data import from_arrays
 from tsrnn.errors import ConfigError, ModelFileError
 from tsrnn.models import RecurrentForecaster
@@ -77,6 +79,23 @@ def weights(model):
 
 def same_weights(a, b):
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def same_state(a, b, skip=("epoch_time", "samples_per_s")):
+    """Nested dicts/lists of tensors and numbers are equal (tensors bit for bit, same dtype);
+    the wall-clock fields of epoch logs are skipped."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a.cpu(), b.cpu())
+    if isinstance(a, dict):
+        keys = [k for k in a if k not in skip]
+        return (
+            isinstance(b, dict)
+            and keys == [k for k in b if k not in skip]
+            and all(same_state(a[k], b[k]) for k in keys)
+        )
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(same_state(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
 
 
 class StopAt(Callback):
@@ -312,7 +331,7 @@ def test_resume_with_dropout_continues_exactly(data, tmp_path):
 def test_checkpoint_keeps_early_stopping_state(data, tmp_path):
     rec = Epochs()
     early = EarlyStopping(patience=5)
-    trainer = Trainer(make_model(), mse, config(epochs=3), [rec, early, Checkpoint(tmp_path, early)])
+    trainer = Trainer(make_model(), mse, config(epochs=3), [rec, early, Checkpoint(tmp_path)])
     scripted_evaluate(trainer, [1.0, 0.5, 0.7])
     trainer.fit(train_batches(data), val_batches(data))
     ckpt = load_checkpoint(tmp_path / "last.safetensors")
@@ -327,13 +346,15 @@ def test_checkpoint_keeps_early_stopping_state(data, tmp_path):
     scripted_evaluate(trainer2, [0.6])
     history = trainer2.fit(train_batches(data), val_batches(data), resume=ckpt)
     assert history.best_epoch == 2 and early2.best == 0.5
+    assert early2.wait == 2  # epoch 3 (0.7) from before the resume, epoch 4 (0.6) after it
     assert same_weights(weights(resumed), rec.snapshots[2])
+    assert same_weights(trainer2.best_state, rec.snapshots[2])
 
 
 def _early_stopping_run(data, values, callbacks, resume=None, checkpoint=None):
     early = EarlyStopping(patience=3)
-    if checkpoint is not None:  # as RNNForecaster.fit wires them
-        callbacks = [Checkpoint(checkpoint, early), *callbacks]
+    if checkpoint is not None:  # as RNNForecaster.fit wires them: after the early stopping
+        callbacks = [Checkpoint(checkpoint), *callbacks]
     trainer = Trainer(make_model(), mse, config(epochs=10), [early, *callbacks])
     scripted_evaluate(trainer, values)
     return trainer.fit(train_batches(data), val_batches(data), resume=resume)
@@ -349,6 +370,101 @@ def test_early_stopping_patience_carries_over_a_resume(data, tmp_path):
     resumed = _early_stopping_run(data, losses[4:], [], resume=load_checkpoint(tmp_path / "last.safetensors"))
     assert resumed.status == "early_stopped" and resumed.best_epoch == 2
     assert len(resumed.epochs) == len(full.epochs)
+
+
+def test_resume_with_early_stopping_equals_the_uninterrupted_run(data, tmp_path):
+    """Real training with scripted validation losses (best at epoch 2): 2 epochs, a checkpoint, 2 more
+    from it end in the same state as 4 epochs in one go: weights, optimizer, history, best weights
+    and epoch, and the patience count."""
+    losses = [1.0, 0.5, 0.7, 0.6]
+
+    def run(values, callbacks, resume=None, seed=1):
+        early, rec = EarlyStopping(patience=5), Epochs()
+        trainer = Trainer(make_model(seed=seed), mse, config(epochs=4), [rec, early, *callbacks])
+        scripted_evaluate(trainer, values)
+        trainer.fit(train_batches(data), val_batches(data), resume=resume)
+        return trainer, early, rec
+
+    full, full_early, full_rec = run(losses, [])
+    assert full.history.best_epoch == 2 and full_early.wait == 2
+    run(losses, [Checkpoint(tmp_path), StopAt(2)])
+    resumed, early, rec = run(losses[2:], [], resume=load_checkpoint(tmp_path / "last.safetensors"), seed=9)
+    assert rec.started == [3, 4] and resumed.history.status == "finished"
+    assert same_weights(rec.snapshots[4], full_rec.snapshots[4])  # the weights trained last, before the restore
+    assert same_state(resumed.state_dict(), full.state_dict())  # best weights (restored) and best epoch included
+    assert same_weights(weights(resumed.model), full_rec.snapshots[2])
+    assert (early.best, early.wait) == (full_early.best, full_early.wait) == (0.5, 2)
+
+
+def test_state_dict_round_trip(data, tmp_path):
+    """load_state_dict(state_dict()) and save/load_checkpoint keep every tensor (dtype included),
+    the optimizer's int keys, the schedule, the random stream, history and best weights."""
+    saved = {}
+
+    class Keep(Callback):  # the state at the last epoch's end, before the best weights are loaded back
+        def on_epoch_end(self, trainer, epoch, logs):
+            saved["state"] = copy.deepcopy(trainer.state_dict())
+
+    a = Trainer(make_model(seed=1), mse, config(epochs=2), [EarlyStopping(patience=5), Keep()])
+    scripted_evaluate(a, [1.0, 2.0])
+    a.fit(train_batches(data), val_batches(data))
+    state = saved["state"]
+    assert state["epoch"] == 2 and state["best_epoch"] == 1 and len(state["history"]) == 2
+    assert same_weights(state["best"], a.best_state) and not same_weights(state["best"], state["model"])
+    assert 0 in state["optimizer"]["state"] and state["rng"].dtype == torch.uint8
+
+    b = Trainer(make_model(seed=2), mse, config(epochs=1, seed=5))  # other weights, optimizer steps, history
+    b.fit(train_batches(data, seed=8))
+    assert not same_state(b.state_dict(), state)
+    b.load_state_dict(state)
+    assert same_state(b.state_dict(), state)
+    assert torch.equal(torch.get_rng_state(), state["rng"])
+
+    save_checkpoint(tmp_path / "ck" / "last.safetensors", state)
+    assert same_state(load_checkpoint(tmp_path / "ck" / "last.safetensors"), state)
+
+
+def test_load_state_dict_needs_the_optimizer_that_fit_makes(data):
+    state = Trainer(make_model(), mse, config(epochs=1)).state_dict()
+    assert state["optimizer"] is None and state["epoch"] == 0
+    with pytest.raises(RuntimeError, match="fit"):
+        Trainer(make_model(), mse, config()).load_state_dict(state)
+
+
+def test_resume_into_another_model_configuration_is_refused(data, tmp_path):
+    Trainer(make_model(), mse, config(epochs=1), [Checkpoint(tmp_path)]).fit(train_batches(data))
+    other = Trainer(make_model(hidden_size=16), mse, config(epochs=2))
+    with pytest.raises(ModelFileError, match="does not match this model's configuration"):
+        other.fit(train_batches(data), resume=load_checkpoint(tmp_path / "last.safetensors"))
+
+
+def test_a_checkpoint_written_before_the_state_dict_still_resumes(data, tmp_path):
+    """Older checkpoints kept the history (and epoch, best epoch) as plain JSON next to the tensors."""
+    from safetensors.torch import save_file
+
+    from tsrnn.checkpoint import _flatten
+
+    a = Trainer(make_model(), mse, config(epochs=2))
+    a.fit(train_batches(data))
+    state, tensors = a.state_dict(), {}
+    meta = {k: _flatten(k, v, tensors) for k, v in state.items() if k not in ("history", "cuda_rng")}
+    meta["history"] = state["history"]
+    save_file(tensors, str(tmp_path / "old.safetensors"), metadata={"tsrnn_checkpoint": json.dumps(meta)})
+    old = load_checkpoint(tmp_path / "old.safetensors")
+    assert same_state(old["history"], state["history"]) and old["epoch"] == 2
+    rec = Epochs()
+    Trainer(make_model(seed=4), mse, config(epochs=3), [rec]).fit(train_batches(data), resume=old)
+    assert rec.started == [3]
+
+
+def test_a_second_fit_starts_a_new_history(data):
+    trainer = Trainer(make_model(), mse, config(epochs=2), [EarlyStopping(patience=5), StopAt(1)])
+    scripted_evaluate(trainer, [0.1, 1.0, 0.9])
+    first = trainer.fit(train_batches(data), val_batches(data))
+    assert first.status == "early_stopped" and first.best_epoch == 1
+    second = trainer.fit(train_batches(data), val_batches(data))  # nothing left over: not the old best 0.1
+    assert [e["val_loss"] for e in second.epochs] == [1.0]
+    assert second.best_epoch == 1 and second is trainer.history and first is not second
 
 
 def test_checkpoint_file_is_safetensors_not_pickle(data, tmp_path):
@@ -394,6 +510,21 @@ def test_load_checkpoint_refuses_a_safetensors_file_without_tsrnn_metadata(tmp_p
     save_file({"w": torch.zeros(3)}, str(path))
     with pytest.raises(ModelFileError, match="not a tsrnn checkpoint"):
         load_checkpoint(path)
+
+
+# ----------------------------------------------------------------------------- progress bar
+
+
+def test_progress_needs_no_arguments_and_counts_the_trainers_batches(data):
+    progress = Progress(refresh_every=1)
+    train = train_batches(data, batch_size=50)
+    trainer = Trainer(make_model(), mse, config(epochs=2), [progress])  # made before any batches exist
+    trainer.fit(train, val_batches(data))
+    assert trainer.n_batches == train.n_batches == math.ceil(len(train) / 50)
+    (task,) = progress.progress.tasks
+    assert task.total == task.completed == trainer.n_batches
+    assert task.fields["epoch"] == "2/2" and task.fields["val"] != "-"
+    assert progress.progress.live.is_started is False  # stopped at the end of fit
 
 
 # ----------------------------------------------------------------------------- truncated BPTT

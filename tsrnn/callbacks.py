@@ -1,4 +1,4 @@
-"""Callbacks: the optional parts of training (early stopping, checkpoints, progress, history)."""
+"""Callbacks: the optional parts of training (early stopping, checkpoints, a progress bar)."""
 
 from __future__ import annotations
 
@@ -11,23 +11,26 @@ from tsrnn.training import Callback, Trainer
 
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs;
-    restore the best weights at the end."""
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs; keep the
+    best weights in ``trainer.best_state`` (its epoch in ``trainer.history.best_epoch``) and load
+    them into the model at the end.
+
+    On a resume the best value and the patience count are read back from the trainer's history,
+    so training stops where an uninterrupted run would have."""
 
     def __init__(self, patience: int = 5, monitor: str = "val_loss", min_delta: float = 0.0) -> None:
         self.patience = patience
         self.monitor = monitor
         self.min_delta = min_delta
         self.best: float = float("inf")
-        self.best_state: dict[str, Any] | None = None
-        self.wait = 0
+        self.wait = 0  # epochs with ``monitor`` since the best one
 
     def on_fit_start(self, trainer: Trainer) -> None:
-        resumed = getattr(trainer, "resumed_best", None)
-        if resumed is not None and trainer.history.best_epoch is not None:
-            self.best_state = resumed
-            self.best = trainer.history.epochs[trainer.history.best_epoch - 1].get(self.monitor, float("inf"))
-            self.wait = len(trainer.history.epochs) - trainer.history.best_epoch
+        history = trainer.history
+        self.best, self.wait = float("inf"), 0
+        if history.best_epoch is not None:  # resumed: the best so far is still the one to beat
+            self.best = history.epochs[history.best_epoch - 1].get(self.monitor, float("inf"))
+            self.wait = sum(self.monitor in e for e in history.epochs[history.best_epoch :])
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         value = logs.get(self.monitor)
@@ -35,7 +38,7 @@ class EarlyStopping(Callback):
             return
         if value < self.best - self.min_delta:
             self.best, self.wait = value, 0
-            self.best_state = copy.deepcopy(trainer.model.state_dict())
+            trainer.best_state = copy.deepcopy(trainer.model.state_dict())
             trainer.history.best_epoch = epoch
         else:
             self.wait += 1
@@ -43,35 +46,34 @@ class EarlyStopping(Callback):
                 trainer.stop = True
 
     def on_fit_end(self, trainer: Trainer, status: str) -> None:
-        if self.best_state is not None:
-            trainer.model.load_state_dict(self.best_state)
+        if trainer.best_state is not None:
+            trainer.model.load_state_dict(trainer.best_state)
 
 
 class Checkpoint(Callback):
-    """Write ``directory/last.safetensors`` at the end of every epoch (and on Ctrl-C); under
-    torchrun only the main process writes (every process holds the same weights)."""
+    """Write ``trainer.state_dict()`` to ``directory/last.safetensors`` at the end of every epoch
+    (and on Ctrl-C); under torchrun only the main process writes (every process holds the same
+    weights). Put it after ``EarlyStopping`` so that the epoch's best weights are in the file."""
 
-    def __init__(self, directory: str | Path, early_stopping: EarlyStopping | None = None) -> None:
+    def __init__(self, directory: str | Path) -> None:
         self.path = Path(directory) / "last.safetensors"
-        self.early_stopping = early_stopping
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         from tsrnn import distributed
         from tsrnn.checkpoint import save_checkpoint
 
-        if not distributed.is_main():
-            return
-        best = self.early_stopping.best_state if self.early_stopping else None
-        save_checkpoint(self.path, trainer, best)
+        if distributed.is_main():
+            save_checkpoint(self.path, trainer.state_dict())
 
 
 class Progress(Callback):
-    """A rich progress bar (epoch, batch, loss, validation loss, samples/s) on a terminal."""
+    """A rich progress bar (epoch, batch, loss, validation loss, samples/s) on a terminal; an
+    epoch's length is ``trainer.n_batches``."""
 
-    def __init__(self, total_batches: int, refresh_every: int = 10) -> None:
-        self.total_batches = total_batches
+    def __init__(self, refresh_every: int = 10) -> None:
         self.refresh_every = refresh_every
-        self.progress: Any = None
+        self.progress: Any = None  # the rich bar, from on_fit_start to on_fit_end
+        self.task: Any = None
 
     def on_fit_start(self, trainer: Trainer) -> None:
         from rich.console import Console
@@ -88,21 +90,21 @@ class Progress(Callback):
             console=Console(stderr=True),
         )
         self.progress.start()
-        self.task = self.progress.add_task("fit", total=self.total_batches, epoch=0, loss="-", val="-", speed="")
+        self.task = self.progress.add_task("fit", total=trainer.n_batches, epoch=0, loss="-", val="-", speed="")
 
     def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
-        self.progress.reset(self.task, total=self.total_batches)
+        self.progress.reset(self.task, total=trainer.n_batches)
         self.progress.update(self.task, epoch=f"{epoch}/{trainer.config.epochs}")
 
     def on_batch_end(self, trainer: Trainer, batch: int, loss: Any, n: int) -> None:
         if batch % self.refresh_every == 0:
-            self.progress.update(self.task, completed=batch + 1, loss=f"{float(loss):.4f}")
+            self.progress.update(self.task, completed=batch + 1, loss=f"{loss.item():.4f}")
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         val = f"{logs['val_loss']:.4f}" if "val_loss" in logs else "-"
         self.progress.update(
             self.task,
-            completed=self.total_batches,
+            completed=trainer.n_batches,
             loss=f"{logs['loss']:.4f}",
             val=val,
             speed=f"{logs['samples_per_s']:,.0f} samples/s",
@@ -113,9 +115,9 @@ class Progress(Callback):
             self.progress.stop()
 
 
-def progress_wanted(quiet: bool) -> bool:
-    """A progress bar only on an interactive terminal, when not quiet, and under torchrun only in
-    the main process (every process logs the same numbers)."""
+def progress_wanted() -> bool:
+    """A progress bar only on an interactive terminal, and under torchrun only in the main process
+    (every process logs the same numbers)."""
     from tsrnn import distributed
 
-    return not quiet and sys.stderr.isatty() and distributed.is_main()
+    return sys.stderr.isatty() and distributed.is_main()

@@ -1,8 +1,8 @@
-"""Checkpoints without pickle: tensors in a safetensors file, everything else as JSON metadata.
+"""Checkpoints without pickle: ``Trainer.state_dict()`` in a safetensors file, its tensors as
+tensors and everything else (numbers, lists, dict keys) as JSON metadata.
 
-A checkpoint holds the model weights, the optimizer and schedule state, the epoch, the best
-weights so far (when early stopping tracks them) and the history, so ``resume`` continues
-exactly where training stopped.
+    save_checkpoint(path, trainer.state_dict())
+    trainer.fit(train, val, resume=load_checkpoint(path))   # continues exactly where it stopped
 """
 
 from __future__ import annotations
@@ -10,22 +10,19 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from tsrnn.errors import ModelFileError
 
-if TYPE_CHECKING:
-    from tsrnn.training import Trainer
-
 
 def _flatten(prefix: str, obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
-    """Move every tensor of a nested dict/list into ``tensors``; return a JSON-able skeleton."""
+    """Move every tensor of a nested dict/list into ``tensors`` (named by its path); return a
+    JSON-able skeleton. Dicts become lists of key/value pairs: optimizer states have int keys."""
     if isinstance(obj, torch.Tensor):
-        key = f"{prefix}"
-        tensors[key] = obj.detach().cpu().contiguous()
-        return {"__tensor__": key}
+        tensors[prefix] = obj.detach().cpu().contiguous()
+        return {"__tensor__": prefix}
     if isinstance(obj, dict):
         return {
             "__dict__": [
@@ -39,6 +36,8 @@ def _flatten(prefix: str, obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 
 def _unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """The inverse of ``_flatten``; plain JSON dicts and lists (the top level, and the history of
+    checkpoints written before the state dict was flattened whole) are read as they are."""
     if isinstance(obj, dict):
         if "__tensor__" in obj:
             return tensors[obj["__tensor__"]]
@@ -52,30 +51,24 @@ def _unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
-def save_checkpoint(path: str | Path, trainer: "Trainer", best_state: dict[str, torch.Tensor] | None = None) -> None:
-    """Write ``path`` atomically (a temporary file renamed over the old one)."""
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """Write ``state`` (``Trainer.state_dict()``: str keys, values of tensors, numbers, strings,
+    None and nested dicts/lists of them) to ``path`` atomically: a temporary file renamed over the
+    old one, so an interruption never leaves a half-written checkpoint."""
     from safetensors.torch import save_file
 
     tensors: dict[str, torch.Tensor] = {}
-    state = {
-        "model": _flatten("model", trainer.model.state_dict(), tensors),
-        "optimizer": _flatten("optim", trainer.optimizer.state_dict(), tensors),
-        "scheduler": _flatten("sched", trainer.scheduler.state_dict(), tensors) if trainer.scheduler else None,
-        "best": _flatten("best", best_state, tensors) if best_state is not None else None,
-        "rng": _flatten("rng", torch.get_rng_state(), tensors),
-        "epoch": trainer.epoch,
-        "history": trainer.history.epochs,
-        "best_epoch": trainer.history.best_epoch,
-    }
+    skeleton = {key: _flatten(key, value, tensors) for key, value in state.items()}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata={"tsrnn_checkpoint": json.dumps(state)})
+    save_file(tensors, str(tmp), metadata={"tsrnn_checkpoint": json.dumps(skeleton)})
     os.replace(tmp, path)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by ``save_checkpoint`` (no code in it can run)."""
+    """The state dict written by ``save_checkpoint`` (tensors on the CPU); nothing in the file can
+    run. A missing file, or one that is not a tsrnn checkpoint, raises ModelFileError."""
     from safetensors import safe_open
 
     path = Path(path)
@@ -87,28 +80,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
-        state = json.loads(meta["tsrnn_checkpoint"])
-    except (KeyError, ValueError, OSError, Exception) as e:  # safetensors raises its own error type
+        skeleton = json.loads(meta["tsrnn_checkpoint"])
+    except Exception as e:  # KeyError, JSON's ValueError, OSError, or safetensors' own error type
         raise ModelFileError(f"{path} is not a tsrnn checkpoint ({e})", "pass a checkpoint written by tsrnn") from e
-    return _unflatten(state, tensors)
-
-
-def restore(trainer: "Trainer", ckpt: dict[str, Any]) -> int:
-    """Load a checkpoint into ``trainer`` (model, optimizer, schedule, history); returns its epoch."""
-    try:
-        trainer.model.load_state_dict(ckpt["model"])
-        trainer.optimizer.load_state_dict(ckpt["optimizer"])
-        if trainer.scheduler is not None and ckpt.get("scheduler") is not None:
-            trainer.scheduler.load_state_dict(ckpt["scheduler"])
-    except (RuntimeError, ValueError, KeyError) as e:
-        raise ModelFileError(
-            f"the checkpoint does not match this model's configuration ({str(e)[:300]})",
-            "resume with the same model options (cell, layers, hidden, lookback, horizon, ...) "
-            "as the run that wrote the checkpoint",
-        ) from e
-    if ckpt.get("rng") is not None:  # dropout and teacher forcing continue their random stream
-        torch.set_rng_state(ckpt["rng"])
-    trainer.history.epochs = list(ckpt.get("history") or [])
-    trainer.history.best_epoch = ckpt.get("best_epoch")
-    trainer.resumed_best = ckpt.get("best")
-    return int(ckpt["epoch"])
+    return _unflatten(skeleton, tensors)

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from tsrnn import distributed
-from tsrnn.errors import ConfigError
+from tsrnn.errors import ConfigError, ModelFileError
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("none", "cosine", "plateau", "onecycle")
@@ -130,6 +130,11 @@ class Trainer:
 
     ``compute_loss`` may have a ``reset()`` method; it is called at each epoch start (the
     stateful mode uses it to drop the carried recurrent state).
+
+    The trainer owns the training state that callbacks read and write: ``epoch``, ``history``,
+    ``n_batches`` (this process' batches per epoch, set before ``on_fit_start``), ``best_state``
+    (the best weights so far, written by ``EarlyStopping``) and ``stop``. ``state_dict()`` holds
+    all of it that a resume needs.
     """
 
     def __init__(
@@ -150,9 +155,12 @@ class Trainer:
         self.amp_dtype = resolve_precision(config.precision, self.device)
         self.history = History()
         self.stop = False
-        self.epoch = 0
-        self.optimizer: torch.optim.Optimizer | None = None
+        self.epoch = 0  # the epoch running, or the last one finished
+        self.n_batches = 0  # batches per epoch in this process, set by fit before on_fit_start
+        self.best_state: dict[str, torch.Tensor] | None = None  # the best weights so far (EarlyStopping)
+        self.optimizer: torch.optim.Optimizer | None = None  # optimizer and schedule are made by fit
         self.scheduler: Any = None
+        self._per_batch_schedule = False
         self._interrupted = False
 
     # ------------------------------------------------------------------ set-up
@@ -177,12 +185,64 @@ class Trainer:
             return torch.autocast(self.device.type, enabled=False)
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resume needs, as tensors, numbers, lists and dicts (what
+        ``tsrnn.checkpoint.save_checkpoint`` writes):
+
+        ``model`` and ``best`` (the best weights so far, or None) are model state dicts;
+        ``optimizer`` and ``scheduler`` their torch state dicts (None before ``fit`` / without a
+        schedule); ``rng`` the CPU generator state (uint8 tensor) and ``cuda_rng`` this GPU's (or
+        None); ``epoch`` the last epoch run; ``history`` its per-epoch logs; ``best_epoch``.
+
+        Like torch's ``state_dict``, the tensors are the live ones, not copies.
+        """
+        cuda = self.device.type == "cuda"
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "best": self.best_state,
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if cuda else None,
+            "epoch": self.epoch,
+            "history": list(self.history.epochs),
+            "best_epoch": self.history.best_epoch,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state`` (as ``state_dict`` returns): weights, optimizer, schedule, random
+        streams, epoch, history and best weights. The optimizer and schedule are made by ``fit``, so
+        this is for ``fit(..., resume=state)``, which calls it once they exist; a ``state`` that does
+        not fit this model raises ModelFileError."""
+        if self.optimizer is None:
+            raise RuntimeError("load_state_dict needs the optimizer that fit makes: pass the state to fit(resume=...)")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            if self.scheduler is not None and state["scheduler"] is not None:
+                self.scheduler.load_state_dict(state["scheduler"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as e:
+            raise ModelFileError(
+                f"the checkpoint does not match this model's configuration ({str(e)[:300]})",
+                "resume with the same model options (cell, layers, hidden, lookback, horizon, ...) "
+                "as the run that wrote the checkpoint",
+            ) from e
+        torch.set_rng_state(state["rng"])  # dropout and teacher forcing continue their random stream
+        if self.device.type == "cuda" and state.get("cuda_rng") is not None:  # absent in CPU-written states
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        self.epoch = int(state["epoch"])
+        self.history.epochs = list(state["history"])
+        self.history.best_epoch = state["best_epoch"]
+        self.best_state = state["best"]
+
     # ------------------------------------------------------------------ the loop
     def fit(self, train: Batches, val: Batches | None = None, resume: dict[str, Any] | None = None) -> History:
         """Train for ``config.epochs`` epochs (or until a callback sets ``stop``).
 
-        ``resume``: a checkpoint dict from ``tsrnn.checkpoint.load_checkpoint``; training
-        continues after its epoch with its weights, optimizer and schedule state.
+        ``resume``: a state dict (``state_dict()``, or ``tsrnn.checkpoint.load_checkpoint``'s);
+        training continues after its epoch with its weights, optimizer, schedule, random streams,
+        history and best weights.
         """
         if self.config.seed is not None:
             torch.manual_seed(self.config.seed)
@@ -190,13 +250,14 @@ class Trainer:
         has_val = val is not None and len(val) > 0
         if self.world > 1:
             train, val = self._shard(train, val)
+        self.n_batches = train.n_batches
         self._make_optimizer(train.n_batches)
-        start = 1
-        if resume is not None:
-            from tsrnn.checkpoint import restore
-
-            start = restore(self, resume) + 1
-        if self.world > 1:  # after restore: DDP starts every process from rank 0's weights
+        self.history, self.best_state, self.epoch = History(), None, 0  # a new fit starts a new history ...
+        self.stop = self._interrupted = False
+        if resume is not None:  # ... or continues the resumed one
+            self.load_state_dict(resume)
+        start = self.epoch + 1
+        if self.world > 1:  # after the resume: DDP starts every process from rank 0's weights
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         for cb in self.callbacks:

@@ -242,8 +242,8 @@ class RNNAnomalyDetector(BaseEstimator):
         train = WindowBatches(values, windows.train, n_ch, self.batch_size, shuffle=True, seed=seed)
         val = WindowBatches(values, windows.val, n_ch, 256)
         callbacks: list[Any] = [EarlyStopping(self.patience)] if self.patience else []
-        if self.verbose and progress_wanted(False):
-            callbacks.append(Progress(train.n_batches))
+        if self.verbose and progress_wanted():
+            callbacks.append(Progress())
         callbacks.extend(self.callbacks or [])
         trainer.callbacks = callbacks
         self.history_ = trainer.fit(train, val)

@@ -366,9 +366,9 @@ class RNNForecaster(BaseEstimator):
         early = EarlyStopping(self.patience) if (self.patience and val is not None) else None
         callbacks: list[Any] = [early] if early else []
         if self.checkpoint_dir is not None:
-            callbacks.append(Checkpoint(self.checkpoint_dir, early))
-        if self.verbose and progress_wanted(False):
-            callbacks.append(Progress(train.n_batches))
+            callbacks.append(Checkpoint(self.checkpoint_dir))
+        if self.verbose and progress_wanted():
+            callbacks.append(Progress())
         callbacks.extend(self.callbacks or [])
         trainer.callbacks = callbacks
         ckpt = None
