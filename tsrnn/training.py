@@ -58,7 +58,7 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
             "--precision bf16 is for CUDA GPUs; on the CPU tsrnn trains in fp32",
             "pass --precision fp32 (or auto) with --device cpu",
         )
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+    if not torch.cuda.is_bf16_supported():
         if precision == "bf16":
             raise ConfigError("this GPU does not support bf16", "use --precision fp32")
         return None
@@ -327,9 +327,8 @@ class Trainer:
             total += loss.detach().float() * n
             n_seen += n
             n_batches += 1
-            if self.callbacks:
-                for cb in self.callbacks:
-                    cb.on_batch_end(self, i, loss, n)
+            for cb in self.callbacks:
+                cb.on_batch_end(self, i, loss, n)
             if self._interrupted and self.world == 1:  # under torchrun, stop at the epoch's end
                 break
         # the first host sync of the epoch: it waits for the device, so the time below is honest
