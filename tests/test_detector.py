@@ -33,7 +33,7 @@ def with_anomalies() -> tuple[pd.DataFrame, np.ndarray]:
     return df, label
 
 
-SMALL = dict(window=24, hidden_size=16, epochs=6, batch_size=32, random_state=0, threshold="gaussian", k=4.0)
+SMALL = dict(lookback=24, hidden_size=16, epochs=6, batch_size=32, random_state=0, threshold="gaussian", k=4.0)
 
 
 @pytest.fixture(scope="module", params=["reconstruction", "forecast"])
@@ -76,7 +76,7 @@ def test_first_rows_are_scored(fitted: RNNAnomalyDetector) -> None:
     if fitted.method == "reconstruction":  # covered by the first window: the anomaly shows
         assert scores[2] > 3
     else:  # no forecast for the first `window` rows: score 0, never flagged
-        assert (scores[: fitted.window] == 0).all()
+        assert (scores[: fitted.lookback] == 0).all()
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 100])
@@ -100,7 +100,7 @@ def test_save_load_round_trip(fitted: RNNAnomalyDetector, tmp_path) -> None:
 
 
 def test_sklearn_contract_and_errors() -> None:
-    det = RNNAnomalyDetector(window=12, threshold="quantile")
+    det = RNNAnomalyDetector(lookback=12, threshold="quantile")
     assert clone(det).get_params() == det.get_params()
     with pytest.raises(NotFittedError):
         det.predict(series(100))
@@ -109,7 +109,7 @@ def test_sklearn_contract_and_errors() -> None:
     with pytest.raises(ConfigError, match="threshold"):
         RNNAnomalyDetector(threshold="magic").fit(series(100))
     with pytest.raises(DataError):
-        RNNAnomalyDetector(window=64, epochs=1).fit(series(60))
+        RNNAnomalyDetector(lookback=64, epochs=1).fit(series(60))
 
 
 def test_dynamic_threshold_is_refused_when_streaming() -> None:

@@ -493,7 +493,7 @@ def test_stateful_refuses_what_it_cannot_do(params, word):
 
 
 def test_stream_batches_are_consecutive_in_time():
-    from tsrnn.estimators.stateful import StreamBatches
+    from tsrnn.stateful import StreamBatches
 
     values = torch.arange(101, dtype=torch.float32)[:, None]  # row i holds i
     b = StreamBatches(values, 0, 101, 1, streams=2, chunk=10)

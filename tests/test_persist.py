@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tsrnn import GRUForecaster, LSTMForecaster, RNNForecaster
+from tsrnn import GRUForecaster, LSTMForecaster, RNNAnomalyDetector, RNNForecaster
 from tsrnn.errors import ModelFileError, OutputExistsError
 
 H, L = 6, 24
@@ -279,6 +279,26 @@ def test_load_a_model_of_another_kind(saved):
     (saved / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelFileError, match="RNNAnomalyDetector"):
         RNNForecaster.load(saved)
+
+
+@pytest.mark.parametrize("cls", [LSTMForecaster, GRUForecaster])
+def test_a_preset_loads_through_the_base_class_as_itself(df, tmp_path, cls):
+    est = cls(**FAST, target=["a", "b"]).fit(df)
+    loaded = RNNForecaster.load(est.save(tmp_path / "m"))
+    assert type(loaded) is cls and loaded.cell == est.cell
+    pd.testing.assert_frame_equal(loaded.predict(), est.predict(), check_exact=True)
+
+
+def test_a_preset_refuses_another_preset(df, tmp_path):
+    path = LSTMForecaster(**FAST, target=["a", "b"]).fit(df).save(tmp_path / "m")
+    with pytest.raises(ModelFileError, match="holds a LSTMForecaster, not a GRUForecaster"):
+        GRUForecaster.load(path)
+
+
+def test_a_forecaster_is_not_a_detector(model, tmp_path):
+    path = model.save(tmp_path / "m")
+    with pytest.raises(ModelFileError, match="not a RNNAnomalyDetector"):
+        RNNAnomalyDetector.load(path)
 
 
 def test_load_with_the_wrong_class(model, tmp_path):

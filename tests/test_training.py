@@ -9,6 +9,7 @@ import json
 import math
 import pickle
 import signal
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -581,7 +582,8 @@ def test_estimator_loss_truncates_backprop_too(quantiles):
         lookback=L, horizon=4, tbptt_steps=k, instance_norm=False, hidden_size=8, num_layers=1, quantiles=quantiles
     )
     torch.manual_seed(0)
-    model = est._build_model(2, 1)
+    series = SimpleNamespace(channels=("a", "b"), targets=("a",), n_series=1)  # what _build_module reads
+    model = est._build_module(series)
     x = torch.randn(3, L, 2, requires_grad=True)
     est._loss()(model, (x, torch.randn(3, 4, 1))).backward()
     g = x.grad.abs().sum(dim=(0, 2))

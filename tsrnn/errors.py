@@ -42,17 +42,3 @@ class ModelFileError(TsrnnError):
 
 class OutputExistsError(TsrnnError, FileExistsError):
     """An output path already exists; tsrnn never overwrites without ``--force``."""
-
-
-def refuse_unused(estimator: object, names: tuple[str, ...], why: str) -> None:
-    """An estimator parameter that the chosen configuration would not use must keep its default:
-    a changed value would otherwise be silently ignored."""
-    import inspect
-
-    defaults = inspect.signature(type(estimator).__init__).parameters
-    for name in names:
-        if getattr(estimator, name) != defaults[name].default:
-            raise ConfigError(
-                f"{name}={getattr(estimator, name)!r} has no effect {why}",
-                f"leave {name} at its default, or change the configuration that ignores it",
-            )

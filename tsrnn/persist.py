@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,17 @@ FORMAT = 1
 _PICKLE_SUFFIXES = {".pkl", ".pickle", ".pt", ".pth", ".bin", ".joblib", ".ckpt", ".npy", ".npz", ".dill"}
 
 
-def save_model_dir(path: str | Path, config: dict[str, Any], tensors: dict[str, Any], overwrite: bool = False) -> Path:
-    """Write a model directory atomically (a temporary sibling renamed into place)."""
+def save_model_dir(
+    path: str | Path,
+    config: dict[str, Any],
+    tensors: dict[str, Any],
+    overwrite: bool = False,
+    extra: dict[str, Path] | None = None,
+) -> Path:
+    """Write a model directory atomically (a temporary sibling renamed into place).
+
+    ``extra``: files copied in as well, by their path inside the directory (e.g. the last
+    training checkpoint, a safetensors file)."""
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -38,6 +46,12 @@ def save_model_dir(path: str | Path, config: dict[str, Any], tensors: dict[str, 
     try:
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / WEIGHTS))
         (tmp / CONFIG).write_text(json.dumps({"format": FORMAT, **config}, indent=2, default=str))
+        for name, source in (extra or {}).items():
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, tmp / name)
+        for name, source in (extra or {}).items():
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, tmp / name)
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             os.replace(path, old)
@@ -102,57 +116,3 @@ def load_model_dir(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     except (SafetensorError, OSError, ValueError) as e:
         raise ModelFileError(f"{path / WEIGHTS} is damaged ({e})", "save the model again") from e
     return config, tensors
-
-
-def save_estimator(
-    est: Any, path: str | Path, overwrite: bool, config: dict[str, Any], tensors: dict[str, Any]
-) -> Path:
-    """Save a fitted estimator: what every tsrnn estimator has (class, parameters, module shape
-    and weights, scaler, training history) plus its own ``config`` and ``tensors``."""
-    from tsrnn import __version__
-
-    h = est.history_
-    common = {
-        "kind": type(est).__name__,
-        "tsrnn_version": __version__,
-        "params": {k: v for k, v in est.get_params().items() if k not in ("callbacks", "checkpoint_dir")},
-        "model": est.model_.config(),
-        "scaler": est.scaler_.state(),
-        "history": {"epochs": h.epochs, "status": h.status, "best_epoch": h.best_epoch},
-    }
-    weights = {f"model.{k}": v for k, v in est.model_.state_dict().items()}
-    return save_model_dir(path, {**common, **config}, {**weights, **tensors}, overwrite)
-
-
-def load_estimator(
-    cls: type,
-    path: str | Path,
-    device: str,
-    module: Callable[[Any], type],
-    restore: Callable[[Any, dict[str, Any], dict[str, Any]], None],
-) -> Any:
-    """Load what ``save_estimator`` wrote: ``module(est)`` is the torch module class to build,
-    ``restore(est, config, tensors)`` sets the estimator's own fitted attributes. A damaged
-    or mismatched directory raises ModelFileError."""
-    from tsrnn.scaling import SeriesScaler
-    from tsrnn.training import History, resolve_device
-
-    config, tensors = load_model_dir(path)
-    if config.get("kind") != cls.__name__:
-        raise ModelFileError(
-            f"{path} holds a {config.get('kind')}, not a {cls.__name__}",
-            "use `tsrnn predict` for forecasters and `tsrnn detect --model` for detectors",
-        )
-    try:
-        est = cls(**config["params"])
-        model = module(est)(**config["model"])
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        est.scaler_ = SeriesScaler.from_state(config["scaler"])
-        restore(est, config, tensors)
-    except (KeyError, TypeError, RuntimeError, ValueError) as e:
-        raise ModelFileError(f"{path} is damaged or from another version ({e})", "save the model again") from e
-    est.device_ = resolve_device(device)
-    est.model_ = model.to(est.device_).eval()
-    h = config.get("history", {})
-    est.history_ = History(h.get("epochs", []), h.get("status", "finished"), h.get("best_epoch"))
-    return est

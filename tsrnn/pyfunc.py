@@ -15,13 +15,10 @@ mlflow itself is imported only by the functions that need it.
 from __future__ import annotations
 
 import atexit
-import json
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from tsrnn.errors import ModelFileError, TsrnnError
 
@@ -29,30 +26,18 @@ LOADER = "tsrnn.pyfunc"
 
 
 def load_any(path: str | Path) -> Any:
-    """A saved forecaster or detector directory, as the right estimator class."""
-    from tsrnn.estimators import RNNAnomalyDetector, RNNForecaster
+    """A saved forecaster or detector directory, as the estimator class that saved it."""
+    from tsrnn.estimators import RecurrentEstimator
 
-    config_file = Path(path) / "config.json"
-    try:
-        kind = json.loads(config_file.read_text()).get("kind")
-    except (OSError, ValueError) as e:
-        raise ModelFileError(
-            f"{path} is not a tsrnn model directory (no readable config.json)",
-            "pass a directory written by `tsrnn fit`, or runs:/RUN_ID/model",
-        ) from e
-    cls = RNNAnomalyDetector if kind == RNNAnomalyDetector.__name__ else RNNForecaster
-    return cls.load(path)
+    return RecurrentEstimator.load(path)
 
 
 class TsrnnModel:
-    """The object MLflow's pyfunc wrapper calls: ``predict(frame, params=None) -> frame``."""
+    """The object MLflow's pyfunc wrapper calls: ``predict(frame, params=None) -> frame``, which
+    is the estimator's ``predict_frame``."""
 
     def __init__(self, estimator: Any) -> None:
         self.estimator = estimator
-
-    @property
-    def is_detector(self) -> bool:
-        return hasattr(self.estimator, "score_frame")
 
     def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> Any:
         import pandas as pd
@@ -61,9 +46,7 @@ class TsrnnModel:
             raise ModelFileError(f"tsrnn models take no predict params, got {sorted(params)}", "drop params")
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         try:
-            if self.is_detector:
-                return self.estimator.score_frame(frame)
-            return self.estimator.predict(frame).reset_index()
+            return self.estimator.predict_frame(frame)
         except TsrnnError as e:  # the model server answers 400 with this message, not a stack trace
             from mlflow.exceptions import INVALID_PARAMETER_VALUE, MlflowException
 
@@ -75,24 +58,6 @@ class TsrnnModel:
 def _load_pyfunc(data_path: str) -> TsrnnModel:
     """MLflow's entry point for loader-module models."""
     return TsrnnModel(load_any(data_path))
-
-
-def example_frame(estimator: Any, series: Any, max_series: int = 2) -> Any:
-    """A small input example in the user's own columns: the last rows a prediction needs
-    (the forecaster's lookback, or two detector windows) of up to ``max_series`` series."""
-    import pandas as pd
-
-    rows = estimator.lookback if hasattr(estimator, "lookback") else 2 * estimator.window
-    frames = []
-    for i in range(min(series.n_series, max_series)):
-        values = series.series(i)[-rows:]
-        times = series.series_times(i)[-rows:]
-        f = pd.DataFrame(values.astype(np.float64), columns=list(series.channels))
-        f.insert(0, series.time_col, times.tz_localize(None) if times.tz is not None else times)
-        if series.ids is not None:
-            f.insert(1, series.id_col, series.ids[i])
-        frames.append(f)
-    return pd.concat(frames, ignore_index=True)
 
 
 def requirements() -> list[str]:
@@ -123,11 +88,12 @@ def signature(example: Any, output: Any, time_col: str, id_col: str | None) -> A
     return ModelSignature(inputs=Schema(cols), outputs=outputs)
 
 
-def log_model(mlflow: Any, est: Any, model_dir: str | Path, example: Any, register: str | None = None) -> Any:
+def log_model(mlflow: Any, est: Any, model_dir: str | Path, register: str | None = None) -> Any:
     """Log ``model_dir`` (where the fitted ``est`` is saved) as the run's pyfunc model ``model``
-    with a signature and an input example."""
+    with a signature and an input example (``est.example_frame()``)."""
+    example = est.example_frame()
     model = TsrnnModel(est)
-    sig = signature(example, model.predict(example), est.time_col_, getattr(est, "id_col_", None))
+    sig = signature(example, model.predict(example), est.time_col_, est.id_col_)
     example = example.assign(**{est.time_col_: example[est.time_col_].astype(str)})  # as REST clients send it
     return mlflow.pyfunc.log_model(
         name="model",

@@ -65,11 +65,14 @@ class SeriesScaler:
         row = series if self.per_series else np.zeros_like(series)  # shared: row 0 for every series
         return self.center_[row][..., channels], self.scale_[row][..., channels]
 
-    def transform(self, data: SeriesData) -> np.ndarray:
-        """(n_rows, C) float32: a scaled copy of every series' values."""
+    def transform(self, data: SeriesData, rows: np.ndarray | None = None) -> np.ndarray:
+        """(n_rows, C) float32: a scaled copy of every series' values.
+
+        ``rows`` (n_series,): which fitted series' parameters scale each series of ``data``
+        (default: series ``i`` by row ``i``, as at fit time)."""
         out = np.empty_like(data.values)
         for i in range(data.n_series):
-            c, s = self._params(i if self.per_series else 0)
+            c, s = self._params(i if rows is None else int(rows[i]))
             lo, hi = data.offsets[i], data.offsets[i + 1]
             out[lo:hi] = (data.values[lo:hi] - c) / s
         return out

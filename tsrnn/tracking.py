@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -142,19 +144,17 @@ class Run:
         """The training callback that logs per-epoch metrics to this run."""
         return TrackingCallback(self)
 
-    def log_estimator(
-        self, estimator: Any, data: Any = None, model_dir: str | Path | None = None, register: str | None = None
-    ) -> None:
-        """Log a fitted forecaster or detector: parameters, data, final metrics, configuration
-        JSON, forecast plot, last checkpoint, and the servable pyfunc model ``model``
-        (registered as ``register`` when given). ``data``: what it was fitted on (a forecaster
-        remembers it); ``model_dir``: where it is saved (default: a temporary directory)."""
+    def log_estimator(self, estimator: Any, model_dir: str | Path | None = None, register: str | None = None) -> None:
+        """Log a fitted forecaster or detector: parameters, data summary, final metrics,
+        configuration JSON, its plot, last checkpoint, and the servable pyfunc model ``model``
+        (registered as ``register`` when given). ``model_dir``: where it is saved (default: it is
+        saved to a temporary directory)."""
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="tsrnn-log-") as tmp:
             if model_dir is None:
                 model_dir = estimator.save(Path(tmp) / "model")
-            log_estimator(self, estimator, data, Path(model_dir), Path(tmp), register)
+            log_estimator(self, estimator, Path(model_dir), Path(tmp), register)
 
     def __enter__(self) -> "Run":
         return self
@@ -289,58 +289,108 @@ def start_run(
     return Run(tracking_uri, experiment, run_name, tags or {})
 
 
-def estimator_params(estimator: Any) -> dict[str, Any]:
-    """The parameters that define an estimator (not its callbacks or scratch directories)."""
-    return {k: v for k, v in estimator.get_params().items() if k not in ("callbacks", "checkpoint_dir", "verbose")}
+def log_estimator(run: Run, est: Any, model_dir: Path, scratch: Path, register: str | None) -> None:
+    """What `tsrnn fit` / `tsrnn detect` and ``Run.log_estimator`` record once a model is fitted and
+    saved, through the estimators' declared interface (``tsrnn.estimators.core``): parameters,
+    data summary, final metrics, configuration, last checkpoint, the estimator's plot, and the
+    servable pyfunc model."""
+    from tsrnn.pyfunc import log_model
 
-
-def log_estimator(run: Run, est: Any, data: Any, model_dir: Path, scratch: Path, register: str | None) -> None:
-    """What `tsrnn fit` and ``Run.log_estimator`` record once a model is fitted and saved."""
-    from tsrnn.pyfunc import example_frame, log_model
-
-    series = data if data is not None and hasattr(data, "offsets") else None
-    if series is None and hasattr(est, "series_"):
-        series = est.series_
-    elif series is None:
-        if data is None:
-            raise ConfigError("log_estimator needs the data a detector was fitted on", "pass data=...")
-        series = est._load(data)
-    run.log_params(estimator_params(est))
-    windows = getattr(est, "windows_", None)
-    log_data(run, series, windows.bounds if windows is not None else None)
-    metrics = flat_metrics(est.metrics_) if hasattr(est, "metrics_") else {}
-    if getattr(est, "threshold_", None) is not None:
-        metrics["threshold"] = est.threshold_
-    run.log_metrics(metrics)
+    run.log_params(est.record_params())
+    run.log_params({f"data.{k}": v for k, v in est.data_info_.items()})
+    run.log_metrics(flat_metrics(est.metrics_))
     run.log_artifacts(model_dir / "config.json")
     if (model_dir / "checkpoint").is_dir():
         run.log_artifacts(model_dir / "checkpoint", "checkpoint")
-    if hasattr(est, "horizon") and est.freq_ is not None:
-        from tsrnn.plotting import plot_forecast
-
-        plot = scratch / "forecast.png"
-        plot_forecast(series, est.predict(), est.targets_, est._quantile_levels(), plot, history=4 * est.horizon)
+    plot = est.plot(scratch / "forecast.png")
+    if plot is not None:
         run.log_artifacts(plot)
-    run._safe(log_model, run.mlflow, est, model_dir, example_frame(est, series), register)
+    run._safe(log_model, run.mlflow, est, model_dir, register)
     if register and not run.broken:
         run.set_tags({"tsrnn.registered_model": register})
 
 
-def log_data(run: Run, series: Any, bounds: Any = None) -> None:
-    """What data a run saw: file, content hash, rows, time range, frequency, targets, split sizes."""
-    import pandas as pd
+@dataclass
+class Resume:
+    """What `tsrnn fit --resume` continues: the estimator parameters to fit with, the checkpoint
+    file, and for an MLflow run its id and the data it trained on."""
 
-    params = {
-        "data.source": series.source,
-        "data.hash": series.content_hash(),
-        "data.rows": series.n_rows,
-        "data.series": series.n_series,
-        "data.frequency": series.freq,
-        "data.targets": list(series.targets),
-        "data.start": str(pd.Timestamp(series.times.min())),
-        "data.end": str(pd.Timestamp(series.times.max())),
-    }
-    if bounds is not None:
-        for k, name in enumerate(("train", "val", "test")):
-            params[f"data.{name}_rows"] = int((bounds[:, k + 1] - bounds[:, k]).sum())
-    run.log_params(params)
+    params: dict[str, Any]
+    checkpoint: Path | None = None
+    run_id: str | None = None
+    run_data: dict[str, str] = field(default_factory=dict)  # the run's data.* params
+
+    def check_data(self, series: Any, shown_as: str) -> None:
+        """A resumed run continues on the data it trained on (by content hash)."""
+        logged = self.run_data.get("data.hash")
+        if logged is not None and logged != series.content_hash():
+            raise ConfigError(
+                f"{shown_as} is not the data MLflow run {self.run_id} trained on "
+                f"({self.run_data.get('data.source')}, content hash {logged}; "
+                f"this file's is {series.content_hash()})",
+                "resume with the run's data, or start a new run from its checkpoint file: "
+                "--resume DIR/checkpoint/last.safetensors",
+            )
+
+
+def resume_from(
+    ref: str | None,
+    params: dict[str, Any],
+    given: set[str],
+    scratch: Path,
+    *,
+    tracking_uri: str | None = None,
+    tracking: bool = True,
+    kind: str = "RNNForecaster",
+) -> Resume:
+    """``--resume REF``: nothing, a checkpoint file, or an MLflow run id (``RUN_ID`` or
+    ``runs:/RUN_ID``). For a run, its logged parameters are used, overridden by the ``given``
+    names of ``params``; its checkpoint is downloaded to ``scratch``. Everything is checked and
+    nothing in the run is touched: a mistaken resume leaves the run as it was."""
+    from tsrnn.checkpoint import load_checkpoint
+    from tsrnn.distributed import world_size
+
+    if ref is None:
+        return Resume(params)
+    if Path(ref).exists():
+        load_checkpoint(ref)  # not a checkpoint: refused now, not after training started
+        return Resume(params, Path(ref))
+    run_id = ref.removeprefix("runs:/").strip("/").split("/")[0]
+    if not re.fullmatch(r"[0-9a-f]{32}", run_id):
+        raise ConfigError(
+            f"--resume {ref!r} is neither a checkpoint file nor an MLflow run id",
+            "pass DIR/checkpoint/last.safetensors, or a RUN_ID from `tsrnn runs`",
+        )
+    if world_size() > 1:
+        raise ConfigError(
+            "--resume RUN_ID is not supported under torchrun (only rank 0 reads MLflow)",
+            "pass the run's checkpoint file: --resume DIR/checkpoint/last.safetensors",
+        )
+    if not tracking:
+        raise ConfigError(
+            "--resume RUN_ID reads the run's checkpoint from MLflow, which --no-track turns off",
+            "drop --no-track, or pass the checkpoint file: --resume DIR/checkpoint/last.safetensors",
+        )
+    client, uri = read_store(tracking_uri)
+    try:
+        info = client.get_run(run_id)
+    except Exception as e:  # MlflowException RESOURCE_DOES_NOT_EXIST
+        raise ConfigError(
+            f"no MLflow run {run_id} in the store {uri} ({type(e).__name__})",
+            "list runs with `tsrnn runs`, or point --tracking-uri at the run's store",
+        ) from e
+    fetched = {}
+    for name in ("params.json", "checkpoint/last.safetensors"):
+        try:
+            fetched[name] = Path(client.download_artifacts(run_id, name, str(scratch)))
+        except Exception as e:  # the run has no such artifact
+            raise ConfigError(
+                f"MLflow run {run_id} has no {name} to resume from "
+                f"(it is a {info.data.tags.get('tsrnn.command', 'run')!r} run)",
+                "resume a run of `tsrnn fit` that trained at least one epoch",
+            ) from e
+    logged = json.loads(fetched["params.json"].read_text())
+    if logged.get("kind") != kind:
+        raise ConfigError(f"MLflow run {run_id} trained a {logged.get('kind')}, not a {kind}", f"resume a {kind} run")
+    merged = {**logged["params"], **{k: v for k, v in params.items() if k in given or k in ("device", "precision")}}
+    return Resume(merged, fetched["checkpoint/last.safetensors"], run_id, dict(info.data.params))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,17 +43,24 @@ def refuse_existing(path: Path | None, force: bool, option: str) -> None:
         )
 
 
-def refuse_options(command: Any, given: dict[str, Any], names: Sequence[str], why: str, hint: str) -> None:
-    """Options that do not apply are refused, never silently ignored: any of ``names`` that
-    differs from its default in ``command``'s signature raises ConfigError."""
-    import inspect
+def check_tracking(command: Any, given: dict[str, Any], tracked: bool, model_uri: bool = False) -> None:
+    """Tracking options are refused when nothing is tracked (they would be ignored), except
+    --tracking-uri when it fetches an MLflow ``--model`` (``model_uri``); a --register name
+    MLflow would refuse is refused before any training."""
+    from tsrnn.checks import refuse_unused
+    from tsrnn.tracking import check_register
 
-    from tsrnn.errors import ConfigError
-
-    defaults = inspect.signature(command).parameters
-    for name in names:
-        if given[name] != defaults[name].default:
-            raise ConfigError(f"--{name.replace('_', '-')} {why}", hint)
+    if not tracked:
+        names = [n for n in ("tracking_uri", "experiment", "run_name", "register") if n in given]
+        names = [n for n in names if not (model_uri and n == "tracking_uri")]
+        refuse_unused(
+            command,
+            names,
+            "without tracking (--no-track, or a stream on standard input)",
+            given,
+            "drop it, or drop --no-track",
+        )
+    check_register(given.get("register"))
 
 
 def main(argv: list[str] | None = None) -> None:

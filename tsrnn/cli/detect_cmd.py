@@ -1,4 +1,5 @@
-"""`tsrnn detect`: anomaly scores, flags and events for every row of a file."""
+"""`tsrnn detect`: fit a detector (or load one), then score every row of a file, flag anomalies,
+list the events; optionally keep following the file."""
 
 from __future__ import annotations
 
@@ -10,9 +11,44 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from tsrnn.cli.app import app, err, refuse_existing, refuse_options
-from tsrnn.cli.options import DataPath, Experiment, Fill, Force, Json, NoTrack, RunName, Target, TimeCol, TrackingUri
+from tsrnn.checks import refuse_unused
+from tsrnn.cli.app import app, check_tracking, err, refuse_existing
+from tsrnn.cli.options import (
+    BatchSize,
+    Bidirectional,
+    Cell,
+    ClipGradNorm,
+    DataPath,
+    Device,
+    Dropout,
+    Epochs,
+    Exclude,
+    Experiment,
+    Fill,
+    Force,
+    Hidden,
+    Json,
+    Layers,
+    Lookback,
+    Lr,
+    LrSchedule,
+    NoTrack,
+    Patience,
+    Precision,
+    Quiet,
+    RunName,
+    Scaler,
+    Seed,
+    Target,
+    TimeCol,
+    TrackingUri,
+    Val,
+    estimator_params,
+)
 from tsrnn.errors import ConfigError, DataError
+
+# options that apply to a loaded detector too: how its flags become events
+EVENT_OPTIONS = ("min_event_length", "merge_gap")
 
 
 def split_training(data: Any, time_col: str | None, train_until: str | None, train_fraction: float) -> tuple[Any, Any]:
@@ -38,25 +74,11 @@ def split_training(data: Any, time_col: str | None, train_until: str | None, tra
                 "choose a later --train-until",
             )
         return frame, frame.iloc[:n]
-    if not 0 < train_fraction < 1:
-        raise ConfigError(f"--train-fraction must be in (0, 1), got {train_fraction}", "e.g. --train-fraction 0.5")
-    return frame, frame.iloc[: int(len(frame) * train_fraction)]
-
-
-FIT_ONLY = (
-    "train_until",
-    "train_fraction",
-    "method",
-    "threshold",
-    "window",
-    "epochs",
-    "target",
-    "exclude",
-    "fill",
-    "min_event_length",
-    "merge_gap",
-    "seed",
-)
+    if not 0 < train_fraction <= 1:
+        raise ConfigError(f"--train-fraction must be in (0, 1], got {train_fraction}", "e.g. --train-fraction 0.5")
+    train = frame.iloc[: int(len(frame) * train_fraction)]
+    train.attrs["source"] = name  # messages and the run's data.source name the file, not "<DataFrame>"
+    return frame, train
 
 
 def _events_table(events: Any, title: str) -> None:
@@ -79,34 +101,52 @@ def detect(
         typer.Option(
             "--model",
             "-m",
-            help="A detector saved by `tsrnn fit --task detect`, or an MLflow model: runs:/RUN_ID/model, models:/NAME/VERSION (default: fit one now).",
+            help="A detector saved by `tsrnn detect --out`, or an MLflow model: runs:/RUN_ID/model, "
+            "models:/NAME/VERSION (default: fit one now).",
         ),
     ] = None,
     train_until: Annotated[Optional[str], typer.Option(help="Fit on the rows before this time.")] = None,
     train_fraction: Annotated[
-        float,
-        typer.Option(help="Fit on this first fraction of the rows (default 0.5), when --train-until is not given."),
+        float, typer.Option(help="Fit on this first fraction of the rows (1: all), when --train-until is not given.")
     ] = 0.5,
-    method: Annotated[
-        str, typer.Option(help="forecast (smoothed one-step residuals) | reconstruction (autoencoder).")
-    ] = "forecast",
-    threshold: Annotated[str, typer.Option(help="quantile | gaussian | dynamic | pot | conformal.")] = "pot",
-    window: Annotated[int, typer.Option(help="Rows per window.")] = 64,
-    epochs: Annotated[int, typer.Option(help="Most training epochs.")] = 20,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Save the fitted detector to this directory.")] = None,
     labels: Annotated[
         Optional[str],
         typer.Option(help="A 0/1 column of true anomalies: excluded from the inputs, used to score the detection."),
     ] = None,
+    method: Annotated[
+        str, typer.Option(help="forecast (smoothed one-step residuals) | reconstruction (autoencoder).")
+    ] = "forecast",
+    threshold: Annotated[str, typer.Option(help="pot | quantile | gaussian | conformal | dynamic.")] = "pot",
+    risk: Annotated[float, typer.Option(help="--threshold pot: the tail probability.")] = 1e-3,
+    q: Annotated[float, typer.Option("--q", help="--threshold quantile: the calibration quantile.")] = 0.99,
+    k: Annotated[float, typer.Option("--k", help="--threshold gaussian: standard deviations above the mean.")] = 3.0,
+    fpr: Annotated[float, typer.Option(help="--threshold conformal: the false-positive rate.")] = 0.01,
+    combine: Annotated[str, typer.Option(help="--method reconstruction: mean | max over covering windows.")] = "mean",
+    smoothing: Annotated[int, typer.Option(help="--method forecast: EWMA span of the residuals.")] = 10,
+    lookback: Lookback = 64,
+    cell: Cell = "lstm",
+    num_layers: Layers = 1,
+    hidden_size: Hidden = 32,
+    bidirectional: Bidirectional = False,
+    dropout: Dropout = 0.0,
+    scaler: Scaler = "standard",
+    epochs: Epochs = 30,
+    patience: Patience = 5,
+    batch_size: BatchSize = 32,
+    lr: Lr = 1e-3,
+    lr_schedule: LrSchedule = "cosine",
+    clip_grad_norm: ClipGradNorm = 1.0,
+    val: Val = "0.2",
+    device: Device = "auto",
+    precision: Precision = "auto",
+    random_state: Seed = 0,
     time_col: TimeCol = None,
     target: Target = None,
-    exclude: Annotated[
-        Optional[list[str]],
-        typer.Option("--exclude", "-x", help="A column not to use as input (repeatable), e.g. other label columns."),
-    ] = None,
+    exclude: Exclude = None,
     fill: Fill = "error",
     min_event_length: Annotated[int, typer.Option(help="Shortest event, in rows.")] = 1,
     merge_gap: Annotated[int, typer.Option(help="Merge events separated by at most this many normal rows.")] = 0,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = 0,
     output: Annotated[
         Optional[Path], typer.Option("--output", "-o", help="CSV of time, score, is_anomaly and per-channel scores.")
     ] = None,
@@ -124,147 +164,181 @@ def detect(
     tracking_uri: TrackingUri = None,
     experiment: Experiment = "tsrnn",
     run_name: RunName = None,
+    quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
-    """Score every row of DATA, flag anomalies and list the anomalous events."""
-    from tsrnn.estimators import RNNAnomalyDetector
-    from tsrnn.pyfunc import is_mlflow_uri, load_ref
+    """Score every row of DATA, flag anomalies and list the anomalous events.
 
-    refuse_existing(output, force, "--output")
-    refuse_existing(plot, force, "--plot")
-    if model is not None:
-        refuse_options(
-            detect,
-            locals(),
-            FIT_ONLY,
-            "sets how a new detector is fitted; with --model the saved one is used",
-            "drop it, or leave out --model to fit a new detector",
-        )
-    tracking = (
-        ("experiment", "run_name") if model and is_mlflow_uri(model) else ("tracking_uri", "experiment", "run_name")
-    )
-    if no_track or str(data) == "-":
-        refuse_options(
-            detect, locals(), tracking, "has no effect without tracking (--no-track, or a stream on stdin)", "drop it"
-        )
+    Without --model a detector is fitted first, on the rows before --train-until (else the first
+    --train-fraction), and saved with --out; --val is its held-out calibration part."""
+    from tsrnn.tracking import maybe_run
+
+    given = dict(locals())
+    _check_options(given)
     if str(data) == "-":
-        if model is None:
-            raise ConfigError(
-                "reading standard input needs a saved detector", "pass --model DIR (from `tsrnn fit --task detect`)"
-            )
-        det = load_ref(model, tracking_uri, RNNAnomalyDetector)
-        _follow_stream(det, sys.stdin, None)
+        _follow_stream(_load(model, tracking_uri, given), sys.stdin, None)
         return
-    from tsrnn.tracking import TrackingCallback, maybe_run
-
     source, consumed = _snapshot(data) if follow else (data, 0)
-
     with maybe_run(not no_track, tracking_uri, experiment, run_name, {"tsrnn.task": "detect"}) as run:
-        if model is not None:
-            det = load_ref(model, tracking_uri, RNNAnomalyDetector)
-            from tsrnn.data import read_frame
-
-            frame = read_frame(source)[0]
-        else:
-            frame, train = split_training(source, time_col, train_until, train_fraction)
-            det = RNNAnomalyDetector(
-                method=method,
-                threshold=threshold,
-                window=window,
-                epochs=epochs,
-                time_col=time_col,
-                target=target or None,
-                exclude=([labels] if labels else []) + list(exclude or []) or None,
-                fill=fill,
-                min_event_length=min_event_length,
-                merge_gap=merge_gap,
-                random_state=seed,
-                callbacks=[TrackingCallback(run)] if run is not None else None,
-            )
-            if labels and labels not in frame.columns:
-                raise DataError(f"{data}: no column named {labels!r} (--labels)", f"columns are {list(frame.columns)}")
-            err(f"fitting a {method} detector on {len(train):,} of {len(frame):,} rows ...")
-            det.fit(train)
-            for w in det.load_warnings_:
-                err(f"[yellow]warning:[/] {w}")
-        if labels and labels not in frame.columns:
-            raise DataError(f"{data}: no column named {labels!r} (--labels)", f"columns are {list(frame.columns)}")
-        scored = det.score_frame(frame.drop(columns=[labels]) if labels else frame)
-        events = det.detect_events(frame.drop(columns=[labels]) if labels else frame)
-        result: dict[str, Any] = {
-            "rows": len(scored),
-            "flagged": int(scored["is_anomaly"].sum()),
-            "events": len(events),
-            "threshold": det.threshold_ if det.threshold != "dynamic" else "dynamic",
-        }
-        if labels:
-            from tsrnn.detection.events import event_metrics, point_metrics, pr_auc
-
-            truth = frame[labels].to_numpy().astype(float) > 0
-            flags = scored["is_anomaly"].to_numpy().astype(bool)
-            result["point"] = point_metrics(flags, truth)
-            result["event"] = event_metrics(flags, truth)
-            result["pr_auc"] = pr_auc(scored["score"].to_numpy(), truth)
-        if output is not None:
-            scored.to_csv(output, index=False)
-            err(f"scores written to {output}")
-        if plot is not None:
-            from tsrnn.plotting import plot_anomalies
-
-            plot_anomalies(frame, scored, det.channels_, det.time_col_, plot, labels=labels)
-            err(f"plot written to {plot}")
-        if as_json:
-            result["events_list"] = json.loads(events.to_json(orient="records", date_format="iso"))
-            print(json.dumps(result, indent=2, default=str))
-        else:
-            _events_table(
-                events,
-                f"{data.name}: {result['flagged']:,} of {result['rows']:,} rows flagged, {result['events']} event(s)",
-            )
-            if labels:
-                p, e = result["point"], result["event"]
-                print(
-                    f"point-wise  precision {p['precision']:.3f}  recall {p['recall']:.3f}  F1 {p['f1']:.3f}   "
-                    f"PR-AUC {result['pr_auc']:.3f}"
-                )
-                print(f"event-wise  precision {e['precision']:.3f}  recall {e['recall']:.3f}  F1 {e['f1']:.3f}")
+        det, frame = _fit_or_load(given, source, run)
+        inputs = frame.drop(columns=[labels]) if labels else frame
+        scored = det.score_frame(inputs)  # scored once: flags, events and metrics all come from it
+        events = det.events(scored)
+        result = _summary(det, scored, events, frame[labels] if labels else None)
+        _write(det, frame, scored, output, plot, labels)
+        _report(result, events, data, as_json)
         if run is not None:
-            import tempfile
-
-            from tsrnn.tracking import flat_metrics
-
-            with tempfile.TemporaryDirectory() as tmp:
-                if model is None:  # the detector fitted now: parameters, training data, the servable model
-                    det.save(Path(tmp) / "detector")
-                    import dataclasses
-
-                    fitted_on = dataclasses.replace(det._load(train, fitting=True), source=str(data))
-                    run.log_estimator(det, fitted_on, Path(tmp) / "detector")
-                else:
-                    run.log_params({"model": str(model)})
-                run.log_params({"scored.source": str(data), "scored.rows": len(scored)})
-                run.log_metrics(flat_metrics({k: v for k, v in result.items() if k != "events_list"}))
-                scores_file = output or Path(tmp) / "scores.csv"  # the per-row scores are always an artifact
-                if output is None:
-                    scored.to_csv(scores_file, index=False)
-                run.log_artifacts(scores_file)
-                events.to_csv(Path(tmp) / "events.csv", index=False)
-                run.log_artifacts(Path(tmp) / "events.csv")
-                if plot is None:
-                    from tsrnn.plotting import plot_anomalies
-
-                    plot_anomalies(
-                        frame, scored, det.channels_, det.time_col_, Path(tmp) / "anomalies.png", labels=labels
-                    )
-                run.log_artifacts(plot if plot is not None else Path(tmp) / "anomalies.png")
+            _log_run(run, det, given, scored, events, result, frame)
     if run is not None:
         err(f"MLflow run {run.id}" if not run.broken else f"[yellow]MLflow tracking failed ({run.broken})[/]")
     if follow:
-        det.update(frame.drop(columns=[labels]) if labels else frame)  # the history the stream continues
+        det.update(inputs)  # the history the stream continues
         with open(data) as fh:
             header = fh.readline()
             fh.seek(consumed)  # rows appended since the snapshot are streamed, none is skipped
             _follow_stream(det, fh, header, poll=True)
+
+
+def _check_options(given: dict[str, Any]) -> None:
+    """Everything refusable is refused before any work: existing outputs, fit options with a
+    saved detector, tracking options that would be ignored."""
+    from tsrnn.estimators import RNNAnomalyDetector
+    from tsrnn.pyfunc import is_mlflow_uri
+
+    for option in ("output", "plot", "out"):
+        refuse_existing(given[option], given["force"], f"--{option}")
+    model, stdin = given["model"], str(given["data"]) == "-"
+    if model is not None:
+        fit_only = [n for n in estimator_params(RNNAnomalyDetector, given) if n not in EVENT_OPTIONS]
+        refuse_unused(
+            detect,
+            [*fit_only, "train_until", "train_fraction", "out", "quiet"],
+            "with --model (the saved detector is used as it was fitted)",
+            given,
+            "drop it, or leave out --model to fit a new detector",
+        )
+    elif stdin:
+        raise ConfigError(
+            "reading standard input needs a saved detector", "pass --model DIR (from `tsrnn detect --out`)"
+        )
+    check_tracking(
+        detect, given, tracked=not given["no_track"] and not stdin, model_uri=bool(model and is_mlflow_uri(model))
+    )
+
+
+def _load(model: str, tracking_uri: str | None, given: dict[str, Any]) -> Any:
+    from tsrnn.estimators import RNNAnomalyDetector
+    from tsrnn.pyfunc import load_ref
+
+    return load_ref(model, tracking_uri, RNNAnomalyDetector).set_params(**{n: given[n] for n in EVENT_OPTIONS})
+
+
+def _fit_or_load(given: dict[str, Any], source: Any, run: Any) -> tuple[Any, Any]:
+    """(the detector, the whole frame): the saved detector, or one fitted now on the training rows."""
+    from tsrnn.data import read_frame
+    from tsrnn.estimators import RNNAnomalyDetector
+
+    labels = given["labels"]
+    if given["model"] is not None:
+        det, frame = _load(given["model"], given["tracking_uri"], given), read_frame(source)[0]
+    else:
+        frame, train = split_training(source, given["time_col"], given["train_until"], given["train_fraction"])
+        params = estimator_params(RNNAnomalyDetector, given)
+        params["exclude"] = ([labels] if labels else []) + list(params["exclude"] or []) or None
+        det = RNNAnomalyDetector(
+            **params,
+            verbose=not given["quiet"] and not given["as_json"],
+            callbacks=[run.callback] if run is not None else None,
+        )
+        if labels and labels not in frame.columns:
+            raise DataError(
+                f"{given['data']}: no column named {labels!r} (--labels)", f"columns are {list(frame.columns)}"
+            )
+        err(f"fitting a {det.method} detector on {len(train):,} of {len(frame):,} rows ...")
+        det.fit(train)
+        for w in det.load_warnings_:
+            err(f"[yellow]warning:[/] {w}")
+        if given["out"] is not None:
+            det.save(given["out"])
+            err(f"detector saved to {given['out']}")
+    if labels and labels not in frame.columns:
+        raise DataError(f"{given['data']}: no column named {labels!r} (--labels)", f"columns are {list(frame.columns)}")
+    return det, frame
+
+
+def _summary(det: Any, scored: Any, events: Any, truth: Any) -> dict[str, Any]:
+    """Rows, flags, events, threshold, and with labels the point-wise, event-wise and PR-AUC scores."""
+    result: dict[str, Any] = {
+        "rows": len(scored),
+        "flagged": int(scored["is_anomaly"].sum()),
+        "events": len(events),
+        "threshold": det.threshold_ if det.threshold_ is not None else det.threshold,
+    }
+    if truth is not None:
+        from tsrnn.detection.events import event_metrics, point_metrics, pr_auc
+
+        truth = truth.to_numpy().astype(float) > 0
+        flags = scored["is_anomaly"].to_numpy().astype(bool)
+        result["point"] = point_metrics(flags, truth)
+        result["event"] = event_metrics(flags, truth)
+        result["pr_auc"] = pr_auc(scored["score"].to_numpy(), truth)
+    return result
+
+
+def _write(det: Any, frame: Any, scored: Any, output: Path | None, plot: Path | None, labels: str | None) -> None:
+    if output is not None:
+        scored.to_csv(output, index=False)
+        err(f"scores written to {output}")
+    if plot is not None:
+        from tsrnn.plotting import plot_anomalies
+
+        plot_anomalies(frame, scored, det.targets_, det.time_col_, plot, labels=labels)
+        err(f"plot written to {plot}")
+
+
+def _report(result: dict[str, Any], events: Any, data: Path, as_json: bool) -> None:
+    if as_json:
+        events_list = json.loads(events.to_json(orient="records", date_format="iso"))
+        print(json.dumps({**result, "events_list": events_list}, indent=2, default=str))
+        return
+    _events_table(
+        events, f"{data.name}: {result['flagged']:,} of {result['rows']:,} rows flagged, {result['events']} event(s)"
+    )
+    if "point" in result:
+        p, e = result["point"], result["event"]
+        print(
+            f"point-wise  precision {p['precision']:.3f}  recall {p['recall']:.3f}  F1 {p['f1']:.3f}   "
+            f"PR-AUC {result['pr_auc']:.3f}"
+        )
+        print(f"event-wise  precision {e['precision']:.3f}  recall {e['recall']:.3f}  F1 {e['f1']:.3f}")
+
+
+def _log_run(
+    run: Any, det: Any, given: dict[str, Any], scored: Any, events: Any, result: dict[str, Any], frame: Any
+) -> None:
+    """The detect run: the detector fitted now (as a servable model) or the one used, what was
+    scored, the metrics, and the per-row scores, events and plot as artifacts."""
+    import tempfile
+
+    from tsrnn.plotting import plot_anomalies
+    from tsrnn.tracking import flat_metrics
+
+    if given["model"] is None:
+        run.log_estimator(det, given["out"])
+    else:
+        run.log_params({"model": str(given["model"])})
+    run.log_params({"scored.source": str(given["data"]), "scored.rows": len(scored)})
+    run.log_metrics(flat_metrics(result))
+    with tempfile.TemporaryDirectory() as tmp:
+        scores_file = given["output"] or Path(tmp) / "scores.csv"  # the per-row scores are always an artifact
+        if given["output"] is None:
+            scored.to_csv(scores_file, index=False)
+        events.to_csv(Path(tmp) / "events.csv", index=False)
+        plot = given["plot"] or Path(tmp) / "anomalies.png"
+        if given["plot"] is None:
+            plot_anomalies(frame, scored, det.targets_, det.time_col_, plot, labels=given["labels"])
+        for artifact in (scores_file, Path(tmp) / "events.csv", plot):
+            run.log_artifacts(artifact)
 
 
 def _snapshot(data: Path) -> tuple[Any, int]:

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
+
+import typer
 
 from tsrnn.cli.app import app
 from tsrnn.cli.options import (
     Covariate,
     DataPath,
     Fill,
-    Horizon,
     IdCol,
     Json,
     Lookback,
     Sep,
     Sort,
-    Stride,
     Target,
     Test,
     TimeCol,
     Val,
-    load_args,
     split_size,
 )
 
@@ -30,14 +30,14 @@ def inspect(
     data: DataPath,
     time_col: TimeCol = None,
     target: Target = None,
-    covariate: Covariate = None,
+    covariates: Covariate = None,
     id_col: IdCol = None,
     fill: Fill = "error",
     sort: Sort = False,
     sep: Sep = None,
     lookback: Lookback = 96,
-    horizon: Horizon = 24,
-    stride: Stride = 1,
+    horizon: Annotated[int, typer.Option("--horizon", "-H", help="Rows to forecast per window.")] = 24,
+    stride: Annotated[int, typer.Option("--stride", help="Rows between consecutive windows.")] = 1,
     val: Val = "0.1",
     test: Test = "0.2",
     as_json: Json = False,
@@ -46,7 +46,10 @@ def inspect(
     from tsrnn.data import describe, load_series
     from tsrnn.windows import make_windows
 
-    series = load_series(data, **load_args(time_col, target, covariate, id_col, fill, sort, sep))
+    series = load_series(
+        data, time_col=time_col, target=target or None, covariates=covariates or None, id_col=id_col, fill=fill,
+        sort=sort, sep=sep,
+    )  # fmt: skip
     w = make_windows(series, lookback, horizon, stride, split_size(val), split_size(test))
     info = describe(series)
     info["windows"] = {"lookback": lookback, "horizon": horizon, "stride": stride, **w.counts()}

@@ -1,32 +1,65 @@
-"""Options shared by several commands (Typer reads the Annotated metadata)."""
+"""Options shared by several commands (Typer reads the Annotated metadata), and the one place
+where command-line values become estimator parameters.
+
+A command's Python parameter is named like the estimator parameter it sets (``num_layers``,
+``hidden_size``, ``random_state``), whatever its flag (``--layers``, ``--hidden``, ``--seed``), so
+``estimator_params`` can pick a command's estimator options by name.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
+
+from tsrnn.errors import ConfigError
 
 DataPath = Annotated[
     Path, typer.Argument(help="CSV or Parquet file with a time column and numeric columns.", show_default=False)
 ]
+# --- data
 TimeCol = Annotated[Optional[str], typer.Option("--time-col", help="Time column (default: the one date-like column).")]
 Target = Annotated[
     Optional[list[str]],
-    typer.Option("--target", "-t", help="Column to forecast; repeat for several (default: all numeric)."),
+    typer.Option("--target", "-t", help="Column to model; repeat for several (default: all numeric)."),
 ]
 Covariate = Annotated[
     Optional[list[str]], typer.Option("--covariate", "-c", help="Input-only column, observed in the past; repeatable.")
+]
+Exclude = Annotated[
+    Optional[list[str]],
+    typer.Option("--exclude", "-x", help="A column not to use as input (repeatable), e.g. label columns."),
 ]
 IdCol = Annotated[Optional[str], typer.Option("--id-col", help="Series id column for many series in long format.")]
 Fill = Annotated[str, typer.Option("--fill", help="NaN/inf and gaps: error | ffill | interpolate | zero.")]
 Sort = Annotated[bool, typer.Option("--sort", help="Sort rows by time instead of refusing unsorted input.")]
 Sep = Annotated[Optional[str], typer.Option("--sep", help="CSV field separator (default: detected from the header).")]
-Lookback = Annotated[int, typer.Option("--lookback", "-L", help="Input rows per window.")]
-Horizon = Annotated[int, typer.Option("--horizon", "-H", help="Rows to forecast per window.")]
-Stride = Annotated[int, typer.Option("--stride", help="Rows between consecutive windows.")]
-Val = Annotated[str, typer.Option("--val", help="Validation split: a fraction (0.1), rows (500) or a start time.")]
+Scaler = Annotated[str, typer.Option(help="standard | minmax | robust | none, fitted on training rows.")]
+# --- model
+Lookback = Annotated[
+    int, typer.Option("--lookback", "-L", "--window", help="Input rows per window (--window: the same, older name).")
+]
+Cell = Annotated[str, typer.Option(help="Recurrent cell: rnn | lstm | gru.")]
+Layers = Annotated[int, typer.Option("--layers", help="Stacked recurrent layers.")]
+Hidden = Annotated[int, typer.Option("--hidden", help="Units per layer.")]
+Bidirectional = Annotated[bool, typer.Option("--bidirectional", help="Read each window both ways.")]
+Dropout = Annotated[float, typer.Option(help="Dropout between layers.")]
+# --- training
+Epochs = Annotated[int, typer.Option(help="Most training epochs.")]
+Patience = Annotated[int, typer.Option(help="Stop after this many epochs without a better validation loss (0: never).")]
+BatchSize = Annotated[int, typer.Option(help="Windows per batch.")]
+Lr = Annotated[float, typer.Option(help="Learning rate.")]
+LrSchedule = Annotated[str, typer.Option(help="cosine | plateau | onecycle | none.")]
+ClipGradNorm = Annotated[float, typer.Option(help="Clip the gradient norm (0: no clipping).")]
+Stride = Annotated[int, typer.Option("--stride", help="Rows between consecutive training windows.")]
+Val = Annotated[str, typer.Option("--val", help="Held-out split: a fraction (0.1), rows (500) or a start time.")]
 Test = Annotated[str, typer.Option("--test", help="Test split: a fraction (0.2), rows (500) or a start time.")]
+Device = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")]
+Precision = Annotated[str, typer.Option(help="auto (bf16 on GPU) | fp32 | bf16.")]
+Seed = Annotated[Optional[int], typer.Option("--seed", help="Random seed (same seed, same model on CPU).")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+# --- models, outputs, tracking
 ModelRef = Annotated[
     str,
     typer.Option(
@@ -38,6 +71,18 @@ ModelRef = Annotated[
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 Force = Annotated[bool, typer.Option("--force", help="Replace output paths that already exist.")]
+NoTrack = Annotated[bool, typer.Option("--no-track", help="Do not record this run in MLflow.")]
+TrackingUri = Annotated[
+    Optional[str],
+    typer.Option(
+        "--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite under ./mlruns)."
+    ),
+]
+Experiment = Annotated[str, typer.Option("--experiment", help="MLflow experiment name.")]
+RunName = Annotated[Optional[str], typer.Option("--run-name", help="MLflow run name.")]
+Register = Annotated[
+    Optional[str], typer.Option(help="Register the logged model under this name in the MLflow model registry.")
+]
 
 
 def split_size(text: str) -> float | int | str:
@@ -52,25 +97,33 @@ def split_size(text: str) -> float | int | str:
         return text
 
 
-def load_args(time_col, target, covariate, id_col, fill, sort, sep) -> dict:
-    """The data options as keyword arguments of tsrnn.data.load_series."""
-    return dict(
-        time_col=time_col,
-        target=target or None,
-        covariates=covariate or None,
-        id_col=id_col,
-        fill=fill,
-        sort=sort,
-        sep=sep,
-    )
+def quantile_list(text: str | None) -> list[float] | None:
+    """'0.1,0.5,0.9' -> [0.1, 0.5, 0.9]."""
+    if not text:
+        return None
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as e:
+        raise ConfigError(
+            f"--quantiles {text!r} is not a comma-separated list of numbers", "e.g. --quantiles 0.1,0.5,0.9"
+        ) from e
 
 
-NoTrack = Annotated[bool, typer.Option("--no-track", help="Do not record this run in MLflow.")]
-TrackingUri = Annotated[
-    Optional[str],
-    typer.Option(
-        "--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite under ./mlruns)."
-    ),
-]
-Experiment = Annotated[str, typer.Option("--experiment", help="MLflow experiment name.")]
-RunName = Annotated[Optional[str], typer.Option("--run-name", help="MLflow run name.")]
+# command-line value -> estimator parameter, where they differ
+_CONVERT = {
+    "patience": lambda v: v or None,  # 0: off
+    "clip_grad_norm": lambda v: v or None,
+    "val": split_size,
+    "test": split_size,
+    "quantiles": quantile_list,
+    "target": lambda v: v or None,  # an empty repeatable option: none given
+    "covariates": lambda v: v or None,
+    "exclude": lambda v: v or None,
+}
+
+
+def estimator_params(cls: type, given: dict[str, Any]) -> dict[str, Any]:
+    """The options in ``given`` (a command's parameters) that are parameters of the estimator
+    ``cls``, converted to what the estimator takes."""
+    names = cls().get_params()
+    return {k: _CONVERT.get(k, lambda v: v)(v) for k, v in given.items() if k in names}
