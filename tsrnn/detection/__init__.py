@@ -18,10 +18,8 @@ from tsrnn.detection.thresholds import (
     THRESHOLDS,
     apply_threshold,
     dynamic_threshold,
-    ewma,
     fit_gpd,
     fit_threshold,
-    smooth_errors,
 )
 
 __all__ = [
@@ -31,12 +29,10 @@ __all__ = [
     "dynamic_threshold",
     "event_mask",
     "event_metrics",
-    "ewma",
     "fit_gpd",
     "fit_threshold",
     "flags_to_events",
     "point_metrics",
     "pr_auc",
     "runs",
-    "smooth_errors",
 ]

@@ -26,7 +26,7 @@ root exists or none has a higher likelihood.
 
 ``dynamic`` is the non-parametric dynamic threshold of Hundman et al., "Detecting Spacecraft
 Anomalies Using LSTMs and Nonparametric Dynamic Thresholding" (KDD 2018, telemanom), with its
-pruning step; smooth the raw errors first with ``smooth_errors``.
+pruning step; smooth the raw errors first (the detector uses ``tsrnn.detection.scoring.ewma``).
 """
 
 from __future__ import annotations
@@ -96,69 +96,6 @@ def _check_z(z_range: tuple[float, float], z_step: float) -> np.ndarray:
             "use a larger z_step",
         )
     return lo + z_step * np.arange(count)
-
-
-# ----------------------------------------------------------------------------- smoothing
-
-
-def _ewma(x: np.ndarray, alpha: float) -> np.ndarray:
-    """Adjusted EWMA along axis 0: ``y_t = sum_i beta^(t-i) x_i / sum_i beta^(t-i)``, beta = 1 - alpha.
-
-    Vectorised in blocks: inside a block the weights ``beta^-j`` stay below 1e100, and the
-    running numerator is carried from block to block.
-    """
-    beta = 1.0 - alpha
-    if beta == 0.0 or x.shape[0] == 0:
-        return x.copy()
-    n = x.shape[0]
-    log_beta = math.log(beta)
-    block = max(1, min(n, int(100 * math.log(10) / -log_beta)))
-    extra = (1,) * (x.ndim - 1)
-    num = np.empty_like(x)
-    carry = np.zeros(x.shape[1:])
-    for s in range(0, n, block):
-        j = np.arange(min(block, n - s), dtype=np.float64).reshape(-1, *extra)
-        part = np.exp(j * log_beta) * (beta * carry + np.cumsum(np.exp(-j * log_beta) * x[s : s + block], axis=0))
-        num[s : s + block] = part
-        carry = part[-1]
-    t = np.arange(1, n + 1, dtype=np.float64).reshape(-1, *extra)
-    den = -np.expm1(t * log_beta) / alpha  # sum of the weights, (1 - beta^(t+1)) / alpha
-    return num / den
-
-
-def ewma(x: np.ndarray, *, alpha: float | None = None, span: float | None = None) -> np.ndarray:
-    """Exponentially weighted moving average along axis 0 of ``x`` (n,) or (n, C).
-
-    Give exactly one of ``alpha`` in (0, 1] or ``span`` >= 1 (``alpha = 2 / (span + 1)``). Weights
-    are normalised over the points seen so far (pandas ``ewm(...).mean()`` with ``adjust=True``), so
-    the first values are not pulled towards ``x[0]``. Same shape as ``x``, float64.
-    """
-    if (alpha is None) == (span is None):
-        raise ConfigError("ewma needs exactly one of alpha or span", "e.g. ewma(x, span=30)")
-    if span is not None:
-        if not _real(span) or not (math.isfinite(span) and span >= 1):
-            raise ConfigError(f"span must be a number >= 1, got {span!r}", "e.g. span=30")
-        a = 2.0 / (float(span) + 1.0)
-    else:
-        if not _real(alpha) or not 0.0 < float(alpha) <= 1.0:
-            raise ConfigError(f"alpha must be in (0, 1], got {alpha!r}", "e.g. alpha=0.1")
-        a = float(alpha)
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim not in (1, 2):
-        raise ConfigError(f"x must be (n,) or (n, C), got shape {arr.shape}", "pass one row per time step")
-    if not np.all(np.isfinite(arr)):
-        raise ConfigError(f"x holds {int(np.sum(~np.isfinite(arr)))} NaN/inf values", "drop or fill them first")
-    return _ewma(arr, a)
-
-
-def smooth_errors(errors: np.ndarray, span: float) -> np.ndarray:
-    """Telemanom's smoothed errors: the EWMA (``span``) of the absolute errors, same shape (n,) or (n, C).
-
-    Hundman et al. smooth ``|y - y_hat|`` before thresholding so that a sharp one-step miss of an
-    otherwise good forecast does not read as an anomaly; they use a span of a few percent of the
-    window of errors being thresholded.
-    """
-    return ewma(np.abs(np.asarray(errors, dtype=np.float64)), span=span)
 
 
 # ----------------------------------------------------------------------------- GPD / POT
@@ -321,10 +258,10 @@ def dynamic_threshold(
 ) -> np.ndarray:
     """Boolean flags (n,) from Hundman et al.'s non-parametric dynamic threshold with pruning.
 
-    ``scores``: (n,) smoothed errors (see ``smooth_errors``). The method's criteria are ratios to
-    the mean and to peak values, so they need a zero point: non-negative scores are used as they
-    are, and scores with negative values (e.g. standardised ones) are first shifted so their
-    minimum is 0.
+    ``scores``: (n,) smoothed errors (e.g. an EWMA of the absolute errors). The method's criteria
+    are ratios to the mean and to peak values, so they need a zero point: non-negative scores are
+    used as they are, and scores with negative values (e.g. standardised ones) are first shifted
+    so their minimum is 0.
 
     In each window the threshold is ``eps = mean + z std`` for the ``z`` in ``z_range`` (step
     ``z_step``) that maximises ``(dmean/mean + dstd/std) / (|e_a| + |E_seq|^2)``: the relative drop
