@@ -298,7 +298,7 @@ def test_bad_lengths_raise_config_error(option: str, bad) -> None:
     [
         (1.0, 0.2, "--val fraction must be in"),
         (0.1, -0.5, "--test fraction must be in"),
-        (-3, 0.2, "--val must not be negative"),
+        (-3, 0.2, "--val must be at least 0, got -3"),
         (True, 0.2, "--val must be a fraction"),
         ("soon", 0.2, "--val 'soon' is neither"),
         (0.6, 0.5, "do not fit in 50 rows"),

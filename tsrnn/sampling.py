@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import torch
 
-from tsrnn.errors import ConfigError
+from tsrnn.checks import check_choice
 
 SAMPLINGS = ("uniform", "balanced")
 
 
 def check_sampling(sampling: str) -> str:
-    if sampling not in SAMPLINGS:
-        raise ConfigError(f"unknown sampling {sampling!r}", f"use one of {', '.join(SAMPLINGS)}")
-    return sampling
+    """``sampling`` if it is one of ``SAMPLINGS``."""
+    return check_choice("sampling", sampling, SAMPLINGS)
 
 
 def uniform_order(n_windows: int, generator: torch.Generator) -> torch.Tensor:

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from tsrnn.checks import check_choice
 from tsrnn.data import SeriesData
-from tsrnn.errors import ConfigError, NotFittedError
+from tsrnn.errors import NotFittedError
 
 SCALERS = ("standard", "minmax", "robust", "none")
 
@@ -41,9 +42,7 @@ class SeriesScaler:
     """Scale every channel of every series; ``per_series=False`` shares one scaler across series."""
 
     def __init__(self, method: str = "standard", per_series: bool = True) -> None:
-        if method not in SCALERS:
-            raise ConfigError(f"unknown scaler {method!r}", f"use one of {', '.join(SCALERS)}")
-        self.method = method
+        self.method = check_choice("scaler", method, SCALERS)
         self.per_series = per_series
 
     def fit(self, data: SeriesData, train_end: np.ndarray) -> "SeriesScaler":

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
+from tsrnn.checks import check_fraction, check_int
 from tsrnn.data import SeriesData
 from tsrnn.errors import ConfigError, DataError
 
@@ -33,10 +34,7 @@ MAX_WINDOW = 1_000_000  # lookback/horizon above this are certainly a typo
 
 def _check_lengths(lookback: int, horizon: int, stride: int) -> None:
     for opt, v in (("lookback", lookback), ("horizon", horizon), ("stride", stride)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise ConfigError(f"--{opt} must be a whole number, got {v!r}", f"pass e.g. --{opt} 24")
-        if v < 1:
-            raise ConfigError(f"--{opt} must be at least 1, got {v}", f"pass a positive --{opt}")
+        check_int(f"--{opt}", v, 1, hint=f"pass a positive whole number, e.g. --{opt} 24")
         if v > MAX_WINDOW:
             raise ConfigError(f"--{opt} {v} is absurdly large (limit {MAX_WINDOW:,})", f"pass a smaller --{opt}")
 
@@ -48,13 +46,9 @@ def _split_rows(size: SplitSize, n: int, times: np.ndarray, option: str, tz: str
     if isinstance(size, bool):
         raise ConfigError(f"{option} must be a fraction, a row count or a timestamp, got {size!r}")
     if isinstance(size, (float, np.floating)):
-        if not 0 <= size < 1:
-            raise ConfigError(f"{option} fraction must be in [0, 1), got {size}", f"e.g. {option} 0.2")
-        return int(round(n * float(size)))
+        return int(round(n * check_fraction(f"{option} fraction", size, include_one=False, hint=f"e.g. {option} 0.2")))
     if isinstance(size, (int, np.integer)):
-        if size < 0:
-            raise ConfigError(f"{option} must not be negative, got {size}")
-        return int(size)
+        return check_int(option, size, 0, hint=f"pass a row count >= 0, e.g. {option} 500")
     import pandas as pd
 
     try:

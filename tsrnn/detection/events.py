@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tsrnn.checks import check_int
 from tsrnn.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -45,12 +46,6 @@ def _same_length(**arrays: np.ndarray) -> None:
             "arrays of different lengths: " + ", ".join(f"{k}={v}" for k, v in lengths.items()),
             "pass one value per time step in each",
         )
-
-
-def _check_count(name: str, value: int, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigError(f"{name} must be a whole number >= {low}, got {value!r}", f"e.g. {name}={max(low, 1)}")
-    return int(value)
 
 
 def runs(flags: np.ndarray) -> np.ndarray:
@@ -102,8 +97,8 @@ def flags_to_events(
             "combine channels into one score per row first",
         )
     _same_length(flags=f, scores=s)
-    min_length = _check_count("min_length", min_length, 1)
-    merge_gap = _check_count("merge_gap", merge_gap, 0)
+    min_length = check_int("min_length", min_length, 1, hint="e.g. min_length=1")
+    merge_gap = check_int("merge_gap", merge_gap, 0, hint="e.g. merge_gap=1")
     index = None if times is None else pd.Index(times)
     if index is not None:
         _same_length(flags=f, times=index)

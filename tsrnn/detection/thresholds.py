@@ -35,6 +35,7 @@ import math
 
 import numpy as np
 
+from tsrnn.checks import check_choice, check_fraction, check_number, check_optional_int, check_positive
 from tsrnn.errors import ConfigError
 
 THRESHOLDS = ("quantile", "gaussian", "dynamic", "pot", "conformal")
@@ -45,19 +46,9 @@ MAX_CANDIDATES = 10_000  # dynamic: more z values than this is certainly a typo 
 # ----------------------------------------------------------------------------- checks
 
 
-def _real(value: object) -> bool:
-    """A real number (not a bool, not NaN)."""
-    return (
-        isinstance(value, (int, float, np.integer, np.floating))
-        and not isinstance(value, bool)
-        and not math.isnan(value)
-    )
-
-
-def _check_open_unit(name: str, value: float, example: str) -> float:
-    if not _real(value) or not 0.0 < float(value) < 1.0:
-        raise ConfigError(f"{name} must be a number strictly between 0 and 1, got {value!r}", f"e.g. {name}={example}")
-    return float(value)
+def _open_unit(name: str, value: object, example: str) -> float:
+    """A probability strictly between 0 and 1."""
+    return check_fraction(name, value, include_zero=False, include_one=False, hint=f"e.g. {name}={example}")
 
 
 def _check_scores(name: str, x: np.ndarray, *, allow_empty: bool = False) -> np.ndarray:
@@ -87,8 +78,7 @@ def _check_z(z_range: tuple[float, float], z_step: float) -> np.ndarray:
         ) from e
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
         raise ConfigError(f"z_range must be finite with low <= high, got {z_range!r}", "e.g. z_range=(2.0, 10.0)")
-    if not _real(z_step) or not (math.isfinite(z_step) and z_step > 0):
-        raise ConfigError(f"z_step must be a positive number, got {z_step!r}", "e.g. z_step=0.5")
+    z_step = check_positive("z_step", z_step, hint="e.g. z_step=0.5")
     count = int(math.floor((hi - lo) / z_step + 1e-9)) + 1
     if count > MAX_CANDIDATES:
         raise ConfigError(
@@ -278,10 +268,8 @@ def dynamic_threshold(
     """
     e = _non_negative(_check_scores("scores", scores, allow_empty=True))
     zs = _check_z(z_range, z_step)
-    if not _real(min_percent) or not 0.0 <= float(min_percent) < 1.0:
-        raise ConfigError(f"min_percent must be in [0, 1), got {min_percent!r}", "e.g. min_percent=0.13")
-    if window is not None and (isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 2):
-        raise ConfigError(f"window must be None or a whole number >= 2, got {window!r}", "e.g. window=2000")
+    min_percent = check_fraction("min_percent", min_percent, include_one=False, hint="e.g. min_percent=0.13")
+    window = check_optional_int("window", window, 2, hint="e.g. window=2000, or None for the whole array at once")
     n = e.size
     bounds = [0, n] if window is None else [*range(0, max(n - window, 0) + 1, window), n]
     flags = np.zeros(n, dtype=bool)
@@ -289,7 +277,7 @@ def dynamic_threshold(
         part = e[s:t]
         eps = _select_epsilon(part, zs)
         if eps is not None:
-            flags[s:t] = _prune(part, part > eps, float(min_percent))
+            flags[s:t] = _prune(part, part > eps, min_percent)
     return flags
 
 
@@ -324,21 +312,19 @@ def fit_threshold(
 
     Every parameter is checked whatever the method, so a typo never passes silently.
     """
-    if method not in THRESHOLDS:
-        raise ConfigError(f"unknown threshold method {method!r}", f"use one of {', '.join(THRESHOLDS)}")
+    check_choice("threshold method", method, THRESHOLDS)
     cal = _check_scores("calibration", calibration)
-    q = _check_open_unit("q", q, "0.99")
-    fpr = _check_open_unit("fpr", fpr, "0.01")
-    risk = _check_open_unit("risk", risk, "1e-3")
-    init_quantile = _check_open_unit("init_quantile", init_quantile, "0.98")
-    if not _real(k) or not (math.isfinite(k) and k > 0):
-        raise ConfigError(f"k must be a positive number, got {k!r}", "e.g. k=3")
+    q = _open_unit("q", q, "0.99")
+    fpr = _open_unit("fpr", fpr, "0.01")
+    risk = _open_unit("risk", risk, "1e-3")
+    init_quantile = _open_unit("init_quantile", init_quantile, "0.98")
+    k = check_positive("k", k, hint="e.g. k=3")
     zs = _check_z(z_range, z_step)
 
     if method == "quantile":
         return float(np.quantile(cal, q))
     if method == "gaussian":
-        return float(cal.mean() + float(k) * cal.std())
+        return float(cal.mean() + k * cal.std())
     if method == "conformal":
         n = cal.size
         rank = math.ceil((n + 1) * (1.0 - fpr) - 1e-9)
@@ -358,8 +344,7 @@ def fit_threshold(
 
 def apply_threshold(scores: np.ndarray, threshold: float) -> np.ndarray:
     """Boolean flags (n,): ``scores > threshold`` (a NaN score is never flagged)."""
-    if not _real(threshold):
-        raise ConfigError(f"threshold must be a number, got {threshold!r}", "fit one with fit_threshold")
+    threshold = check_number("threshold", threshold, hint="fit one with fit_threshold")
     arr = np.asarray(scores, dtype=np.float64)
     if arr.ndim != 1:
         raise ConfigError(

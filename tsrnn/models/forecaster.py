@@ -51,7 +51,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_fraction, check_int, check_target_index
+from tsrnn.checks import check_choice, check_fraction, check_int, check_target_index
+from tsrnn.errors import ConfigError
+
 from .encoder import CELLS, RecurrentEncoder, State
 from .norm import InstanceNorm
 
@@ -98,9 +100,10 @@ class RecurrentForecaster(nn.Module):
         self.n_ids = check_int("n_ids", n_ids, 0)
         self.embedding_dim = check_int("embedding_dim", embedding_dim, 0)
         if (self.n_ids == 0) != (self.embedding_dim == 0):
-            raise ValueError(
-                f"n_ids and embedding_dim must both be positive (a series embedding) or both 0; "
-                f"got {n_ids} and {embedding_dim}"
+            raise ConfigError(
+                f"n_ids and embedding_dim must both be positive (a series embedding) or both 0, "
+                f"got {n_ids} and {embedding_dim}",
+                "pass both (n_ids: the number of series, embedding_dim: numbers per series) or neither",
             )
 
         self.n_targets = len(self.target_index)
