@@ -327,8 +327,8 @@ def test_window_batches_balanced_sampling_weighs_series_equally() -> None:
     w = make_windows(d, 8, 4, 1, 0.0, 0.0)
     values = torch.from_numpy(d.values)
     sid = w.series_of(w.train)
-    uniform = WindowBatches(values, w.train, 1, 64, shuffle=True, seed=1, series=sid)
-    balanced = WindowBatches(values, w.train, 1, 64, shuffle=True, seed=1, series=sid, sampling="balanced")
+    uniform = WindowBatches(values, w.train, 1, 64, shuffle=True, seed=1, series_numbers=sid)
+    balanced = WindowBatches(values, w.train, 1, 64, shuffle=True, seed=1, series_numbers=sid, sampling="balanced")
     assert balanced.n_batches == uniform.n_batches == math.ceil(len(w.train) / 64)
     _, s_uniform = epoch_series(uniform, 1)
     assert np.bincount(s_uniform).tolist() == np.bincount(sid).tolist()  # long series dominate
@@ -337,7 +337,7 @@ def test_window_batches_balanced_sampling_weighs_series_equally() -> None:
     assert per_series.max() - per_series.min() <= 1 and per_series.sum() == len(w.train)
     assert set(rows) <= set(w.train.starts.tolist())
     again, _ = epoch_series(
-        WindowBatches(values, w.train, 1, 64, shuffle=True, seed=1, series=sid, sampling="balanced"), 1
+        WindowBatches(values, w.train, 1, 64, shuffle=True, seed=1, series_numbers=sid, sampling="balanced"), 1
     )
     np.testing.assert_array_equal(rows, again)  # same seed and epoch, same draws
     assert not np.array_equal(rows, epoch_series(balanced, 2)[0])  # a new draw every epoch
@@ -358,7 +358,14 @@ def test_window_batches_shards_split_each_epoch_between_processes(sampling: str,
     d = encoded([37, 120, 64])
     w = make_windows(d, 6, 3, 1, 0.0, 0.0)
     whole = WindowBatches(
-        torch.from_numpy(d.values), w.train, 1, 16, shuffle=True, seed=4, series=w.series_of(w.train), sampling=sampling
+        torch.from_numpy(d.values),
+        w.train,
+        1,
+        16,
+        shuffle=True,
+        seed=4,
+        series_numbers=w.series_of(w.train),
+        sampling=sampling,
     )
     full = epoch_series(whole, 3)[0]
     shards = [whole.shard(r, world, pad=True) for r in range(world)]

@@ -203,16 +203,16 @@ def _too_short_hint(split: str) -> str:
     return f"use a larger --{split}, a shorter --horizon, or more data"
 
 
-def latest_window(data: SeriesData, series: int, lookback: int) -> np.ndarray:
+def latest_window(data: SeriesData, series_number: int, lookback: int) -> np.ndarray:
     """(lookback, C) view of the last ``lookback`` rows of one series (the input of a forecast)."""
-    n = int(data.lengths[series])
+    n = int(data.lengths[series_number])
     if n < lookback:
-        who = f"series {data.ids[series]!r} of " if data.ids else ""
+        who = f"series {data.ids[series_number]!r} of " if data.ids else ""
         raise DataError(
             f"{who}{data.source} has {n} rows, but the model looks back {lookback} rows",
             f"pass at least {lookback} rows of history",
         )
-    return data.series(series)[n - lookback :]
+    return data.series(series_number)[n - lookback :]
 
 
 # ----------------------------------------------------------------------------- torch side
@@ -279,12 +279,12 @@ class WindowBatches:
     """The batches of one split for ``tsrnn.training.Trainer``: a fresh order every epoch.
 
     ``values`` (n_rows, C) sits on the training device; batches are gathered there by index.
-    Each batch is (x, y), or (x, y, s) when ``series`` (n_windows,) gives the series number of
-    every window: s (B,) int64 on the device says which series each window comes from.
+    Each batch is (x, y), or (x, y, s) when ``series_numbers`` (n_windows,) gives the series
+    number of every window: s (B,) int64 on the device says which series each window comes from.
 
     ``shuffle``: the order of epoch ``e`` is drawn with seed ``seed + e``, so runs repeat
     exactly; ``sampling`` "uniform" visits every window once, "balanced" draws equal quotas per
-    series (it needs ``series``; see ``tsrnn.sampling``). ``shard`` gives one torchrun
+    series (it needs ``series_numbers``; see ``tsrnn.sampling``). ``shard`` gives one torchrun
     process its share of every epoch.
     """
 
@@ -296,14 +296,14 @@ class WindowBatches:
         batch_size: int,
         shuffle: bool = False,
         seed: int = 0,
-        series: np.ndarray | None = None,
+        series_numbers: np.ndarray | None = None,
         sampling: str = "uniform",
     ) -> None:
         import torch
 
         from tsrnn.sampling import check_sampling
 
-        if check_sampling(sampling) == "balanced" and (series is None or not shuffle):
+        if check_sampling(sampling) == "balanced" and (series_numbers is None or not shuffle):
             raise ConfigError(
                 "balanced sampling draws a shuffled epoch over many series",
                 "pass shuffle=True and the series number of every window",
@@ -316,8 +316,9 @@ class WindowBatches:
         self.seed = seed
         self.sampling = sampling
         self.starts = torch.from_numpy(index.starts).to(values.device)
-        self.series_cpu = torch.from_numpy(np.asarray(series, dtype=np.int64)) if series is not None else None
-        self.series = self.series_cpu.to(values.device) if series is not None else None
+        given = series_numbers is not None
+        self.series_numbers_cpu = torch.from_numpy(np.asarray(series_numbers, dtype=np.int64)) if given else None
+        self.series_numbers = self.series_numbers_cpu.to(values.device) if given else None
         self.rank, self.world, self.pad = 0, 1, False
         self.n_windows = len(index)
         self.n_batches = -(-self.n_windows // batch_size)
@@ -349,7 +350,9 @@ class WindowBatches:
             order = torch.empty(0, dtype=torch.int64)
         else:
             gen = torch.Generator().manual_seed(self.seed + epoch)
-            order = balanced_order(self.series_cpu, gen) if self.sampling == "balanced" else uniform_order(n, gen)
+            order = (
+                balanced_order(self.series_numbers_cpu, gen) if self.sampling == "balanced" else uniform_order(n, gen)
+            )
         if self.world > 1:
             order = shard(order, self.rank, self.world, self.pad)
         return order.to(self.starts.device)
@@ -360,4 +363,4 @@ class WindowBatches:
         for i in range(0, len(order), self.batch_size):
             pick = order[i : i + self.batch_size]  # (B,)
             x, y = gather(self.values, self.starts[pick], L, H, self.n_targets)
-            yield (x, y) if self.series is None else (x, y, self.series[pick])
+            yield (x, y) if self.series_numbers is None else (x, y, self.series_numbers[pick])

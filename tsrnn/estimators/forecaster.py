@@ -349,7 +349,7 @@ class RNNForecaster(BaseEstimator):
                 self.batch_size,
                 shuffle=True,
                 seed=seed,
-                series=windows.series_of(windows.train) if carry else None,
+                series_numbers=windows.series_of(windows.train) if carry else None,
                 sampling=self.sampling,
             )
             val = (
@@ -358,7 +358,7 @@ class RNNForecaster(BaseEstimator):
                     windows.val,
                     n_t,
                     max(self.batch_size, 256),
-                    series=windows.series_of(windows.val) if carry else None,
+                    series_numbers=windows.series_of(windows.val) if carry else None,
                 )
                 if len(windows.val)
                 else None
