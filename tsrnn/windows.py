@@ -99,10 +99,6 @@ class WindowIndex:
     def __len__(self) -> int:
         return len(self.starts)
 
-    def target_rows(self) -> np.ndarray:
-        """(n_windows, horizon) global row of every target."""
-        return self.starts[:, None] + self.lookback + np.arange(self.horizon)
-
 
 @dataclass(frozen=True)
 class Windows:
