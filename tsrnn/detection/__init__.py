@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from tsrnn.detection.events import (
     EVENT_COLUMNS,
-    event_mask,
     event_metrics,
     flags_to_events,
     point_metrics,
@@ -27,7 +26,6 @@ __all__ = [
     "THRESHOLDS",
     "apply_threshold",
     "dynamic_threshold",
-    "event_mask",
     "event_metrics",
     "fit_gpd",
     "fit_threshold",

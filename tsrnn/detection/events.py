@@ -141,43 +141,6 @@ def flags_to_events(
     )
 
 
-def event_mask(events: Any, times: Any) -> np.ndarray:
-    """Bool (n,): True at the points of ``times`` that fall inside some event (``start <= t <= end``).
-
-    ``events``: a DataFrame with ``start`` and ``end`` columns (e.g. from ``flags_to_events``, or
-    a labels file of anomaly windows) or a sequence of ``(start, end)`` pairs. ``times`` (n,):
-    increasing times of the points, or ``np.arange(n)`` when events hold indices.
-    """
-    import pandas as pd
-
-    index = pd.Index(times)
-    if not index.is_monotonic_increasing:
-        raise ConfigError("times must be increasing", "sort the points by time first")
-    if hasattr(events, "columns"):
-        missing = {"start", "end"} - set(events.columns)
-        if missing:
-            raise ConfigError(
-                f"events lacks the column(s) {', '.join(sorted(missing))}", "pass a table with start and end columns"
-            )
-        starts, ends = list(events["start"]), list(events["end"])
-    else:
-        pairs = list(events)
-        if any(len(p) != 2 for p in pairs):
-            raise ConfigError("events must be (start, end) pairs", "e.g. [(10, 20), (50, 55)]")
-        starts, ends = [p[0] for p in pairs], [p[1] for p in pairs]
-    bad = [i for i, (a, b) in enumerate(zip(starts, ends)) if b < a]
-    if bad:
-        raise ConfigError(
-            f"event {bad[0]} ends before it starts ({starts[bad[0]]} > {ends[bad[0]]})",
-            "give each event as (start, end) with start <= end",
-        )
-    marks = np.zeros(len(index) + 1, dtype=np.int64)
-    if starts:
-        np.add.at(marks, index.searchsorted(starts, side="left"), 1)
-        np.add.at(marks, index.searchsorted(ends, side="right"), -1)
-    return np.cumsum(marks)[:-1] > 0
-
-
 def _prf(hit_pred: int, n_pred: int, hit_true: int, n_true: int) -> dict[str, float]:
     precision = hit_pred / n_pred if n_pred else 0.0
     recall = hit_true / n_true if n_true else 0.0
