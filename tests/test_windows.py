@@ -18,7 +18,6 @@ from tsrnn.windows import (
     WindowBatches,
     WindowDataset,
     gather,
-    iter_batches,
     latest_window,
     make_windows,
     split_bounds,
@@ -157,16 +156,16 @@ def test_every_window_is_inside_one_series_and_splits_do_not_leak(cfg) -> None:
 
 @PROPS
 @given(configs(), st.integers(1, 64), st.integers(0, 2**31 - 1))
-def test_iter_batches_covers_every_window_once(cfg, batch_size: int, seed: int) -> None:
+def test_window_batches_cover_every_window_once(cfg, batch_size: int, seed: int) -> None:
     if not fits(cfg):
         return
     d = encoded(cfg["lengths"])
     w = make_windows(d, cfg["lookback"], cfg["horizon"], cfg["stride"], cfg["val"], cfg["test"], require=())
     values = torch.from_numpy(d.values)
     for shuffle in (False, True):
-        g = torch.Generator().manual_seed(seed)
-        batches = list(iter_batches(values, w.train, 1, batch_size, shuffle=shuffle, generator=g))
-        assert len(batches) == math.ceil(len(w.train) / batch_size)
+        wb = WindowBatches(values, w.train, 1, batch_size, shuffle=shuffle, seed=seed)
+        batches = list(wb.epoch(1))
+        assert len(batches) == wb.n_batches == math.ceil(len(w.train) / batch_size)
         assert all(len(x) == batch_size for x, _ in batches[:-1])
         got = np.concatenate([x[:, 0, 0].numpy() for x, _ in batches]) if batches else np.empty(0)
         if not shuffle:
@@ -180,18 +179,19 @@ def test_iter_batches_covers_every_window_once(cfg, batch_size: int, seed: int) 
 # ----------------------------------------------------------------------------- examples
 
 
-def test_shuffle_changes_the_order() -> None:
+def test_shuffle_changes_the_order_every_epoch() -> None:
     d = encoded([300])
     w = make_windows(d, 4, 2, 1, 0.1, 0.1)
     values = torch.from_numpy(d.values)
-    plain = torch.cat([x[:, 0, 0] for x, _ in iter_batches(values, w.train, 1, 32)])
-    shuffled = torch.cat(
-        [
-            x[:, 0, 0]
-            for x, _ in iter_batches(values, w.train, 1, 32, shuffle=True, generator=torch.Generator().manual_seed(0))
-        ]
-    )
+
+    def first_column(shuffle: bool, epoch: int) -> torch.Tensor:
+        wb = WindowBatches(values, w.train, 1, 32, shuffle=shuffle, seed=0)
+        return torch.cat([x[:, 0, 0] for x, _ in wb.epoch(epoch)])
+
+    plain, shuffled = first_column(False, 1), first_column(True, 1)
     assert not torch.equal(plain, shuffled) and torch.equal(plain.sort().values, shuffled.sort().values)
+    assert torch.equal(first_column(True, 1), shuffled) and not torch.equal(first_column(True, 2), shuffled)
+    assert torch.equal(first_column(False, 2), plain)
 
 
 def test_split_by_timestamp() -> None:

@@ -230,26 +230,6 @@ def gather(
     return window[:, :lookback], window[:, lookback:, :n_targets]
 
 
-def iter_batches(
-    values: "torch.Tensor",
-    index: WindowIndex,
-    n_targets: int,
-    batch_size: int,
-    shuffle: bool = False,
-    generator: "torch.Generator | None" = None,
-    starts: "torch.Tensor | None" = None,
-) -> Iterator[tuple["torch.Tensor", "torch.Tensor"]]:
-    """Yield (x, y) batches over the windows of ``index``; ``starts`` may be given pre-moved."""
-    import torch
-
-    if starts is None:
-        starts = torch.from_numpy(index.starts).to(values.device)
-    if shuffle:
-        starts = starts[torch.randperm(len(starts), generator=generator).to(starts.device)]
-    for i in range(0, len(starts), batch_size):
-        yield gather(values, starts[i : i + batch_size], index.lookback, index.horizon, n_targets)
-
-
 class WindowDataset:
     """A map-style torch dataset over one split: item ``i`` is (x, y) as *views* of the data.
 
