@@ -3,7 +3,7 @@
 Builds ``--steps`` time steps x ``--channels`` float32 channels with numpy (a cheap deterministic
 signal; 10 million x 8 = 320 MB by default), wraps them with ``tsrnn.data.from_arrays``, indexes
 the windows with ``make_windows`` (lookback 512, horizon 96, --val 0.1, --test 0.2) and iterates
-one full shuffled epoch over the training windows with ``tsrnn.windows.iter_batches`` (batch 256)
+one full shuffled epoch over the training windows with ``tsrnn.windows.WindowBatches`` (batch 256)
 on ``torch.from_numpy`` of the values (no copy). It reports the peak resident memory
 (``ru_maxrss`` and ``VmHWM`` from /proc/self/status) against the target 2 x raw + 300 MB (MB of
 10^6 bytes throughout), the wall times, batches per second, and how much memory materialising
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch  # after the data is built: the transient copy in from_arrays and torch do not add up
 
-    from tsrnn.windows import iter_batches, make_windows
+    from tsrnn.windows import WindowBatches, make_windows
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -104,13 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     assert values.data_ptr() == data.values.ctypes.data, "torch.from_numpy copied the data"
     rss_before_epoch = proc_status_mb("VmRSS")
 
-    g = torch.Generator().manual_seed(args.seed)
     batches = windows = 0
     probe = 0.0
     t0 = time.perf_counter()
-    for x, y in iter_batches(
-        values, w.train, n_targets=args.channels, batch_size=args.batch_size, shuffle=True, generator=g
-    ):
+    train = WindowBatches(values, w.train, args.channels, args.batch_size, shuffle=True, seed=args.seed)
+    for x, y in train.epoch(1):  # the batches the trainer gets
         batches += 1
         windows += len(x)
         probe += float(x[0, 0, 0]) + float(y[-1, -1, -1])  # touch every batch

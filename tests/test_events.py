@@ -1,4 +1,4 @@
-"""tsrnn.detection.events: runs, event tables, event masks and the point / event / PR metrics."""
+"""tsrnn.detection.events: runs, event tables and the point / event / PR metrics."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from sklearn.metrics import average_precision_score, precision_recall_fscore_sup
 
 from tsrnn.detection.events import (
     EVENT_COLUMNS,
-    event_mask,
     event_metrics,
     flags_to_events,
     point_metrics,
@@ -123,42 +122,6 @@ def test_flags_to_events_bad_arguments(kw, match):
 def test_flags_and_scores_are_checked(flags, scores, match):
     with pytest.raises(ConfigError, match=match):
         flags_to_events(flags, scores)
-
-
-# ----------------------------------------------------------------------------- event masks
-
-
-def test_event_mask_round_trips_the_events_table():
-    flags = f("1101000100111")
-    ev = flags_to_events(flags, np.zeros(len(flags)), merge_gap=1, min_length=2)
-    assert event_mask(ev, np.arange(len(flags))).astype(int).tolist() == [int(c) for c in "1111000000111"]
-
-
-def test_event_mask_from_labelled_time_windows():
-    times = pd.date_range("2024-01-01", periods=8, freq="D")
-    labels = [
-        (pd.Timestamp("2024-01-02"), pd.Timestamp("2024-01-03 12:00")),  # ends between two points
-        (pd.Timestamp("2024-01-05 06:00"), pd.Timestamp("2024-01-05 18:00")),  # holds no point
-        (pd.Timestamp("2024-01-08"), pd.Timestamp("2024-02-01")),
-    ]
-    assert event_mask(labels, times).astype(int).tolist() == [0, 1, 1, 0, 0, 0, 0, 1]
-    table = pd.DataFrame(labels, columns=["start", "end"])
-    np.testing.assert_array_equal(event_mask(table, times), event_mask(labels, times))
-    assert not event_mask([], times).any()
-
-
-@pytest.mark.parametrize(
-    "events, times, match",
-    [
-        ([(3, 1)], np.arange(5), "event 0 ends before it starts"),
-        ([(1, 2, 3)], np.arange(5), "pairs"),
-        (pd.DataFrame({"start": [1]}), np.arange(5), "lacks the column.s. end"),
-        ([(1, 2)], np.array([0, 2, 1]), "times must be increasing"),
-    ],
-)
-def test_event_mask_bad_arguments(events, times, match):
-    with pytest.raises(ConfigError, match=match):
-        event_mask(events, times)
 
 
 # ----------------------------------------------------------------------------- metrics

@@ -82,7 +82,7 @@ def test_series_embedding_and_balanced_sampling_refused_for_one_series(ar):
 
 @pytest.mark.parametrize("bad", [0, -2, 2.5, True, "8"])
 def test_bad_series_embedding_refused(ar, bad):
-    with pytest.raises(ConfigError, match="series_embedding must be a whole number"):
+    with pytest.raises(ConfigError, match="series_embedding must be (a whole number|at least 1)"):
         RNNForecaster(**FAST, **ONE_STEP, series_embedding=bad).fit(ar)
 
 

@@ -15,7 +15,6 @@ from tsrnn.scaling import SCALERS, SeriesScaler
 
 PROPS = settings(max_examples=60, deadline=None)
 METHODS = pytest.mark.parametrize("method", SCALERS)
-PER_SERIES = pytest.mark.parametrize("per_series", [True, False], ids=["per-series", "shared"])
 
 
 @st.composite
@@ -34,17 +33,16 @@ def datasets(draw):
 
 
 @METHODS
-@PER_SERIES
 @PROPS
 @given(datasets(), st.integers(0, 2**32 - 1))
-def test_scaler_contract(method, per_series, data, seed) -> None:
-    """Every method, shared or per series: an exact inverse, a JSON state, and no look at later rows.
+def test_scaler_contract(method, data, seed) -> None:
+    """Every method: an exact inverse, a JSON state, and no look at later rows.
 
     (One test for the three properties: each example fits scikit-learn scalers, which is the slow part.)
     """
     d, train_end = data
-    s = SeriesScaler(method, per_series).fit(d, train_end)
-    assert s.center_.shape == s.scale_.shape == (d.n_series if per_series else 1, d.values.shape[1])
+    s = SeriesScaler(method).fit(d, train_end)
+    assert s.center_.shape == s.scale_.shape == (d.n_series, d.values.shape[1])
     z = s.transform(d)
     assert z.dtype == np.float32 and z.shape == d.values.shape and np.isfinite(z).all()
 
@@ -53,13 +51,12 @@ def test_scaler_contract(method, per_series, data, seed) -> None:
     for i in range(d.n_series):
         lo, hi = d.offsets[i], d.offsets[i + 1]
         np.testing.assert_allclose(s.inverse(z[lo:hi], i), d.series(i), rtol=0, atol=atol)
-        row = i if per_series else 0
-        expected = (d.series(i).astype(np.float64) - s.center_[row]) / s.scale_[row]
+        expected = (d.series(i).astype(np.float64) - s.center_[i]) / s.scale_[i]
         np.testing.assert_allclose(z[lo:hi], expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())
 
     # state() is plain JSON and from_state gives identical transforms
     t = SeriesScaler.from_state(json.loads(json.dumps(s.state())))
-    assert (t.method, t.per_series, t.channels_) == (method, per_series, d.channels)
+    assert (t.method, t.channels_) == (method, d.channels)
     np.testing.assert_array_equal(t.transform(d), z)
     np.testing.assert_array_equal(t.inverse(z[: d.lengths[0]], 0), s.inverse(z[: d.lengths[0]], 0))
     np.testing.assert_array_equal(t.scale_of(0), s.scale_of(0))
@@ -69,31 +66,29 @@ def test_scaler_contract(method, per_series, data, seed) -> None:
     for i in range(d.n_series):
         after = d.series(i)[train_end[i] :]
         after[:] = rng.uniform(-1e6, 1e6, after.shape)
-    again = SeriesScaler(method, per_series).fit(d, train_end)
+    again = SeriesScaler(method).fit(d, train_end)
     np.testing.assert_array_equal(s.center_, again.center_)
     np.testing.assert_array_equal(s.scale_, again.scale_)
 
 
-@PER_SERIES
 @PROPS
 @given(datasets())
-def test_standard_scaler_gives_mean_0_std_1_on_train_rows(per_series, data) -> None:
+def test_standard_scaler_gives_mean_0_std_1_on_train_rows(data) -> None:
     d, train_end = data
-    z = SeriesScaler("standard", per_series).fit(d, train_end).transform(d)
+    z = SeriesScaler("standard").fit(d, train_end).transform(d)
     blocks = [z[d.offsets[i] : d.offsets[i] + train_end[i]].astype(np.float64) for i in range(d.n_series)]
-    for block in blocks if per_series else [np.concatenate(blocks)]:
+    for block in blocks:
         np.testing.assert_allclose(block.mean(axis=0), 0, atol=1e-4)
         np.testing.assert_allclose(block.std(axis=0), 1, atol=1e-4)
 
 
-@PER_SERIES
 @PROPS
 @given(datasets())
-def test_minmax_maps_train_rows_to_0_1(per_series, data) -> None:
+def test_minmax_maps_train_rows_to_0_1(data) -> None:
     d, train_end = data
-    z = SeriesScaler("minmax", per_series).fit(d, train_end).transform(d)
+    z = SeriesScaler("minmax").fit(d, train_end).transform(d)
     blocks = [z[d.offsets[i] : d.offsets[i] + train_end[i]] for i in range(d.n_series)]
-    for block in blocks if per_series else [np.concatenate(blocks)]:
+    for block in blocks:
         np.testing.assert_allclose(block.min(axis=0), 0, atol=1e-5)
         np.testing.assert_allclose(block.max(axis=0), 1, atol=1e-5)
 
@@ -105,13 +100,12 @@ def test_robust_scaler_uses_median_and_iqr() -> None:
 
 
 @METHODS
-@PER_SERIES
-def test_constant_columns_give_finite_values(method, per_series) -> None:
+def test_constant_columns_give_finite_values(method) -> None:
     flat = np.full(40, 3.0)
     flat_in_train = np.concatenate([np.full(30, -2.0), np.linspace(0, 1e3, 10)])
     zeros = np.zeros(40)
     d = from_arrays([np.stack([flat, flat_in_train, zeros], axis=1)] * 2)
-    s = SeriesScaler(method, per_series).fit(d, np.array([30, 30]))
+    s = SeriesScaler(method).fit(d, np.array([30, 30]))
     z = s.transform(d)
     assert np.isfinite(z).all() and np.isfinite(s.scale_).all() and (s.scale_ > 0).all()
     np.testing.assert_allclose(s.inverse(z[:40], 0), d.series(0), atol=1e-3)
@@ -124,10 +118,9 @@ def window_data():
 
 
 @METHODS
-@PER_SERIES
-def test_inverse_broadcasts_a_series_per_window(method, per_series) -> None:
+def test_inverse_broadcasts_a_series_per_window(method) -> None:
     d, train_end = window_data()
-    s = SeriesScaler(method, per_series).fit(d, train_end)
+    s = SeriesScaler(method).fit(d, train_end)
     rng = np.random.default_rng(0)
     n, H = 7, 5
     series = np.array([2, 0, 1, 1, 0, 2, 2])
@@ -143,13 +136,19 @@ def test_inverse_broadcasts_a_series_per_window(method, per_series) -> None:
     assert s.scale_of(series, [0, 2]).shape == (n, 2)
 
 
-def test_per_series_parameters_differ_and_shared_ones_do_not() -> None:
+def test_every_series_has_its_own_parameters() -> None:
     d, train_end = window_data()
     own = SeriesScaler("standard").fit(d, train_end)
-    shared = SeriesScaler("standard", per_series=False).fit(d, train_end)
-    assert own.center_.shape == (3, 3) and shared.center_.shape == (1, 3)
+    assert own.center_.shape == (3, 3)
     assert not np.allclose(own.center_[0], own.center_[2])
-    np.testing.assert_array_equal(shared.scale_of(0), shared.scale_of(2))
+
+
+def test_a_saved_shared_scaler_is_refused() -> None:
+    d, train_end = window_data()
+    state = SeriesScaler("standard").fit(d, train_end).state()
+    assert SeriesScaler.from_state({**state, "per_series": True}).center_.shape == (3, 3)  # older files say so
+    with pytest.raises(ValueError, match="shared across series"):
+        SeriesScaler.from_state({**state, "per_series": False})
 
 
 def test_none_scaler_is_the_identity() -> None:

@@ -18,7 +18,6 @@ from tsrnn.windows import (
     WindowBatches,
     WindowDataset,
     gather,
-    iter_batches,
     latest_window,
     make_windows,
     split_bounds,
@@ -33,6 +32,11 @@ def encoded(lengths: list[int]):
     d = from_arrays(arrays)
     d.values[:, 0] = np.arange(d.n_rows)
     return d
+
+
+def target_rows(index) -> np.ndarray:
+    """(n_windows, horizon) global row of every target of the windows of ``index``."""
+    return index.starts[:, None] + index.lookback + np.arange(index.horizon)
 
 
 def rows_of(size, n: int) -> int:
@@ -137,13 +141,13 @@ def test_every_window_is_inside_one_series_and_splits_do_not_leak(cfg) -> None:
         np.testing.assert_array_equal(y[..., 0].numpy(), s + L + np.arange(H))
         assert (x[..., 1].numpy() == series[:, None]).all() and (y[..., 1].numpy() == series[:, None]).all()
         np.testing.assert_array_equal(y[..., 2].numpy(), (s - lo[:, None]) + L + np.arange(H))
-        np.testing.assert_array_equal(index.target_rows(), y[..., 0].numpy())
+        np.testing.assert_array_equal(target_rows(index), y[..., 0].numpy())
         # (5) the targets lie inside the split's own rows (inputs may look back before them)
         col = SPLITS.index(split)
-        local = index.target_rows() - lo[:, None]
+        local = target_rows(index) - lo[:, None]
         assert (local >= w.bounds[series, col][:, None]).all()
         assert (local < w.bounds[series, col + 1][:, None]).all()
-        seen_targets[split] = set(index.target_rows().ravel().tolist())
+        seen_targets[split] = set(target_rows(index).ravel().tolist())
     # (3) no target row is predicted in two splits
     assert not seen_targets["train"] & seen_targets["val"]
     assert not seen_targets["train"] & seen_targets["test"]
@@ -152,16 +156,16 @@ def test_every_window_is_inside_one_series_and_splits_do_not_leak(cfg) -> None:
 
 @PROPS
 @given(configs(), st.integers(1, 64), st.integers(0, 2**31 - 1))
-def test_iter_batches_covers_every_window_once(cfg, batch_size: int, seed: int) -> None:
+def test_window_batches_cover_every_window_once(cfg, batch_size: int, seed: int) -> None:
     if not fits(cfg):
         return
     d = encoded(cfg["lengths"])
     w = make_windows(d, cfg["lookback"], cfg["horizon"], cfg["stride"], cfg["val"], cfg["test"], require=())
     values = torch.from_numpy(d.values)
     for shuffle in (False, True):
-        g = torch.Generator().manual_seed(seed)
-        batches = list(iter_batches(values, w.train, 1, batch_size, shuffle=shuffle, generator=g))
-        assert len(batches) == math.ceil(len(w.train) / batch_size)
+        wb = WindowBatches(values, w.train, 1, batch_size, shuffle=shuffle, seed=seed)
+        batches = list(wb.epoch(1))
+        assert len(batches) == wb.n_batches == math.ceil(len(w.train) / batch_size)
         assert all(len(x) == batch_size for x, _ in batches[:-1])
         got = np.concatenate([x[:, 0, 0].numpy() for x, _ in batches]) if batches else np.empty(0)
         if not shuffle:
@@ -175,18 +179,19 @@ def test_iter_batches_covers_every_window_once(cfg, batch_size: int, seed: int) 
 # ----------------------------------------------------------------------------- examples
 
 
-def test_shuffle_changes_the_order() -> None:
+def test_shuffle_changes_the_order_every_epoch() -> None:
     d = encoded([300])
     w = make_windows(d, 4, 2, 1, 0.1, 0.1)
     values = torch.from_numpy(d.values)
-    plain = torch.cat([x[:, 0, 0] for x, _ in iter_batches(values, w.train, 1, 32)])
-    shuffled = torch.cat(
-        [
-            x[:, 0, 0]
-            for x, _ in iter_batches(values, w.train, 1, 32, shuffle=True, generator=torch.Generator().manual_seed(0))
-        ]
-    )
+
+    def first_column(shuffle: bool, epoch: int) -> torch.Tensor:
+        wb = WindowBatches(values, w.train, 1, 32, shuffle=shuffle, seed=0)
+        return torch.cat([x[:, 0, 0] for x, _ in wb.epoch(epoch)])
+
+    plain, shuffled = first_column(False, 1), first_column(True, 1)
     assert not torch.equal(plain, shuffled) and torch.equal(plain.sort().values, shuffled.sort().values)
+    assert torch.equal(first_column(True, 1), shuffled) and not torch.equal(first_column(True, 2), shuffled)
+    assert torch.equal(first_column(False, 2), plain)
 
 
 def test_split_by_timestamp() -> None:
@@ -195,7 +200,7 @@ def test_split_by_timestamp() -> None:
     assert split_bounds(d, "2000-01-03 12:00", 0.2).tolist() == [[0, 60, 80, 100]]
     assert split_bounds(d, 10, "2000-01-04").tolist() == [[0, 62, 72, 100]]
     w = make_windows(d, 6, 3, 1, "2000-01-03", "2000-01-04")
-    assert w.val.target_rows().min() == 48 and w.test.target_rows().min() == 72
+    assert target_rows(w.val).min() == 48 and target_rows(w.test).min() == 72
     with pytest.raises(ConfigError, match="do not fit"):
         split_bounds(d, "2000-01-04 06:00", "2000-01-04")  # validation would start after the test split
 
@@ -298,7 +303,7 @@ def test_bad_lengths_raise_config_error(option: str, bad) -> None:
     [
         (1.0, 0.2, "--val fraction must be in"),
         (0.1, -0.5, "--test fraction must be in"),
-        (-3, 0.2, "--val must not be negative"),
+        (-3, 0.2, "--val must be at least 0, got -3"),
         (True, 0.2, "--val must be a fraction"),
         ("soon", 0.2, "--val 'soon' is neither"),
         (0.6, 0.5, "do not fit in 50 rows"),
@@ -327,8 +332,8 @@ def test_window_batches_balanced_sampling_weighs_series_equally() -> None:
     w = make_windows(d, 8, 4, 1, 0.0, 0.0)
     values = torch.from_numpy(d.values)
     sid = w.series_of(w.train)
-    uniform = WindowBatches(values, w.train, 1, 64, shuffle=True, seed=1, series=sid)
-    balanced = WindowBatches(values, w.train, 1, 64, shuffle=True, seed=1, series=sid, sampling="balanced")
+    uniform = WindowBatches(values, w.train, 1, 64, shuffle=True, seed=1, series_numbers=sid)
+    balanced = WindowBatches(values, w.train, 1, 64, shuffle=True, seed=1, series_numbers=sid, sampling="balanced")
     assert balanced.n_batches == uniform.n_batches == math.ceil(len(w.train) / 64)
     _, s_uniform = epoch_series(uniform, 1)
     assert np.bincount(s_uniform).tolist() == np.bincount(sid).tolist()  # long series dominate
@@ -337,7 +342,7 @@ def test_window_batches_balanced_sampling_weighs_series_equally() -> None:
     assert per_series.max() - per_series.min() <= 1 and per_series.sum() == len(w.train)
     assert set(rows) <= set(w.train.starts.tolist())
     again, _ = epoch_series(
-        WindowBatches(values, w.train, 1, 64, shuffle=True, seed=1, series=sid, sampling="balanced"), 1
+        WindowBatches(values, w.train, 1, 64, shuffle=True, seed=1, series_numbers=sid, sampling="balanced"), 1
     )
     np.testing.assert_array_equal(rows, again)  # same seed and epoch, same draws
     assert not np.array_equal(rows, epoch_series(balanced, 2)[0])  # a new draw every epoch
@@ -358,7 +363,14 @@ def test_window_batches_shards_split_each_epoch_between_processes(sampling: str,
     d = encoded([37, 120, 64])
     w = make_windows(d, 6, 3, 1, 0.0, 0.0)
     whole = WindowBatches(
-        torch.from_numpy(d.values), w.train, 1, 16, shuffle=True, seed=4, series=w.series_of(w.train), sampling=sampling
+        torch.from_numpy(d.values),
+        w.train,
+        1,
+        16,
+        shuffle=True,
+        seed=4,
+        series_numbers=w.series_of(w.train),
+        sampling=sampling,
     )
     full = epoch_series(whole, 3)[0]
     shards = [whole.shard(r, world, pad=True) for r in range(world)]

@@ -1,22 +1,117 @@
-"""Argument checks shared by every layer: each raises ``ConfigError`` naming the option and what
-to do."""
+"""Argument checks shared by every part of tsrnn.
+
+Each ``check_*`` returns the value in its plain Python type (so it can be stored and saved as
+JSON) or raises ``tsrnn.errors.ConfigError`` naming the argument, the allowed values and what it
+got, with a hint. ``name`` is how the user knows the argument: ``"hidden_size"`` for a Python
+parameter, ``"--lookback"`` for one that is mostly given on the command line. ``hint`` replaces
+the default hint (which repeats what is allowed), e.g. with an example of a good value.
+
+Booleans are never numbers here (``True`` is not an integer of 1), NaN is never a number, and
+numpy scalars count as the Python numbers they hold.
+"""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+import math
+import numbers
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
-
-import numpy as np
 
 from tsrnn.errors import ConfigError
 
+__all__ = [
+    "check_choice",
+    "check_fraction",
+    "check_int",
+    "check_non_negative",
+    "check_number",
+    "check_optional_int",
+    "check_positive",
+    "check_target_index",
+    "refuse_unused",
+]
 
-def check_int(name: str, value: object, minimum: int) -> int:
-    """``value`` must be a whole number (not a bool) of at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{name} must be a whole number of at least {minimum}, got {value!r}")
+
+def check_int(name: str, value: object, minimum: int, *, hint: str | None = None) -> int:
+    """``value`` as an int if it is a whole number (not a bool, not a float) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{name} must be a whole number, got {value!r}", hint or f"pass a whole number >= {minimum}")
+    if value < minimum:
+        raise ConfigError(
+            f"{name} must be at least {minimum}, got {value!r}", hint or f"pass a whole number >= {minimum}"
+        )
     return int(value)
+
+
+def check_optional_int(name: str, value: object, minimum: int, *, hint: str | None = None) -> int | None:
+    """None, or ``value`` as an int if it is a whole number >= ``minimum`` (see ``check_int``)."""
+    if value is None:
+        return None
+    return check_int(name, value, minimum, hint=hint or f"pass a whole number >= {minimum}, or None")
+
+
+def check_number(name: str, value: object, *, hint: str | None = None) -> float:
+    """``value`` as a float if it is a real number (not a bool, not NaN; infinities pass)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
+        raise ConfigError(f"{name} must be a number, got {value!r}", hint or f"pass a number as {name}")
+    return float(value)
+
+
+def check_positive(name: str, value: object, *, hint: str | None = None) -> float:
+    """``value`` as a float if it is a finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 < value < math.inf):
+        raise ConfigError(f"{name} must be a positive number, got {value!r}", hint or "pass a finite number above 0")
+    return float(value)
+
+
+def check_non_negative(name: str, value: object, *, hint: str | None = None) -> float:
+    """``value`` as a float if it is a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 <= value < math.inf):
+        raise ConfigError(f"{name} must be a number >= 0, got {value!r}", hint or "pass 0 or a finite number above 0")
+    return float(value)
+
+
+def check_fraction(
+    name: str, value: object, *, include_one: bool, include_zero: bool = True, hint: str | None = None
+) -> float:
+    """``value`` as a float if it lies in the unit interval: [0, 1] or [0, 1) by ``include_one``,
+    (0, ...) instead of [0, ...) when not ``include_zero``."""
+    interval = ("[0, " if include_zero else "(0, ") + ("1]" if include_one else "1)")
+    ok = (
+        not isinstance(value, bool)
+        and isinstance(value, numbers.Real)
+        and (0 <= value if include_zero else 0 < value)
+        and (value <= 1 if include_one else value < 1)
+    )
+    if not ok:
+        raise ConfigError(f"{name} must be in {interval}, got {value!r}", hint or f"pass a number in {interval}")
+    return float(value)
+
+
+def check_choice(name: str, value: object, allowed: Sequence[str], *, hint: str | None = None) -> str:
+    """``value`` if it is one of the strings ``allowed``."""
+    if not isinstance(value, str) or value not in allowed:
+        raise ConfigError(f"unknown {name} {value!r}", hint or f"use one of {', '.join(allowed)}")
+    return value
+
+
+def check_target_index(target_index: object, n_inputs: int) -> list[int]:
+    """``target_index`` as a list of ints: non-empty, unique, each a channel in [0, n_inputs)."""
+    problem = (
+        f"target_index must be a non-empty list of unique channel indices in [0, {n_inputs}), got {target_index!r}"
+    )
+    hint = "e.g. target_index=[0] for the first channel"
+    if isinstance(target_index, (str, bytes)):
+        raise ConfigError(problem, hint)
+    try:
+        index = [operator.index(i) for i in target_index]  # any iterable of integers (list, tuple, numpy array)
+    except TypeError:
+        raise ConfigError(problem, hint) from None
+    if not index or len(set(index)) != len(index) or any(not 0 <= i < n_inputs for i in index):
+        raise ConfigError(problem, hint)
+    return index
 
 
 def refuse_unused(

@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import torch
 
-from tsrnn.errors import ConfigError
+from tsrnn.checks import check_choice
 
 SAMPLINGS = ("uniform", "balanced")
 
 
 def check_sampling(sampling: str) -> str:
-    if sampling not in SAMPLINGS:
-        raise ConfigError(f"unknown sampling {sampling!r}", f"use one of {', '.join(SAMPLINGS)}")
-    return sampling
+    """``sampling`` if it is one of ``SAMPLINGS``."""
+    return check_choice("sampling", sampling, SAMPLINGS)
 
 
 def uniform_order(n_windows: int, generator: torch.Generator) -> torch.Tensor:
@@ -35,19 +34,19 @@ def uniform_order(n_windows: int, generator: torch.Generator) -> torch.Tensor:
     return torch.randperm(n_windows, generator=generator)
 
 
-def balanced_order(series: torch.Tensor, generator: torch.Generator, chunk: int = 1 << 20) -> torch.Tensor:
-    """(n,) window numbers drawn in equal quotas per series, shuffled; n = len(series).
+def balanced_order(series_numbers: torch.Tensor, generator: torch.Generator, chunk: int = 1 << 20) -> torch.Tensor:
+    """(n,) window numbers drawn in equal quotas per series, shuffled; n = len(series_numbers).
 
-    ``series`` (n,) int64 (on the CPU) is the series number of each window. Series are handled a
-    group of about ``chunk`` windows at a time, so the temporaries stay small however many
+    ``series_numbers`` (n,) int64 (on the CPU) is the series number of each window. Series are
+    handled a group of about ``chunk`` windows at a time, so the temporaries stay small however many
     windows there are; the result and one permutation of it are the only (n,) allocations.
     """
-    n = len(series)
+    n = len(series_numbers)
     by_series = None
-    if n > 1 and bool((series[1:] < series[:-1]).any()):  # make_windows' order is sorted already
-        by_series = torch.argsort(series, stable=True)
-        series = series[by_series]
-    counts = torch.bincount(series)  # (S,) windows per series number, 0 for a series without any
+    if n > 1 and bool((series_numbers[1:] < series_numbers[:-1]).any()):  # make_windows' order is sorted already
+        by_series = torch.argsort(series_numbers, stable=True)
+        series_numbers = series_numbers[by_series]
+    counts = torch.bincount(series_numbers)  # (S,) windows per series number, 0 for a series without any
     active = torch.nonzero(counts).flatten()  # (A,) series that have windows
     quota = torch.full((len(active),), n // len(active), dtype=torch.int64)
     quota[torch.randperm(len(active), generator=generator)[: n % len(active)]] += 1  # the remainder: +1 each
@@ -66,7 +65,9 @@ def balanced_order(series: torch.Tensor, generator: torch.Generator, chunk: int 
             continue
         lo, hi = int(first[a]), int(first[b - 1] + size[b - 1])  # the group's windows, contiguous
         # within each series a random order: sort by series number + a random fraction
-        keys = (series[lo:hi] - series[lo]).double() + torch.rand(hi - lo, generator=generator, dtype=torch.float64)
+        keys = (series_numbers[lo:hi] - series_numbers[lo]).double() + torch.rand(
+            hi - lo, generator=generator, dtype=torch.float64
+        )
         grouped = torch.argsort(keys) + lo  # (hi - lo,) window numbers, series by series, shuffled within
         q, c, f = quota[a:b], size[a:b], first[a:b] - lo
         owner = torch.repeat_interleave(torch.arange(b - a), q)  # (Q,) the series of each draw

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from tsrnn.checks import check_choice
 from tsrnn.data import SeriesData
-from tsrnn.errors import ConfigError, NotFittedError
+from tsrnn.errors import NotFittedError
 
 SCALERS = ("standard", "minmax", "robust", "none")
 
@@ -38,32 +39,23 @@ def _affine(method: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class SeriesScaler:
-    """Scale every channel of every series; ``per_series=False`` shares one scaler across series."""
+    """Scale every channel of every series with its own affine map, fitted on that series' training rows."""
 
-    def __init__(self, method: str = "standard", per_series: bool = True) -> None:
-        if method not in SCALERS:
-            raise ConfigError(f"unknown scaler {method!r}", f"use one of {', '.join(SCALERS)}")
-        self.method = method
-        self.per_series = per_series
+    def __init__(self, method: str = "standard") -> None:
+        self.method = check_choice("scaler", method, SCALERS)
 
     def fit(self, data: SeriesData, train_end: np.ndarray) -> "SeriesScaler":
         """Fit on rows ``[0, train_end[i])`` of each series ``i``."""
-        blocks = [data.series(i)[: int(train_end[i])] for i in range(data.n_series)]
-        if self.per_series:
-            fitted = [_affine(self.method, b) for b in blocks]
-            self.center_ = np.stack([c for c, _ in fitted])  # (S, C)
-            self.scale_ = np.stack([s for _, s in fitted])
-        else:
-            c, s = _affine(self.method, np.concatenate(blocks))
-            self.center_, self.scale_ = c[None], s[None]  # (1, C): shared
+        fitted = [_affine(self.method, data.series(i)[: int(train_end[i])]) for i in range(data.n_series)]
+        self.center_ = np.stack([c for c, _ in fitted])  # (S, C)
+        self.scale_ = np.stack([s for _, s in fitted])
         self.channels_ = data.channels
         return self
 
-    def _params(self, series: int | np.ndarray, channels: Any = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+    def _params(self, series_number: int | np.ndarray, channels: Any = slice(None)) -> tuple[np.ndarray, np.ndarray]:
         if not hasattr(self, "center_"):
             raise NotFittedError("the scaler is not fitted", "call fit first")
-        row = series if self.per_series else np.zeros_like(series)  # shared: row 0 for every series
-        return self.center_[row][..., channels], self.scale_[row][..., channels]
+        return self.center_[series_number][..., channels], self.scale_[series_number][..., channels]
 
     def transform(self, data: SeriesData, rows: np.ndarray | None = None) -> np.ndarray:
         """(n_rows, C) float32: a scaled copy of every series' values.
@@ -77,27 +69,27 @@ class SeriesScaler:
             out[lo:hi] = (data.values[lo:hi] - c) / s
         return out
 
-    def inverse(self, x: np.ndarray, series: int | np.ndarray, channels: Any = slice(None)) -> np.ndarray:
+    def inverse(self, x: np.ndarray, series_number: int | np.ndarray, channels: Any = slice(None)) -> np.ndarray:
         """Map scaled values back to original units.
 
-        ``x`` (..., len(channels)) belongs to one series (an int) or, with a leading window axis,
-        to ``series`` (n,) one per row of ``x``; ``channels`` selects the channels of ``x``.
+        ``x`` (..., len(channels)) belongs to one series (``series_number`` an int) or, with a
+        leading window axis, to ``series_number`` (n,) one per row of ``x``; ``channels`` selects
+        the channels of ``x``.
         """
-        c, s = self._params(series, channels)
-        if np.ndim(series) == 1:  # one series per leading row: broadcast over middle axes
-            shape = (len(series),) + (1,) * (x.ndim - 2) + (c.shape[-1],)
+        c, s = self._params(series_number, channels)
+        if np.ndim(series_number) == 1:  # one series per leading row: broadcast over middle axes
+            shape = (len(series_number),) + (1,) * (x.ndim - 2) + (c.shape[-1],)
             c, s = c.reshape(shape), s.reshape(shape)
         return x * s + c
 
-    def scale_of(self, series: int | np.ndarray, channels: Any = slice(None)) -> np.ndarray:
+    def scale_of(self, series_number: int | np.ndarray, channels: Any = slice(None)) -> np.ndarray:
         """The scale factors (for converting an error in scaled units to original units)."""
-        return self._params(series, channels)[1]
+        return self._params(series_number, channels)[1]
 
     def state(self) -> dict[str, Any]:
         """JSON-able state for saving."""
         return {
             "method": self.method,
-            "per_series": self.per_series,
             "channels": list(self.channels_),
             "center": self.center_.tolist(),
             "scale": self.scale_.tolist(),
@@ -105,7 +97,9 @@ class SeriesScaler:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "SeriesScaler":
-        s = cls(state["method"], state["per_series"])
+        if not state.get("per_series", True):  # written by a tsrnn that could share one map across series
+            raise ValueError("a scaler shared across series is no longer supported")
+        s = cls(state["method"])
         s.center_ = np.asarray(state["center"], dtype=np.float64)
         s.scale_ = np.asarray(state["scale"], dtype=np.float64)
         s.channels_ = tuple(state["channels"])

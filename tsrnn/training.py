@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from tsrnn import distributed
+from tsrnn.checks import check_choice, check_int, check_non_negative, check_positive
 from tsrnn.errors import ConfigError, ModelFileError
 
 OPTIMIZERS = ("adam", "adamw")
@@ -49,8 +50,7 @@ def resolve_device(device: str) -> torch.device:
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype: bf16 on GPUs that support it when "auto"; None means fp32."""
-    if precision not in PRECISIONS:
-        raise ConfigError(f"unknown precision {precision!r}", f"use one of {', '.join(PRECISIONS)}")
+    check_choice("precision", precision, PRECISIONS)
     if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
         return None
     if device.type != "cuda":  # torch's CPU LSTM has no bf16 kernel on most CPUs: it fails mid-fit
@@ -80,20 +80,14 @@ class TrainConfig:
     seed: int | None = None
 
     def check(self) -> None:
-        if self.epochs < 1:
-            raise ConfigError(f"--epochs must be at least 1, got {self.epochs}")
-        if not self.lr > 0:
-            raise ConfigError(f"--lr must be positive, got {self.lr}")
-        if self.weight_decay < 0:
-            raise ConfigError(f"weight_decay must not be negative, got {self.weight_decay}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"unknown optimizer {self.optimizer!r}", f"use one of {', '.join(OPTIMIZERS)}")
-        if self.lr_schedule not in SCHEDULES:
-            raise ConfigError(f"unknown lr_schedule {self.lr_schedule!r}", f"use one of {', '.join(SCHEDULES)}")
-        if self.clip_grad_norm is not None and not self.clip_grad_norm > 0:
-            raise ConfigError(
-                f"--clip-grad-norm must be positive, got {self.clip_grad_norm}",
-                "pass a positive norm, or leave it out to not clip",
+        check_int("--epochs", self.epochs, 1, hint="e.g. --epochs 30")
+        check_positive("--lr", self.lr, hint="e.g. --lr 1e-3")
+        check_non_negative("weight_decay", self.weight_decay, hint="e.g. weight_decay=1e-4, or 0 for none")
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("lr_schedule", self.lr_schedule, SCHEDULES)
+        if self.clip_grad_norm is not None:
+            check_positive(
+                "--clip-grad-norm", self.clip_grad_norm, hint="pass a positive norm, or leave it out to not clip"
             )
 
 

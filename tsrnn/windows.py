@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
+from tsrnn.checks import check_fraction, check_int
 from tsrnn.data import SeriesData
 from tsrnn.errors import ConfigError, DataError
 
@@ -33,10 +34,7 @@ MAX_WINDOW = 1_000_000  # lookback/horizon above this are certainly a typo
 
 def _check_lengths(lookback: int, horizon: int, stride: int) -> None:
     for opt, v in (("lookback", lookback), ("horizon", horizon), ("stride", stride)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise ConfigError(f"--{opt} must be a whole number, got {v!r}", f"pass e.g. --{opt} 24")
-        if v < 1:
-            raise ConfigError(f"--{opt} must be at least 1, got {v}", f"pass a positive --{opt}")
+        check_int(f"--{opt}", v, 1, hint=f"pass a positive whole number, e.g. --{opt} 24")
         if v > MAX_WINDOW:
             raise ConfigError(f"--{opt} {v} is absurdly large (limit {MAX_WINDOW:,})", f"pass a smaller --{opt}")
 
@@ -48,13 +46,9 @@ def _split_rows(size: SplitSize, n: int, times: np.ndarray, option: str, tz: str
     if isinstance(size, bool):
         raise ConfigError(f"{option} must be a fraction, a row count or a timestamp, got {size!r}")
     if isinstance(size, (float, np.floating)):
-        if not 0 <= size < 1:
-            raise ConfigError(f"{option} fraction must be in [0, 1), got {size}", f"e.g. {option} 0.2")
-        return int(round(n * float(size)))
+        return int(round(n * check_fraction(f"{option} fraction", size, include_one=False, hint=f"e.g. {option} 0.2")))
     if isinstance(size, (int, np.integer)):
-        if size < 0:
-            raise ConfigError(f"{option} must not be negative, got {size}")
-        return int(size)
+        return check_int(option, size, 0, hint=f"pass a row count >= 0, e.g. {option} 500")
     import pandas as pd
 
     try:
@@ -104,10 +98,6 @@ class WindowIndex:
 
     def __len__(self) -> int:
         return len(self.starts)
-
-    def target_rows(self) -> np.ndarray:
-        """(n_windows, horizon) global row of every target."""
-        return self.starts[:, None] + self.lookback + np.arange(self.horizon)
 
 
 @dataclass(frozen=True)
@@ -209,16 +199,16 @@ def _too_short_hint(split: str) -> str:
     return f"use a larger --{split}, a shorter --horizon, or more data"
 
 
-def latest_window(data: SeriesData, series: int, lookback: int) -> np.ndarray:
+def latest_window(data: SeriesData, series_number: int, lookback: int) -> np.ndarray:
     """(lookback, C) view of the last ``lookback`` rows of one series (the input of a forecast)."""
-    n = int(data.lengths[series])
+    n = int(data.lengths[series_number])
     if n < lookback:
-        who = f"series {data.ids[series]!r} of " if data.ids else ""
+        who = f"series {data.ids[series_number]!r} of " if data.ids else ""
         raise DataError(
             f"{who}{data.source} has {n} rows, but the model looks back {lookback} rows",
             f"pass at least {lookback} rows of history",
         )
-    return data.series(series)[n - lookback :]
+    return data.series(series_number)[n - lookback :]
 
 
 # ----------------------------------------------------------------------------- torch side
@@ -238,26 +228,6 @@ def gather(
     view = values.as_strided((values.shape[0] - width + 1, width, values.shape[1]), (s0, s0, s1))  # (N-W+1, W, C)
     window = view.index_select(0, starts)  # (B, L+H, C): the only copy
     return window[:, :lookback], window[:, lookback:, :n_targets]
-
-
-def iter_batches(
-    values: "torch.Tensor",
-    index: WindowIndex,
-    n_targets: int,
-    batch_size: int,
-    shuffle: bool = False,
-    generator: "torch.Generator | None" = None,
-    starts: "torch.Tensor | None" = None,
-) -> Iterator[tuple["torch.Tensor", "torch.Tensor"]]:
-    """Yield (x, y) batches over the windows of ``index``; ``starts`` may be given pre-moved."""
-    import torch
-
-    if starts is None:
-        starts = torch.from_numpy(index.starts).to(values.device)
-    if shuffle:
-        starts = starts[torch.randperm(len(starts), generator=generator).to(starts.device)]
-    for i in range(0, len(starts), batch_size):
-        yield gather(values, starts[i : i + batch_size], index.lookback, index.horizon, n_targets)
 
 
 class WindowDataset:
@@ -285,12 +255,12 @@ class WindowBatches:
     """The batches of one split for ``tsrnn.training.Trainer``: a fresh order every epoch.
 
     ``values`` (n_rows, C) sits on the training device; batches are gathered there by index.
-    Each batch is (x, y), or (x, y, s) when ``series`` (n_windows,) gives the series number of
-    every window: s (B,) int64 on the device says which series each window comes from.
+    Each batch is (x, y), or (x, y, s) when ``series_numbers`` (n_windows,) gives the series
+    number of every window: s (B,) int64 on the device says which series each window comes from.
 
     ``shuffle``: the order of epoch ``e`` is drawn with seed ``seed + e``, so runs repeat
     exactly; ``sampling`` "uniform" visits every window once, "balanced" draws equal quotas per
-    series (it needs ``series``; see ``tsrnn.sampling``). ``shard`` gives one torchrun
+    series (it needs ``series_numbers``; see ``tsrnn.sampling``). ``shard`` gives one torchrun
     process its share of every epoch.
     """
 
@@ -302,14 +272,14 @@ class WindowBatches:
         batch_size: int,
         shuffle: bool = False,
         seed: int = 0,
-        series: np.ndarray | None = None,
+        series_numbers: np.ndarray | None = None,
         sampling: str = "uniform",
     ) -> None:
         import torch
 
         from tsrnn.sampling import check_sampling
 
-        if check_sampling(sampling) == "balanced" and (series is None or not shuffle):
+        if check_sampling(sampling) == "balanced" and (series_numbers is None or not shuffle):
             raise ConfigError(
                 "balanced sampling draws a shuffled epoch over many series",
                 "pass shuffle=True and the series number of every window",
@@ -322,8 +292,9 @@ class WindowBatches:
         self.seed = seed
         self.sampling = sampling
         self.starts = torch.from_numpy(index.starts).to(values.device)
-        self.series_cpu = torch.from_numpy(np.asarray(series, dtype=np.int64)) if series is not None else None
-        self.series = self.series_cpu.to(values.device) if series is not None else None
+        given = series_numbers is not None
+        self.series_numbers_cpu = torch.from_numpy(np.asarray(series_numbers, dtype=np.int64)) if given else None
+        self.series_numbers = self.series_numbers_cpu.to(values.device) if given else None
         self.rank, self.world, self.pad = 0, 1, False
         self.n_windows = len(index)
         self.n_batches = -(-self.n_windows // batch_size)
@@ -355,7 +326,9 @@ class WindowBatches:
             order = torch.empty(0, dtype=torch.int64)
         else:
             gen = torch.Generator().manual_seed(self.seed + epoch)
-            order = balanced_order(self.series_cpu, gen) if self.sampling == "balanced" else uniform_order(n, gen)
+            order = (
+                balanced_order(self.series_numbers_cpu, gen) if self.sampling == "balanced" else uniform_order(n, gen)
+            )
         if self.world > 1:
             order = shard(order, self.rank, self.world, self.pad)
         return order.to(self.starts.device)
@@ -366,4 +339,4 @@ class WindowBatches:
         for i in range(0, len(order), self.batch_size):
             pick = order[i : i + self.batch_size]  # (B,)
             x, y = gather(self.values, self.starts[pick], L, H, self.n_targets)
-            yield (x, y) if self.series is None else (x, y, self.series[pick])
+            yield (x, y) if self.series_numbers is None else (x, y, self.series_numbers[pick])

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from tsrnn.detection.events import (
     EVENT_COLUMNS,
-    event_mask,
     event_metrics,
     flags_to_events,
     point_metrics,
@@ -18,10 +17,8 @@ from tsrnn.detection.thresholds import (
     THRESHOLDS,
     apply_threshold,
     dynamic_threshold,
-    ewma,
     fit_gpd,
     fit_threshold,
-    smooth_errors,
 )
 
 __all__ = [
@@ -29,14 +26,11 @@ __all__ = [
     "THRESHOLDS",
     "apply_threshold",
     "dynamic_threshold",
-    "event_mask",
     "event_metrics",
-    "ewma",
     "fit_gpd",
     "fit_threshold",
     "flags_to_events",
     "point_metrics",
     "pr_auc",
     "runs",
-    "smooth_errors",
 ]

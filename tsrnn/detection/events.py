@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tsrnn.checks import check_int
 from tsrnn.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -45,12 +46,6 @@ def _same_length(**arrays: np.ndarray) -> None:
             "arrays of different lengths: " + ", ".join(f"{k}={v}" for k, v in lengths.items()),
             "pass one value per time step in each",
         )
-
-
-def _check_count(name: str, value: int, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigError(f"{name} must be a whole number >= {low}, got {value!r}", f"e.g. {name}={max(low, 1)}")
-    return int(value)
 
 
 def runs(flags: np.ndarray) -> np.ndarray:
@@ -102,8 +97,8 @@ def flags_to_events(
             "combine channels into one score per row first",
         )
     _same_length(flags=f, scores=s)
-    min_length = _check_count("min_length", min_length, 1)
-    merge_gap = _check_count("merge_gap", merge_gap, 0)
+    min_length = check_int("min_length", min_length, 1, hint="e.g. min_length=1")
+    merge_gap = check_int("merge_gap", merge_gap, 0, hint="e.g. merge_gap=1")
     index = None if times is None else pd.Index(times)
     if index is not None:
         _same_length(flags=f, times=index)
@@ -144,43 +139,6 @@ def flags_to_events(
             "channels": channels,
         }
     )
-
-
-def event_mask(events: Any, times: Any) -> np.ndarray:
-    """Bool (n,): True at the points of ``times`` that fall inside some event (``start <= t <= end``).
-
-    ``events``: a DataFrame with ``start`` and ``end`` columns (e.g. from ``flags_to_events``, or
-    a labels file of anomaly windows) or a sequence of ``(start, end)`` pairs. ``times`` (n,):
-    increasing times of the points, or ``np.arange(n)`` when events hold indices.
-    """
-    import pandas as pd
-
-    index = pd.Index(times)
-    if not index.is_monotonic_increasing:
-        raise ConfigError("times must be increasing", "sort the points by time first")
-    if hasattr(events, "columns"):
-        missing = {"start", "end"} - set(events.columns)
-        if missing:
-            raise ConfigError(
-                f"events lacks the column(s) {', '.join(sorted(missing))}", "pass a table with start and end columns"
-            )
-        starts, ends = list(events["start"]), list(events["end"])
-    else:
-        pairs = list(events)
-        if any(len(p) != 2 for p in pairs):
-            raise ConfigError("events must be (start, end) pairs", "e.g. [(10, 20), (50, 55)]")
-        starts, ends = [p[0] for p in pairs], [p[1] for p in pairs]
-    bad = [i for i, (a, b) in enumerate(zip(starts, ends)) if b < a]
-    if bad:
-        raise ConfigError(
-            f"event {bad[0]} ends before it starts ({starts[bad[0]]} > {ends[bad[0]]})",
-            "give each event as (start, end) with start <= end",
-        )
-    marks = np.zeros(len(index) + 1, dtype=np.int64)
-    if starts:
-        np.add.at(marks, index.searchsorted(starts, side="left"), 1)
-        np.add.at(marks, index.searchsorted(ends, side="right"), -1)
-    return np.cumsum(marks)[:-1] > 0
 
 
 def _prf(hit_pred: int, n_pred: int, hit_true: int, n_true: int) -> dict[str, float]:

@@ -42,10 +42,12 @@ def empty(n_rows: int, n_ch: int, combine: str) -> tuple[np.ndarray, np.ndarray]
 
 
 def ewma(x: np.ndarray, span: int, state: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Exponentially weighted moving average along axis 0 (alpha = 2 / (span + 1)), NaN rows skipped.
+    """Exponentially weighted moving average along axis 0 of ``x`` (n,) or (n, C), NaN rows skipped.
 
-    ``state``: the last smoothed row of an earlier call, to continue a stream exactly.
-    Returns (smoothed, last state).
+    ``y_t = alpha x_t + (1 - alpha) y_(t-1)`` with ``alpha = 2 / (span + 1)`` and ``y_0 = x_0``: pandas'
+    ``ewm(span=span, adjust=False).mean()`` on the rows without NaN. A row holding a NaN is skipped
+    (NaN out, state unchanged). ``state``: the last smoothed row of an earlier call, to continue a
+    stream exactly. Returns (smoothed, last state; None while no row has been seen).
     """
     alpha = 2.0 / (span + 1.0)
     out = np.full(x.shape, np.nan)

@@ -26,7 +26,7 @@ root exists or none has a higher likelihood.
 
 ``dynamic`` is the non-parametric dynamic threshold of Hundman et al., "Detecting Spacecraft
 Anomalies Using LSTMs and Nonparametric Dynamic Thresholding" (KDD 2018, telemanom), with its
-pruning step; smooth the raw errors first with ``smooth_errors``.
+pruning step; smooth the raw errors first (the detector uses ``tsrnn.detection.scoring.ewma``).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import math
 
 import numpy as np
 
+from tsrnn.checks import check_choice, check_fraction, check_number, check_optional_int, check_positive
 from tsrnn.errors import ConfigError
 
 THRESHOLDS = ("quantile", "gaussian", "dynamic", "pot", "conformal")
@@ -45,19 +46,9 @@ MAX_CANDIDATES = 10_000  # dynamic: more z values than this is certainly a typo 
 # ----------------------------------------------------------------------------- checks
 
 
-def _real(value: object) -> bool:
-    """A real number (not a bool, not NaN)."""
-    return (
-        isinstance(value, (int, float, np.integer, np.floating))
-        and not isinstance(value, bool)
-        and not math.isnan(value)
-    )
-
-
-def _check_open_unit(name: str, value: float, example: str) -> float:
-    if not _real(value) or not 0.0 < float(value) < 1.0:
-        raise ConfigError(f"{name} must be a number strictly between 0 and 1, got {value!r}", f"e.g. {name}={example}")
-    return float(value)
+def _open_unit(name: str, value: object, example: str) -> float:
+    """A probability strictly between 0 and 1."""
+    return check_fraction(name, value, include_zero=False, include_one=False, hint=f"e.g. {name}={example}")
 
 
 def _check_scores(name: str, x: np.ndarray, *, allow_empty: bool = False) -> np.ndarray:
@@ -87,8 +78,7 @@ def _check_z(z_range: tuple[float, float], z_step: float) -> np.ndarray:
         ) from e
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
         raise ConfigError(f"z_range must be finite with low <= high, got {z_range!r}", "e.g. z_range=(2.0, 10.0)")
-    if not _real(z_step) or not (math.isfinite(z_step) and z_step > 0):
-        raise ConfigError(f"z_step must be a positive number, got {z_step!r}", "e.g. z_step=0.5")
+    z_step = check_positive("z_step", z_step, hint="e.g. z_step=0.5")
     count = int(math.floor((hi - lo) / z_step + 1e-9)) + 1
     if count > MAX_CANDIDATES:
         raise ConfigError(
@@ -96,69 +86,6 @@ def _check_z(z_range: tuple[float, float], z_step: float) -> np.ndarray:
             "use a larger z_step",
         )
     return lo + z_step * np.arange(count)
-
-
-# ----------------------------------------------------------------------------- smoothing
-
-
-def _ewma(x: np.ndarray, alpha: float) -> np.ndarray:
-    """Adjusted EWMA along axis 0: ``y_t = sum_i beta^(t-i) x_i / sum_i beta^(t-i)``, beta = 1 - alpha.
-
-    Vectorised in blocks: inside a block the weights ``beta^-j`` stay below 1e100, and the
-    running numerator is carried from block to block.
-    """
-    beta = 1.0 - alpha
-    if beta == 0.0 or x.shape[0] == 0:
-        return x.copy()
-    n = x.shape[0]
-    log_beta = math.log(beta)
-    block = max(1, min(n, int(100 * math.log(10) / -log_beta)))
-    extra = (1,) * (x.ndim - 1)
-    num = np.empty_like(x)
-    carry = np.zeros(x.shape[1:])
-    for s in range(0, n, block):
-        j = np.arange(min(block, n - s), dtype=np.float64).reshape(-1, *extra)
-        part = np.exp(j * log_beta) * (beta * carry + np.cumsum(np.exp(-j * log_beta) * x[s : s + block], axis=0))
-        num[s : s + block] = part
-        carry = part[-1]
-    t = np.arange(1, n + 1, dtype=np.float64).reshape(-1, *extra)
-    den = -np.expm1(t * log_beta) / alpha  # sum of the weights, (1 - beta^(t+1)) / alpha
-    return num / den
-
-
-def ewma(x: np.ndarray, *, alpha: float | None = None, span: float | None = None) -> np.ndarray:
-    """Exponentially weighted moving average along axis 0 of ``x`` (n,) or (n, C).
-
-    Give exactly one of ``alpha`` in (0, 1] or ``span`` >= 1 (``alpha = 2 / (span + 1)``). Weights
-    are normalised over the points seen so far (pandas ``ewm(...).mean()`` with ``adjust=True``), so
-    the first values are not pulled towards ``x[0]``. Same shape as ``x``, float64.
-    """
-    if (alpha is None) == (span is None):
-        raise ConfigError("ewma needs exactly one of alpha or span", "e.g. ewma(x, span=30)")
-    if span is not None:
-        if not _real(span) or not (math.isfinite(span) and span >= 1):
-            raise ConfigError(f"span must be a number >= 1, got {span!r}", "e.g. span=30")
-        a = 2.0 / (float(span) + 1.0)
-    else:
-        if not _real(alpha) or not 0.0 < float(alpha) <= 1.0:
-            raise ConfigError(f"alpha must be in (0, 1], got {alpha!r}", "e.g. alpha=0.1")
-        a = float(alpha)
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim not in (1, 2):
-        raise ConfigError(f"x must be (n,) or (n, C), got shape {arr.shape}", "pass one row per time step")
-    if not np.all(np.isfinite(arr)):
-        raise ConfigError(f"x holds {int(np.sum(~np.isfinite(arr)))} NaN/inf values", "drop or fill them first")
-    return _ewma(arr, a)
-
-
-def smooth_errors(errors: np.ndarray, span: float) -> np.ndarray:
-    """Telemanom's smoothed errors: the EWMA (``span``) of the absolute errors, same shape (n,) or (n, C).
-
-    Hundman et al. smooth ``|y - y_hat|`` before thresholding so that a sharp one-step miss of an
-    otherwise good forecast does not read as an anomaly; they use a span of a few percent of the
-    window of errors being thresholded.
-    """
-    return ewma(np.abs(np.asarray(errors, dtype=np.float64)), span=span)
 
 
 # ----------------------------------------------------------------------------- GPD / POT
@@ -321,10 +248,10 @@ def dynamic_threshold(
 ) -> np.ndarray:
     """Boolean flags (n,) from Hundman et al.'s non-parametric dynamic threshold with pruning.
 
-    ``scores``: (n,) smoothed errors (see ``smooth_errors``). The method's criteria are ratios to
-    the mean and to peak values, so they need a zero point: non-negative scores are used as they
-    are, and scores with negative values (e.g. standardised ones) are first shifted so their
-    minimum is 0.
+    ``scores``: (n,) smoothed errors (e.g. an EWMA of the absolute errors). The method's criteria
+    are ratios to the mean and to peak values, so they need a zero point: non-negative scores are
+    used as they are, and scores with negative values (e.g. standardised ones) are first shifted
+    so their minimum is 0.
 
     In each window the threshold is ``eps = mean + z std`` for the ``z`` in ``z_range`` (step
     ``z_step``) that maximises ``(dmean/mean + dstd/std) / (|e_a| + |E_seq|^2)``: the relative drop
@@ -341,10 +268,8 @@ def dynamic_threshold(
     """
     e = _non_negative(_check_scores("scores", scores, allow_empty=True))
     zs = _check_z(z_range, z_step)
-    if not _real(min_percent) or not 0.0 <= float(min_percent) < 1.0:
-        raise ConfigError(f"min_percent must be in [0, 1), got {min_percent!r}", "e.g. min_percent=0.13")
-    if window is not None and (isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 2):
-        raise ConfigError(f"window must be None or a whole number >= 2, got {window!r}", "e.g. window=2000")
+    min_percent = check_fraction("min_percent", min_percent, include_one=False, hint="e.g. min_percent=0.13")
+    window = check_optional_int("window", window, 2, hint="e.g. window=2000, or None for the whole array at once")
     n = e.size
     bounds = [0, n] if window is None else [*range(0, max(n - window, 0) + 1, window), n]
     flags = np.zeros(n, dtype=bool)
@@ -352,7 +277,7 @@ def dynamic_threshold(
         part = e[s:t]
         eps = _select_epsilon(part, zs)
         if eps is not None:
-            flags[s:t] = _prune(part, part > eps, float(min_percent))
+            flags[s:t] = _prune(part, part > eps, min_percent)
     return flags
 
 
@@ -387,21 +312,19 @@ def fit_threshold(
 
     Every parameter is checked whatever the method, so a typo never passes silently.
     """
-    if method not in THRESHOLDS:
-        raise ConfigError(f"unknown threshold method {method!r}", f"use one of {', '.join(THRESHOLDS)}")
+    check_choice("threshold method", method, THRESHOLDS)
     cal = _check_scores("calibration", calibration)
-    q = _check_open_unit("q", q, "0.99")
-    fpr = _check_open_unit("fpr", fpr, "0.01")
-    risk = _check_open_unit("risk", risk, "1e-3")
-    init_quantile = _check_open_unit("init_quantile", init_quantile, "0.98")
-    if not _real(k) or not (math.isfinite(k) and k > 0):
-        raise ConfigError(f"k must be a positive number, got {k!r}", "e.g. k=3")
+    q = _open_unit("q", q, "0.99")
+    fpr = _open_unit("fpr", fpr, "0.01")
+    risk = _open_unit("risk", risk, "1e-3")
+    init_quantile = _open_unit("init_quantile", init_quantile, "0.98")
+    k = check_positive("k", k, hint="e.g. k=3")
     zs = _check_z(z_range, z_step)
 
     if method == "quantile":
         return float(np.quantile(cal, q))
     if method == "gaussian":
-        return float(cal.mean() + float(k) * cal.std())
+        return float(cal.mean() + k * cal.std())
     if method == "conformal":
         n = cal.size
         rank = math.ceil((n + 1) * (1.0 - fpr) - 1e-9)
@@ -421,8 +344,7 @@ def fit_threshold(
 
 def apply_threshold(scores: np.ndarray, threshold: float) -> np.ndarray:
     """Boolean flags (n,): ``scores > threshold`` (a NaN score is never flagged)."""
-    if not _real(threshold):
-        raise ConfigError(f"threshold must be a number, got {threshold!r}", "fit one with fit_threshold")
+    threshold = check_number("threshold", threshold, hint="fit one with fit_threshold")
     arr = np.asarray(scores, dtype=np.float64)
     if arr.ndim != 1:
         raise ConfigError(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tsrnn.checks import check_int, refuse_unused
+from tsrnn.checks import check_choice, check_int, check_optional_int, refuse_unused
 from tsrnn.errors import ConfigError, DataError
 from tsrnn.estimators.core import RecurrentEstimator
 from tsrnn.estimators.scorers import SCORERS
@@ -207,10 +207,8 @@ class RNNAnomalyDetector(RecurrentEstimator):
     def _check_params(self) -> None:
         from tsrnn.detection.thresholds import THRESHOLDS
 
-        if self.method not in SCORERS:
-            raise ConfigError(f"unknown method {self.method!r}", f"use one of {', '.join(SCORERS)}")
-        if self.threshold not in THRESHOLDS:
-            raise ConfigError(f"unknown threshold {self.threshold!r}", f"use one of {', '.join(THRESHOLDS)}")
+        check_choice("method", self.method, tuple(SCORERS))
+        check_choice("threshold", self.threshold, THRESHOLDS)
         for other in SCORERS.values():
             if other.name != self.method:
                 refuse_unused(self, other.params, f"with method={self.method!r}")
@@ -220,8 +218,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
         for name in ("lookback", "smoothing", "min_event_length", "batch_size"):
             check_int(name, getattr(self, name), 1)
         check_int("merge_gap", self.merge_gap, 0)
-        if self.patience is not None:
-            check_int("patience", self.patience, 1)
+        check_optional_int("patience", self.patience, 1)
         self._scorer()  # the method's own checks
 
     def _scorer(self) -> Any:
@@ -242,10 +239,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
             bidirectional=self.bidirectional,
             dropout=self.dropout,
         )
-        try:
-            return self._scorer().build(len(series.channels), net)
-        except ValueError as e:
-            raise ConfigError(str(e)) from e
+        return self._scorer().build(len(series.channels), net)
 
     def _loss(self) -> Any:
         return self._scorer().loss

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tsrnn.checks import check_int, refuse_unused
+from tsrnn.checks import check_int, check_optional_int, refuse_unused
 from tsrnn.errors import ConfigError, DataError
 from tsrnn.estimators.core import RecurrentEstimator
 
@@ -256,9 +256,8 @@ class RNNForecaster(RecurrentEstimator):
         check_sampling(self.sampling)
         quantile_levels(self.quantiles)
         check_int("batch_size", self.batch_size, 1)
-        for name in ("series_embedding", "tbptt_steps", "patience"):
-            if getattr(self, name) is not None:
-                check_int(name, getattr(self, name), 1)
+        for name in ("series_embedding", "tbptt_steps", "patience", "season_length"):
+            check_optional_int(name, getattr(self, name), 1)
         if self.head == "direct":
             refuse_unused(self, ("teacher_forcing",), "with head='direct' (it is for the seq2seq decoder)")
         if self.stateful:
@@ -323,30 +322,25 @@ class RNNForecaster(RecurrentEstimator):
     def _build_module(self, series: "SeriesData") -> "torch.nn.Module":
         n_inputs, targets = len(series.channels), list(range(len(series.targets)))
         q = quantile_levels(self.quantiles)
-        try:
-            if self.stateful:
-                return self._module_class()(
-                    n_inputs, targets, self.cell, self.hidden_size, self.num_layers, self.dropout
-                )
-            return self._module_class()(
-                n_inputs=n_inputs,
-                target_index=targets,
-                horizon=self.horizon,
-                cell=self.cell,
-                hidden_size=self.hidden_size,
-                num_layers=self.num_layers,
-                bidirectional=self.bidirectional,
-                dropout=self.dropout,
-                head=self.head,
-                teacher_forcing=self.teacher_forcing,
-                instance_norm=self.instance_norm,
-                channel_independent=self.channel_independent,
-                n_quantiles=len(q) if q else 1,
-                n_ids=series.n_series if self.series_embedding else 0,
-                embedding_dim=self.series_embedding or 0,
-            )
-        except ValueError as e:
-            raise ConfigError(str(e)) from e
+        if self.stateful:
+            return self._module_class()(n_inputs, targets, self.cell, self.hidden_size, self.num_layers, self.dropout)
+        return self._module_class()(
+            n_inputs=n_inputs,
+            target_index=targets,
+            horizon=self.horizon,
+            cell=self.cell,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            bidirectional=self.bidirectional,
+            dropout=self.dropout,
+            head=self.head,
+            teacher_forcing=self.teacher_forcing,
+            instance_norm=self.instance_norm,
+            channel_independent=self.channel_independent,
+            n_quantiles=len(q) if q else 1,
+            n_ids=series.n_series if self.series_embedding else 0,
+            embedding_dim=self.series_embedding or 0,
+        )
 
     def _loss(self) -> Any:
         import torch
@@ -397,10 +391,10 @@ class RNNForecaster(RecurrentEstimator):
             self.batch_size,
             shuffle=True,
             seed=seed,
-            series=numbers(windows.train),
+            series_numbers=numbers(windows.train),
             sampling=self.sampling,
         )
-        val = WindowBatches(values, windows.val, n_t, max(self.batch_size, 256), series=numbers(windows.val))
+        val = WindowBatches(values, windows.val, n_t, max(self.batch_size, 256), series_numbers=numbers(windows.val))
         return train, val if len(windows.val) else None
 
     def _season(self, freq: str | None) -> int | None:

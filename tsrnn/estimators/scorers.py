@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from tsrnn.detection.scoring import accumulate, empty, ewma, finish
-from tsrnn.errors import ConfigError, DataError
+from tsrnn.checks import check_choice, check_int
+from tsrnn.detection.scoring import COMBINE, accumulate, empty, ewma, finish
+from tsrnn.errors import DataError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -128,15 +129,10 @@ class ReconstructionScorer:
 
     name: ClassVar[str] = "reconstruction"
     params: ClassVar[tuple[str, ...]] = ("combine",)
-    COMBINE: ClassVar[tuple[str, ...]] = ("mean", "max")
 
     def __init__(self, lookback: int, combine: str) -> None:
-        if combine not in self.COMBINE:
-            raise ConfigError(f"unknown combine {combine!r}", f"use one of {', '.join(self.COMBINE)}")
-        if lookback < 2:
-            raise ConfigError(f"lookback must be at least 2 for reconstruction, got {lookback}")
-        self.lookback = lookback
-        self.combine = combine
+        self.lookback = check_int("lookback", lookback, 2, hint="the autoencoder needs windows of at least 2 rows")
+        self.combine = check_choice("combine", combine, COMBINE)
 
     @classmethod
     def from_detector(cls, det: Any) -> "ReconstructionScorer":

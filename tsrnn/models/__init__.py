@@ -2,10 +2,10 @@
 
 from .autoencoder import RecurrentAutoencoder
 from .encoder import CELLS, RecurrentEncoder, detach_state
-from .forecaster import HEADS, RecurrentForecaster
 from .losses import pinball_loss
+from .next_step import NextStepRNN
 from .norm import InstanceNorm
-from .stateful import NextStepRNN
+from .recurrent_forecaster import HEADS, RecurrentForecaster
 
 __all__ = [
     "CELLS",

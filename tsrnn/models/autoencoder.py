@@ -17,7 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_fraction, check_int
+from tsrnn.checks import check_choice, check_fraction, check_int
+
 from .encoder import CELLS, RecurrentEncoder
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_fraction, check_int
+from tsrnn.checks import check_choice, check_fraction, check_int
 
 CELLS = ("rnn", "lstm", "gru")
 _TORCH_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}

@@ -51,7 +51,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_fraction, check_int, check_target_index
+from tsrnn.checks import check_choice, check_fraction, check_int, check_target_index
+from tsrnn.errors import ConfigError
+
 from .encoder import CELLS, RecurrentEncoder, State
 from .norm import InstanceNorm
 
@@ -98,19 +100,24 @@ class RecurrentForecaster(nn.Module):
         self.n_ids = check_int("n_ids", n_ids, 0)
         self.embedding_dim = check_int("embedding_dim", embedding_dim, 0)
         if (self.n_ids == 0) != (self.embedding_dim == 0):
-            raise ValueError(
-                f"n_ids and embedding_dim must both be positive (a series embedding) or both 0; "
-                f"got {n_ids} and {embedding_dim}"
+            raise ConfigError(
+                f"n_ids and embedding_dim must both be positive (a series embedding) or both 0, "
+                f"got {n_ids} and {embedding_dim}",
+                "pass both (n_ids: the number of series, embedding_dim: numbers per series) or neither",
             )
 
         self.n_targets = len(self.target_index)
         self.covariate_index = [i for i in range(self.n_inputs) if i not in self.target_index]
-        # What the encoder and head see: with channel independence, one target plus all covariates
-        # per sequence (the target first); otherwise all channels, targets where target_index says.
+        # What the encoder and head see: with channel independence, a window is split into
+        # n_targets sequences of one target plus all covariates (the target first); otherwise it is
+        # one sequence of all channels, targets where target_index says. targets_per_sequence (S)
+        # is what the head predicts per step of one sequence; sequence_target_index, where they are.
         if self.channel_independent:
-            self.n_series, encoder_inputs, self.series_index = 1, 1 + len(self.covariate_index), [0]
+            self.targets_per_sequence, self.sequence_target_index = 1, [0]
+            encoder_inputs = 1 + len(self.covariate_index)
         else:
-            self.n_series, encoder_inputs, self.series_index = self.n_targets, self.n_inputs, self.target_index
+            self.targets_per_sequence, self.sequence_target_index = self.n_targets, self.target_index
+            encoder_inputs = self.n_inputs
 
         self.norm = InstanceNorm() if self.instance_norm else None
         self.embedding = nn.Embedding(self.n_ids, self.embedding_dim) if self.n_ids else None
@@ -125,10 +132,12 @@ class RecurrentForecaster(nn.Module):
         width = self.encoder.output_size  # D * hidden_size
         if self.head_type == "direct":
             self.decoder = None
-            self.head = nn.Linear(width, self.horizon * self.n_series * self.n_quantiles)
+            self.head = nn.Linear(width, self.horizon * self.targets_per_sequence * self.n_quantiles)
         else:
-            self.decoder = RecurrentEncoder(self.n_series, width, self.num_layers, self.cell, False, self.dropout)
-            self.head = nn.Linear(width, self.n_series * self.n_quantiles)
+            self.decoder = RecurrentEncoder(
+                self.targets_per_sequence, width, self.num_layers, self.cell, False, self.dropout
+            )
+            self.head = nn.Linear(width, self.targets_per_sequence * self.n_quantiles)
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments as a JSON-able dict: ``RecurrentForecaster(**model.config())`` rebuilds it."""
@@ -211,9 +220,11 @@ class RecurrentForecaster(nn.Module):
         )  # state: (num_layers * D, B', hidden), (h, c) for LSTM
         if self.head_type == "direct":
             summary = self.encoder.summary(state)  # (B', D * hidden)
-            pred = self.head(summary).view(-1, self.horizon, self.n_series, self.n_quantiles)  # (B', H, S, Q)
+            pred = self.head(summary).view(
+                -1, self.horizon, self.targets_per_sequence, self.n_quantiles
+            )  # (B', H, S, Q)
         else:
-            last = x[:, -1:, self.series_index]  # (B', 1, S), the last observed target values
+            last = x[:, -1:, self.sequence_target_index]  # (B', 1, S), the last observed target values
             pred = self._decode(state, last, y)  # (B', H, S, Q)
 
         if self.channel_independent:
@@ -235,5 +246,5 @@ class RecurrentForecaster(nn.Module):
                 if teach and torch.rand(()).item() < self.teacher_forcing:
                     step_input = y[:, t - 1 : t]  # (B', 1, S), the truth
             out, decoder_state = self.decoder(step_input, decoder_state)  # (B', 1, D * hidden)
-            preds.append(self.head(out[:, 0]).view(-1, self.n_series, self.n_quantiles))  # (B', S, Q)
+            preds.append(self.head(out[:, 0]).view(-1, self.targets_per_sequence, self.n_quantiles))  # (B', S, Q)
         return torch.stack(preds, dim=1)  # (B', H, S, Q)

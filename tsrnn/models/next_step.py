@@ -27,7 +27,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_fraction, check_int, check_target_index
+from tsrnn.checks import check_choice, check_fraction, check_int, check_target_index
+
 from .encoder import CELLS, RecurrentEncoder, State
 
 
