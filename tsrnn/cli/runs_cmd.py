@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -92,6 +92,15 @@ def show(
     from tsrnn.tracking import read_store
 
     client, uri = read_store(tracking_uri)
+    info = _run_info(client, uri, run_id)
+    if as_json:
+        print(json.dumps(info, indent=2))
+    else:
+        _print_run(info)
+
+
+def _run_info(client: Any, uri: str, run_id: str) -> dict[str, Any]:
+    """One run as a dict: status, start, params, metrics, tags, artifacts and logged models."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -109,7 +118,7 @@ def show(
         {"name": m.name, "uri": m.model_uri, "created": _time(m.creation_timestamp)}
         for m in sorted(logged, key=lambda m: -m.creation_timestamp)
     ]
-    info = {
+    return {
         "run_id": run_id,
         "status": run.info.status,
         "start": _time(run.info.start_time),
@@ -119,14 +128,14 @@ def show(
         "artifacts": artifacts,
         "models": models,
     }
-    if as_json:
-        print(json.dumps(info, indent=2))
-        return
+
+
+def _print_run(info: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
     c = Console()
-    c.print(f"[bold]run {run_id}[/] {info['status']} started {info['start']}")
+    c.print(f"[bold]run {info['run_id']}[/] {info['status']} started {info['start']}")
     for title in ("params", "metrics", "tags"):
         t = Table(title=title, title_justify="left", show_header=False)
         t.add_column(style="cyan")
@@ -134,10 +143,10 @@ def show(
         for k, v in sorted(info[title].items()):
             t.add_row(k, f"{v:.6g}" if isinstance(v, float) else str(v))
         c.print(t)
-    c.print("artifacts: " + ", ".join(artifacts))
-    if models:
+    c.print("artifacts: " + ", ".join(info["artifacts"]))
+    if info["models"]:
         c.print(
-            f"model: runs:/{run_id}/{models[0]['name']} (the latest of {len(models)} logged; "
+            f"model: runs:/{info['run_id']}/{info['models'][0]['name']} (the latest of {len(info['models'])} logged; "
             "`tsrnn predict DATA --model runs:/...`, `tsrnn serve --model runs:/...`)"
         )
 

@@ -42,8 +42,8 @@ class RNNAnomalyDetector(RecurrentEstimator):
 
     ``fit`` learns normal behaviour from mostly normal data; its last ``val`` part is held out
     to stop training early and to calibrate scores and threshold. The training parameters mean
-    what they mean for ``RNNForecaster`` and share its defaults (bench/README.md, detect_quality:
-    architecture and training settings move SKAB PR-AUC by at most 0.03).
+    what they mean for ``RNNForecaster`` and share its defaults (bench/README.md, detect_quality,
+    measures how little they matter for detection).
 
     Parameters
     ----------
