@@ -19,7 +19,8 @@ Corpora
 Methods (same rows, same labels)
 --------------------------------
 * tsrnn ``RNNAnomalyDetector`` with method reconstruction / forecast, default parameters (plus any
-  ``--param k=v``). Each method is fitted and scored once; every threshold is then applied to the
+  ``--param k=v``, named as the detector names its parameters: ``lookback``, ``val``, ``epochs``,
+  ...; the names before the rename, ``window`` and ``calibration``, are translated with a note). Each method is fitted and scored once; every threshold is then applied to the
   same scores: quantile / gaussian / pot / conformal from ``fit_threshold`` on the detector's
   ``calibration_scores_`` (with the detector's q / k / fpr / risk), ``dynamic_threshold`` on the
   test scores. ``pot~`` is POT with ``init_quantile`` lowered to ``1 - 12 / n_cal`` when the
@@ -41,7 +42,7 @@ authors' leaderboard F1 / FAR / MAR: TP, FP, FN, TN summed over the test parts (
 training rows) of all files.
 
     python bench/detect_quality.py [--corpus skab gen] [--files N] [--groups valve1 valve2 other]
-        [--seeds 0 1 2] [--methods reconstruction forecast] [--param window=32 --param epochs=50]
+        [--seeds 0 1 2] [--methods reconstruction forecast] [--param lookback=32 --param epochs=50]
         [--skab-train head|free] [--threads 1] [--label NAME] [--out FILE]
 """
 
@@ -63,6 +64,8 @@ SKAB = ROOT.parent / "shared" / "datasets" / "anomaly" / "SKAB"
 GROUPS = ("valve1", "valve2", "other")
 THRESHOLDS = ("quantile", "gaussian", "pot", "pot~", "conformal", "dynamic")
 BASELINES = ("zscore", "iforest", "snaive")
+# detector parameters renamed to match RNNForecaster's (old -> new); --param accepts either name
+RENAMED = {"window": "lookback", "calibration": "val"}
 KINDS = ("spike", "level_shift", "trend_change", "variance_change", "missing_cycle", "frequency_change")
 
 
@@ -373,6 +376,27 @@ def parse_value(v: str):
     return {"true": True, "false": False, "none": None}.get(v.lower(), v)
 
 
+def parse_params(items: list[str], ap: argparse.ArgumentParser) -> dict:
+    """``--param k=v`` items -> detector keyword arguments, checked before anything is fitted."""
+    import inspect
+
+    from tsrnn.estimators import RNNAnomalyDetector
+
+    known = set(inspect.signature(RNNAnomalyDetector).parameters)
+    params = {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        if not sep:
+            ap.error(f"--param {item!r}: expected name=value")
+        if k in RENAMED:
+            print(f"note: --param {k} is now called {RENAMED[k]}", file=sys.stderr)
+            k = RENAMED[k]
+        if k not in known:
+            ap.error(f"--param {k}: RNNAnomalyDetector has no such parameter")
+        params[k] = parse_value(v)
+    return params
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", nargs="+", default=["skab", "gen"], choices=["skab", "gen"])
@@ -400,10 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    params = {}
-    for p in args.param:
-        k, v = p.split("=", 1)
-        params[k] = parse_value(v)
+    params = parse_params(args.param, ap)
     started = time.perf_counter()
     report: dict = {
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
