@@ -157,6 +157,13 @@ def _(d: Path) -> list[str]:
     return ["inspect", _holes(d)]
 
 
+@refused("beyond_float32", "'load'", "1 out-of-range value(s)", "float32", "1e+300", "at line 9", "--fill")
+def _(d: Path) -> list[str]:
+    rows = table()
+    rows[7][1] = "1e300"  # a float64, but inf as the float32 tsrnn stores
+    return ["inspect", write(d / "data.csv", rows)]
+
+
 FILLS = ("ffill", "interpolate", "zero")
 for _policy in FILLS:
     other(f"fill_{_policy}")(lambda d, p=_policy: ["inspect", _holes(d), "--fill", p, "--json"])
@@ -301,6 +308,7 @@ def test_refused_with_exit_2_and_a_message(name: str, results) -> None:
     r = results[name]
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
     assert no_traceback(r), r.stderr
+    assert "Warning" not in r.stderr, "no Python warning (e.g. numpy's RuntimeWarning) leaks to the terminal"
     for word in REFUSED[name].words:
         assert word in r.stderr, f"{word!r} not in stderr:\n{r.stderr}"
     assert r.stdout.strip() == "", "an error prints nothing on stdout"
