@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cli import run
 
 N = 240
 HEAVY = ("torch", "pandas", "mlflow", "matplotlib", "numpy", "sklearn")
@@ -183,19 +184,11 @@ def test_python_m_tsrnn_help(results) -> None:
 def test_console_script_help(tmp_path) -> None:
     script = Path(sys.executable).with_name("tsrnn")
     assert script.exists(), f"no console script at {script}"
-    r = ok(subprocess.run([str(script), "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=120))
+    r = ok(run([str(script), "--help"], tmp_path))
     assert "Usage: tsrnn" in r.stdout and "inspect" in r.stdout
 
 
 @pytest.mark.parametrize("mod", ["tsrnn", "tsrnn.cli", "tsrnn.errors"])
 def test_import_is_light(mod: str, tmp_path) -> None:
-    r = ok(
-        subprocess.run(
-            [sys.executable, "-c", IMPORT_CHECK.format(mod=mod)],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            timeout=120,
-        )
-    )
+    r = ok(run([sys.executable, "-c", IMPORT_CHECK.format(mod=mod)], tmp_path))
     assert r.stdout.strip() == "[]", f"import {mod} pulls in {r.stdout.strip()}"
