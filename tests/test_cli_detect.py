@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -62,30 +63,20 @@ def test_detect_fits_scores_every_row_and_reports_metrics(workdir: Path) -> None
     assert scores["score"].iloc[400:403].max() > scores["score"].iloc[300:390].max()  # the spike stands out
 
 
-def test_fit_task_detect_then_detect_model_and_stdin(workdir: Path) -> None:
+@pytest.fixture(scope="module")
+def detector(workdir: Path) -> Path:
+    """A detector saved by `tsrnn fit --task detect` as workdir/det."""
     r = run_cli(
-        "fit",
-        "data.csv",
-        "--task",
-        "detect",
-        "-t",
-        "a",
-        "-t",
-        "b",
-        "-L",
-        "24",
-        "--epochs",
-        "2",
-        "--threshold",
-        "gaussian",
-        "--out",
-        "det",
-        "--quiet",
-        "--no-track",
+        *("fit", "data.csv", "--task", "detect", "-t", "a", "-t", "b", "-L", "24", "--epochs", "2"),
+        *("--threshold", "gaussian", "--out", "det", "--quiet", "--no-track"),
         cwd=workdir,
     )
     assert r.returncode == 0, r.stderr
-    assert (workdir / "det" / "weights.safetensors").is_file()
+    return workdir / "det"
+
+
+def test_fit_task_detect_then_detect_model_and_stdin(detector: Path, workdir: Path) -> None:
+    assert (detector / "weights.safetensors").is_file()
     r = run_cli("detect", "data.csv", "--model", "det", "--json", cwd=workdir)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["rows"] == 500
@@ -96,14 +87,14 @@ def test_fit_task_detect_then_detect_model_and_stdin(workdir: Path) -> None:
     assert len(printed) == 100 and all(line.split()[-1] in ("ok", "ANOMALY") for line in printed)
 
 
-def test_follow_prints_flags_for_appended_rows(workdir: Path) -> None:
+def test_follow_prints_flags_for_appended_rows(detector: Path, workdir: Path) -> None:
     import queue
     import threading
 
     live = workdir / "live.csv"
     lines = (workdir / "data.csv").read_text().splitlines()
     live.write_text("\n".join(lines[:301]) + "\n")
-    p = start_cli("detect", "live.csv", "--model", "det", "--follow", cwd=workdir)
+    p = start_cli("detect", "live.csv", "--model", "det", "--follow", cwd=workdir)  # SIGINT at its default
     printed: queue.Queue = queue.Queue()
     reader = threading.Thread(target=lambda: [printed.put(line) for line in p.stdout], daemon=True)
     reader.start()
@@ -126,7 +117,12 @@ def test_follow_prints_flags_for_appended_rows(workdir: Path) -> None:
         streamed = wait_for(lines[330].split(",")[0])  # the last appended row, scored as it arrives
     finally:
         p.send_signal(signal.SIGINT)
-        p.wait(timeout=60)
+        try:
+            p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()  # leave no process behind
+            p.wait()
+            raise
         err = p.stderr.read()
     assert p.returncode == 0, err
     assert "Traceback" not in err
@@ -152,9 +148,7 @@ def test_follow_prints_flags_for_appended_rows(workdir: Path) -> None:
         (["detect", "data.csv", "--train-until", "1999-01-01"], ["no rows before"]),
     ],
 )
-def test_bad_input_exits_2(workdir: Path, args: list[str], words: list[str]) -> None:
-    if not (workdir / "det").exists():
-        pytest.skip("needs the detector saved by the earlier test")
+def test_bad_input_exits_2(detector: Path, workdir: Path, args: list[str], words: list[str]) -> None:
     r = run_cli(*args, cwd=workdir, stdin="")
     assert r.returncode == 2, r.stderr
     for w in words:
