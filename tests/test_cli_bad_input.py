@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test runs the CLI
 HEADER = ["time", "load", "temp"]
 N = 200  # rows of a good file: enough for the default lookback 96 + horizon 24 with --val 0.1 --test 0.2
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from cli import run_cli, start_cli
 
+pytestmark = pytest.mark.slow  # every test runs the CLI
 SMALL = ["--window", "24", "--epochs", "2", "--threshold", "gaussian"]
 
 

@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 from cli import run_cli, start_cli
 
+pytestmark = pytest.mark.slow  # every test runs the CLI
+
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -74,6 +74,7 @@ def ddp_run(tmp_path_factory):
     return out, reports, weights
 
 
+@pytest.mark.slow  # torchrun
 def test_both_processes_end_with_the_same_weights_and_logs(ddp_run):
     _, (r0, r1), (w0, w1) = ddp_run
     assert (r0["world"], r0["is_main"], r1["world"], r1["is_main"]) == (2, True, 2, False)
@@ -84,12 +85,14 @@ def test_both_processes_end_with_the_same_weights_and_logs(ddp_run):
     assert len(r0["history"]) >= 1 and all("val_loss" in e and math.isfinite(e["loss"]) for e in r0["history"])
 
 
+@pytest.mark.slow  # torchrun
 def test_each_process_trains_on_half_of_every_epoch(ddp_run):
     _, reports, _ = ddp_run
     for r in reports:
         assert r["windows_trained"] == [math.ceil(r["train_windows"] / 2)] * len(r["history"])
 
 
+@pytest.mark.slow  # torchrun
 def test_the_saved_model_loads_and_predicts(ddp_run):
     out, _, (w0, _) = ddp_run
     model = RNNForecaster.load(out / "model")
@@ -100,12 +103,14 @@ def test_the_saved_model_loads_and_predicts(ddp_run):
     assert (out / "checkpoint" / "last.safetensors").is_file()
 
 
+@pytest.mark.slow  # torchrun
 def test_stateful_mode_is_refused_by_every_process(ddp_run):
     _, reports, _ = ddp_run
     for r in reports:
         assert "cannot be split across torchrun's 2 processes" in r["stateful"]
 
 
+@pytest.mark.slow  # torchrun
 def test_torchrun_tsrnn_fit_tracks_saves_and_prints_once(tmp_path):
     """`torchrun -m tsrnn fit`: both processes train, rank 0 alone writes the model, the MLflow run
     and the report."""

@@ -22,6 +22,8 @@ import pytest
 from cli import TSRNN, run_cli, start, start_cli
 from tracked_cli import SMALL, hourly_workdir
 
+pytestmark = pytest.mark.slow  # servers, and the CLI as subprocesses
+
 
 def free_port() -> int:
     with socket.socket() as s:

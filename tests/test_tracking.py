@@ -10,6 +10,8 @@ import pytest
 from cli import run, run_cli
 from tracked_cli import SMALL, hourly_workdir
 
+pytestmark = pytest.mark.slow  # every test runs the CLI
+
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
