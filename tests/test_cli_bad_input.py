@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test runs the CLI
 HEADER = ["time", "load", "temp"]
 N = 200  # rows of a good file: enough for the default lookback 96 + horizon 24 with --val 0.1 --test 0.2
 
@@ -155,6 +156,13 @@ def _holes(d: Path) -> str:
 @refused("nan_and_inf", "'load'", "NaN", "infinite", "lines 7, 10, 14", "--fill")
 def _(d: Path) -> list[str]:
     return ["inspect", _holes(d)]
+
+
+@refused("beyond_float32", "'load'", "1 out-of-range value(s)", "float32", "1e+300", "at line 9", "--fill")
+def _(d: Path) -> list[str]:
+    rows = table()
+    rows[7][1] = "1e300"  # a float64, but inf as the float32 tsrnn stores
+    return ["inspect", write(d / "data.csv", rows)]
 
 
 FILLS = ("ffill", "interpolate", "zero")
@@ -301,6 +309,7 @@ def test_refused_with_exit_2_and_a_message(name: str, results) -> None:
     r = results[name]
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
     assert no_traceback(r), r.stderr
+    assert "Warning" not in r.stderr, "no Python warning (e.g. numpy's RuntimeWarning) leaks to the terminal"
     for word in REFUSED[name].words:
         assert word in r.stderr, f"{word!r} not in stderr:\n{r.stderr}"
     assert r.stdout.strip() == "", "an error prints nothing on stdout"

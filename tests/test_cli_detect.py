@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli import run_cli, start_cli
 
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+pytestmark = pytest.mark.slow  # every test runs the CLI
 SMALL = ["--window", "24", "--epochs", "2", "--threshold", "gaussian"]
-
-
-def tsrnn(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tsrnn", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=300,
-        input=stdin,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +39,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_detect_fits_scores_every_row_and_reports_metrics(workdir: Path) -> None:
-    r = tsrnn(
+    r = run_cli(
         "detect",
         "data.csv",
         *SMALL,
@@ -77,55 +64,38 @@ def test_detect_fits_scores_every_row_and_reports_metrics(workdir: Path) -> None
     assert scores["score"].iloc[400:403].max() > scores["score"].iloc[300:390].max()  # the spike stands out
 
 
-def test_fit_task_detect_then_detect_model_and_stdin(workdir: Path) -> None:
-    r = tsrnn(
-        "fit",
-        "data.csv",
-        "--task",
-        "detect",
-        "-t",
-        "a",
-        "-t",
-        "b",
-        "-L",
-        "24",
-        "--epochs",
-        "2",
-        "--threshold",
-        "gaussian",
-        "--out",
-        "det",
-        "--quiet",
-        "--no-track",
+@pytest.fixture(scope="module")
+def detector(workdir: Path) -> Path:
+    """A detector saved by `tsrnn fit --task detect` as workdir/det."""
+    r = run_cli(
+        *("fit", "data.csv", "--task", "detect", "-t", "a", "-t", "b", "-L", "24", "--epochs", "2"),
+        *("--threshold", "gaussian", "--out", "det", "--quiet", "--no-track"),
         cwd=workdir,
     )
     assert r.returncode == 0, r.stderr
-    assert (workdir / "det" / "weights.safetensors").is_file()
-    r = tsrnn("detect", "data.csv", "--model", "det", "--json", cwd=workdir)
+    return workdir / "det"
+
+
+def test_fit_task_detect_then_detect_model_and_stdin(detector: Path, workdir: Path) -> None:
+    assert (detector / "weights.safetensors").is_file()
+    r = run_cli("detect", "data.csv", "--model", "det", "--json", cwd=workdir)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["rows"] == 500
     lines = (workdir / "data.csv").read_text().splitlines()[:101]
-    r = tsrnn("detect", "-", "--model", "det", cwd=workdir, stdin="\n".join(lines) + "\n")
+    r = run_cli("detect", "-", "--model", "det", cwd=workdir, stdin="\n".join(lines) + "\n")
     assert r.returncode == 0, r.stderr
     printed = [line for line in r.stdout.splitlines() if line.strip()]
     assert len(printed) == 100 and all(line.split()[-1] in ("ok", "ANOMALY") for line in printed)
 
 
-def test_follow_prints_flags_for_appended_rows(workdir: Path) -> None:
+def test_follow_prints_flags_for_appended_rows(detector: Path, workdir: Path) -> None:
     import queue
     import threading
 
     live = workdir / "live.csv"
     lines = (workdir / "data.csv").read_text().splitlines()
     live.write_text("\n".join(lines[:301]) + "\n")
-    p = subprocess.Popen(
-        [sys.executable, "-m", "tsrnn", "detect", "live.csv", "--model", "det", "--follow"],
-        cwd=workdir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-    )
+    p = start_cli("detect", "live.csv", "--model", "det", "--follow", cwd=workdir)  # SIGINT at its default
     printed: queue.Queue = queue.Queue()
     reader = threading.Thread(target=lambda: [printed.put(line) for line in p.stdout], daemon=True)
     reader.start()
@@ -148,7 +118,12 @@ def test_follow_prints_flags_for_appended_rows(workdir: Path) -> None:
         streamed = wait_for(lines[330].split(",")[0])  # the last appended row, scored as it arrives
     finally:
         p.send_signal(signal.SIGINT)
-        p.wait(timeout=60)
+        try:
+            p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()  # leave no process behind
+            p.wait()
+            raise
         err = p.stderr.read()
     assert p.returncode == 0, err
     assert "Traceback" not in err
@@ -174,10 +149,8 @@ def test_follow_prints_flags_for_appended_rows(workdir: Path) -> None:
         (["detect", "data.csv", "--train-until", "1999-01-01"], ["no rows before"]),
     ],
 )
-def test_bad_input_exits_2(workdir: Path, args: list[str], words: list[str]) -> None:
-    if not (workdir / "det").exists():
-        pytest.skip("needs the detector saved by the earlier test")
-    r = tsrnn(*args, cwd=workdir, stdin="")
+def test_bad_input_exits_2(detector: Path, workdir: Path, args: list[str], words: list[str]) -> None:
+    r = run_cli(*args, cwd=workdir, stdin="")
     assert r.returncode == 2, r.stderr
     for w in words:
         assert w in r.stderr
@@ -185,7 +158,7 @@ def test_bad_input_exits_2(workdir: Path, args: list[str], words: list[str]) -> 
 
 
 def test_detect_is_tracked_unless_no_track(workdir: Path) -> None:
-    r = tsrnn(
+    r = run_cli(
         "detect",
         "data.csv",
         *SMALL,
@@ -199,14 +172,14 @@ def test_detect_is_tracked_unless_no_track(workdir: Path) -> None:
         cwd=workdir,
     )
     assert r.returncode == 0, r.stderr
-    r = tsrnn("runs", "--experiment", "det-runs", "--json", cwd=workdir)
+    r = run_cli("runs", "--experiment", "det-runs", "--json", cwd=workdir)
     assert r.returncode == 0, r.stderr
     run = json.loads(r.stdout)[0]
     assert run["status"] == "FINISHED" and "tsrnn detect" in run["command"]
-    r = tsrnn("runs", "show", run["run_id"], "--json", cwd=workdir)
+    r = run_cli("runs", "show", run["run_id"], "--json", cwd=workdir)
     info = json.loads(r.stdout)
     assert "point_f1" in info["metrics"] and "pr_auc" in info["metrics"] and "loss" in info["metrics"]
     assert {"events.csv", "anomalies.png", "config.json"} <= set(info["artifacts"])
     assert [m["name"] for m in info["models"]] == ["model"]
-    r = tsrnn("detect", "data.csv", *SMALL, "--no-track", "--experiment", "x", cwd=workdir)
+    r = run_cli("detect", "data.csv", *SMALL, "--no-track", "--experiment", "x", cwd=workdir)
     assert r.returncode == 2 and "--experiment" in r.stderr

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli import run_cli, start_cli
 
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-
-
-def tsrnn(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tsrnn", *args], cwd=cwd, capture_output=True, text=True, env=ENV, timeout=300
-    )
+pytestmark = pytest.mark.slow  # every test runs the CLI
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +35,7 @@ SMALL = ["-L", "48", "-H", "12", "--epochs", "2", "--hidden", "8", "--layers", "
 
 @pytest.fixture(scope="module")
 def fitted(workdir: Path) -> Path:
-    r = tsrnn("fit", "data.csv", *SMALL, "--out", "m", "--quantiles", "0.1,0.5,0.9", cwd=workdir)
+    r = run_cli("fit", "data.csv", *SMALL, "--out", "m", "--quantiles", "0.1,0.5,0.9", cwd=workdir)
     assert r.returncode == 0, r.stderr
     return workdir / "m"
 
@@ -58,29 +50,29 @@ def test_fit_saves_model_and_reports_baselines(fitted: Path, workdir: Path) -> N
 
 def test_fit_json_and_refuses_existing_out(fitted: Path, workdir: Path) -> None:
     before = (fitted / "weights.safetensors").read_bytes()
-    r = tsrnn("fit", "data.csv", *SMALL, "--out", "m", cwd=workdir)
+    r = run_cli("fit", "data.csv", *SMALL, "--out", "m", cwd=workdir)
     assert r.returncode == 2 and "already exists" in r.stderr and "--force" in r.stderr
     assert (fitted / "weights.safetensors").read_bytes() == before
-    r = tsrnn("fit", "data.csv", *SMALL, "--out", "m2", "--json", "--cell", "gru", "--head", "seq2seq", cwd=workdir)
+    r = run_cli("fit", "data.csv", *SMALL, "--out", "m2", "--json", "--cell", "gru", "--head", "seq2seq", cwd=workdir)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["model_dir"] == "m2" and out["metrics"]["val"]["model"]["mse"] > 0
 
 
 def test_predict_writes_csv_and_plot(fitted: Path, workdir: Path) -> None:
-    r = tsrnn("predict", "data.csv", "--model", "m", "--output", "f.csv", "--plot", "f.png", cwd=workdir)
+    r = run_cli("predict", "data.csv", "--model", "m", "--output", "f.csv", "--plot", "f.png", cwd=workdir)
     assert r.returncode == 0, r.stderr
     f = pd.read_csv(workdir / "f.csv", parse_dates=["time"])
     assert len(f) == 12 and f["time"].iloc[0] == pd.Timestamp("2024-01-01") + pd.Timedelta(hours=600)
     assert {"a", "b", "a_q0.1", "a_q0.9"} <= set(f.columns)
     assert 5 < f["a"].mean() < 15  # original units, not scaled ones
     assert (workdir / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    r = tsrnn("predict", "data.csv", "--model", "m", "--output", "f.csv", cwd=workdir)
+    r = run_cli("predict", "data.csv", "--model", "m", "--output", "f.csv", cwd=workdir)
     assert r.returncode == 2 and "already exists" in r.stderr
 
 
 def test_backtest_table(fitted: Path, workdir: Path) -> None:
-    r = tsrnn("backtest", "data.csv", "--model", "m", "--json", cwd=workdir)
+    r = run_cli("backtest", "data.csv", "--model", "m", "--json", cwd=workdir)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["windows"] > 0 and {"model", "repeat_last", "seasonal_naive"} <= set(out["methods"])
@@ -104,7 +96,7 @@ def test_bad_input_exits_2(fitted: Path, workdir: Path, args: list[str], words: 
     df = pd.read_csv(workdir / "data.csv")
     df[["time", "a"]].to_csv(workdir / "other.csv", index=False)
     df.head(10).to_csv(workdir / "short.csv", index=False)
-    r = tsrnn(*args, cwd=workdir)
+    r = run_cli(*args, cwd=workdir)
     assert r.returncode == 2, r.stderr
     for w in words:
         assert w in r.stderr
@@ -116,15 +108,12 @@ def test_damaged_model_directory(fitted: Path, workdir: Path) -> None:
 
     shutil.copytree(fitted, workdir / "broken", dirs_exist_ok=True)
     (workdir / "broken" / "weights.safetensors").write_bytes(b"not a safetensors file")
-    r = tsrnn("predict", "data.csv", "--model", "broken", cwd=workdir)
+    r = run_cli("predict", "data.csv", "--model", "broken", cwd=workdir)
     assert r.returncode == 2 and "damaged" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_ctrl_c_stops_cleanly_and_resume_continues(workdir: Path) -> None:
     args = [
-        sys.executable,
-        "-m",
-        "tsrnn",
         "fit",
         "data.csv",
         "-L",
@@ -143,7 +132,7 @@ def test_ctrl_c_stops_cleanly_and_resume_continues(workdir: Path) -> None:
         "ctrlc",
         "--no-track",
     ]
-    p = subprocess.Popen(args, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    p = start_cli(*args, cwd=workdir)
     ckpt = workdir / ".ctrlc.checkpoint" / "last.safetensors"
     deadline = time.time() + 120
     while not ckpt.exists() and time.time() < deadline and p.poll() is None:
@@ -158,7 +147,7 @@ def test_ctrl_c_stops_cleanly_and_resume_continues(workdir: Path) -> None:
     config = json.loads((workdir / "ctrlc" / "config.json").read_text())
     done = len(config["history"]["epochs"])
     assert config["history"]["status"] == "interrupted" and done < 200
-    r = tsrnn(
+    r = run_cli(
         "fit",
         "data.csv",
         "-L",
@@ -201,7 +190,7 @@ def test_many_series_with_balanced_sampling_and_series_embedding(workdir: Path) 
         ]
     )
     long.to_csv(workdir / "long.csv", index=False)
-    r = tsrnn(
+    r = run_cli(
         "fit",
         "long.csv",
         "--id-col",
@@ -230,7 +219,7 @@ def test_many_series_with_balanced_sampling_and_series_embedding(workdir: Path) 
 
     model = RNNForecaster.load(workdir / "global")
     assert model.sampling == "balanced" and model.series_embedding == 4
-    r = tsrnn("predict", "long.csv", "--model", "global", "--json", cwd=workdir)
+    r = run_cli("predict", "long.csv", "--model", "global", "--json", cwd=workdir)
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
     assert sorted({row["store"] for row in rows}) == ["s0", "s1", "s2"] and len(rows) == 18

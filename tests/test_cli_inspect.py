@@ -1,6 +1,7 @@
 """`tsrnn inspect` on good files, run as the real CLI; `--help`; and that importing tsrnn is light.
 
 All the commands run once, side by side, in a module fixture; each test checks its own result.
+The tests that run the CLI are marked slow; the import checks are not.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cli import run
 
 N = 240
 HEAVY = ("torch", "pandas", "mlflow", "matplotlib", "numpy", "sklearn")
@@ -109,6 +111,7 @@ def ok(r: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     return r
 
 
+@pytest.mark.slow
 def test_table_names_rows_frequency_and_targets(results) -> None:
     out = ok(results["table"]).stdout
     lines = {
@@ -122,6 +125,7 @@ def test_table_names_rows_frequency_and_targets(results) -> None:
     assert lines["time"] == "time: 2024-01-01 00:00:00 -> 2024-01-10 23:00:00"
 
 
+@pytest.mark.slow
 def test_json_matches_make_windows(results, base) -> None:
     from tsrnn.data import load_series
     from tsrnn.windows import make_windows
@@ -138,6 +142,7 @@ def test_json_matches_make_windows(results, base) -> None:
     assert info["split_rows"] == {"train": 168, "val": 24, "test": 48}
 
 
+@pytest.mark.slow
 def test_long_format_reports_two_series(results) -> None:
     info = json.loads(ok(results["long"]).stdout)
     assert info["series"] == 2
@@ -148,6 +153,7 @@ def test_long_format_reports_two_series(results) -> None:
     assert info["targets"] == ["load"] and info["frequency"] == "h"
 
 
+@pytest.mark.slow
 def test_gaps_are_reported(results) -> None:
     out = ok(results["gaps"]).stdout
     assert "2 (5 missing steps)" in out and f"│ {N - 5} " in out
@@ -156,6 +162,7 @@ def test_gaps_are_reported(results) -> None:
     assert "rows inserted" not in out
 
 
+@pytest.mark.slow
 def test_fill_interpolate_inserts_the_missing_rows(results) -> None:
     info = json.loads(ok(results["gaps_filled"]).stdout)
     assert info["filled_gap_rows"] == 5
@@ -164,38 +171,34 @@ def test_fill_interpolate_inserts_the_missing_rows(results) -> None:
     assert info["filled"] == "interpolate"
 
 
+@pytest.mark.slow
 def test_semicolon_separator_is_detected(results) -> None:
     info = json.loads(ok(results["semicolon"]).stdout)
     assert info["targets"] == ["load", "temp"] and info["rows"] == N and info["time_column"] == "time"
 
 
+@pytest.mark.slow
 def test_parquet_is_read(results) -> None:
     info = json.loads(ok(results["parquet"]).stdout)
     assert info["rows"] == N and info["frequency"] == "15min"
     assert info["time_column"] == "ts" and info["targets"] == ["load"]
 
 
+@pytest.mark.slow
 def test_python_m_tsrnn_help(results) -> None:
     out = ok(results["help"]).stdout
     assert "Usage: tsrnn" in out and "inspect" in out
 
 
+@pytest.mark.slow
 def test_console_script_help(tmp_path) -> None:
     script = Path(sys.executable).with_name("tsrnn")
     assert script.exists(), f"no console script at {script}"
-    r = ok(subprocess.run([str(script), "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=120))
+    r = ok(run([str(script), "--help"], tmp_path))
     assert "Usage: tsrnn" in r.stdout and "inspect" in r.stdout
 
 
 @pytest.mark.parametrize("mod", ["tsrnn", "tsrnn.cli", "tsrnn.errors"])
 def test_import_is_light(mod: str, tmp_path) -> None:
-    r = ok(
-        subprocess.run(
-            [sys.executable, "-c", IMPORT_CHECK.format(mod=mod)],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            timeout=120,
-        )
-    )
+    r = ok(run([sys.executable, "-c", IMPORT_CHECK.format(mod=mod)], tmp_path))
     assert r.stdout.strip() == "[]", f"import {mod} pulls in {r.stdout.strip()}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -246,6 +247,38 @@ def test_fill_policies_are_the_documented_ones() -> None:
 def test_an_all_nan_column_cannot_be_filled() -> None:
     with pytest.raises(DataError, match=r"\['v'\] have no values at all"):
         load_series(frame(8, v=[np.nan] * 8), fill="ffill")
+
+
+def overflow_csv(tmp_path) -> str:
+    """temp holds 1e300 on data row 6 (line 8) and -5e38 on row 9 (line 11): finite as float64, inf as float32."""
+    lines = ["time,load,temp"] + [f"2024-01-01 {h:02d}:00:00,{h}.5,{h}" for h in range(24)]
+    lines[7], lines[10] = "2024-01-01 06:00:00,6.5,1e300", "2024-01-01 09:00:00,9.5,-5e38"
+    path = tmp_path / "overflow.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_a_value_beyond_float32_is_refused_naming_column_and_lines(tmp_path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy RuntimeWarning (overflow in cast) either
+        with pytest.raises(DataError, match=r"column 'temp' has 2 out-of-range value\(s\).*1e\+300.*lines 8, 11\b"):
+            load_series(overflow_csv(tmp_path))
+        with pytest.raises(DataError, match=r"column 'v' has 1 out-of-range value\(s\).*at row 2\b"):
+            load_series(frame(4, v=[0.0, 1.0, 1e39, 3.0]))  # a DataFrame: the row label
+        d = load_series(frame(4, v=[0.0, 1.0, 3e38, -3e38]))  # within float32's range: kept as they are
+        np.testing.assert_array_equal(d.values[2:, 0], np.array([3e38, -3e38], dtype=np.float32))
+
+
+@pytest.mark.parametrize("policy, expected", [("ffill", [5.0, 8.0]), ("interpolate", [6.0, 9.0]), ("zero", [0.0, 0.0])])
+def test_fill_policies_fill_values_beyond_float32_like_inf(tmp_path, policy: str, expected) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = load_series(overflow_csv(tmp_path), fill=policy)
+    assert np.isfinite(d.values).all()
+    np.testing.assert_array_equal(d.values[[6, 9], 1], np.array(expected, dtype=np.float32))
+    np.testing.assert_array_equal(d.values[:, 0], np.arange(24, dtype=np.float32) + 0.5)  # load untouched
+    assert d.report.missing == {"temp": {"nan": 0, "inf": 2}} and d.report.filled == policy
+    assert describe(d)["missing"] == {"temp": {"nan": 0, "inf": 2}}
 
 
 def test_unsorted_rows_are_refused_or_sorted() -> None:

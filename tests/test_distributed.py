@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from cli import run, run_cli
 from safetensors.torch import load_file
 
 from tsrnn import RNNForecaster, distributed
@@ -53,9 +52,6 @@ def free_port() -> int:
 def ddp_run(tmp_path_factory):
     """Two processes train one model with DistributedDataParallel over gloo; their reports."""
     out = tmp_path_factory.mktemp("ddp")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
-    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(name, None)
     cmd = [
         sys.executable,
         "-m",
@@ -71,13 +67,14 @@ def ddp_run(tmp_path_factory):
         str(ROOT / "tests" / "distributed_fit.py"),
         str(out),
     ]
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = run(cmd, ROOT, timeout=120)  # cli.ENV: one OpenMP thread, no torchrun variables from outside
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     reports = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
     weights = [load_file(str(out / f"weights{r}.safetensors")) for r in (0, 1)]
     return out, reports, weights
 
 
+@pytest.mark.slow  # torchrun
 def test_both_processes_end_with_the_same_weights_and_logs(ddp_run):
     _, (r0, r1), (w0, w1) = ddp_run
     assert (r0["world"], r0["is_main"], r1["world"], r1["is_main"]) == (2, True, 2, False)
@@ -88,12 +85,14 @@ def test_both_processes_end_with_the_same_weights_and_logs(ddp_run):
     assert len(r0["history"]) >= 1 and all("val_loss" in e and math.isfinite(e["loss"]) for e in r0["history"])
 
 
+@pytest.mark.slow  # torchrun
 def test_each_process_trains_on_half_of_every_epoch(ddp_run):
     _, reports, _ = ddp_run
     for r in reports:
         assert r["windows_trained"] == [math.ceil(r["train_windows"] / 2)] * len(r["history"])
 
 
+@pytest.mark.slow  # torchrun
 def test_the_saved_model_loads_and_predicts(ddp_run):
     out, _, (w0, _) = ddp_run
     model = RNNForecaster.load(out / "model")
@@ -104,18 +103,17 @@ def test_the_saved_model_loads_and_predicts(ddp_run):
     assert (out / "checkpoint" / "last.safetensors").is_file()
 
 
+@pytest.mark.slow  # torchrun
 def test_stateful_mode_is_refused_by_every_process(ddp_run):
     _, reports, _ = ddp_run
     for r in reports:
         assert "cannot be split across torchrun's 2 processes" in r["stateful"]
 
 
+@pytest.mark.slow  # torchrun
 def test_torchrun_tsrnn_fit_tracks_saves_and_prints_once(tmp_path):
     """`torchrun -m tsrnn fit`: both processes train, rank 0 alone writes the model, the MLflow run
     and the report."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
-    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "MLFLOW_TRACKING_URI"):
-        env.pop(name, None)
     cmd = [
         sys.executable,
         "-m",
@@ -147,17 +145,10 @@ def test_torchrun_tsrnn_fit_tracks_saves_and_prints_once(tmp_path):
         "--experiment",
         "ddp",
     ]
-    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    done = run(cmd, tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     summary = json.loads(done.stdout)  # one report: rank 1 printed nothing
     assert summary["epochs"] == 2 and summary["model_dir"] == "model"
     assert len(RNNForecaster.load(tmp_path / "model").predict()) == 6
-    runs = subprocess.run(
-        [sys.executable, "-m", "tsrnn", "runs", "--experiment", "ddp", "--json"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    runs = run_cli("runs", "--experiment", "ddp", "--json", cwd=tmp_path)
     assert [r["run_id"] for r in json.loads(runs.stdout)] == [summary["run_id"]]

@@ -14,6 +14,7 @@ from sklearn.base import clone
 
 from tsrnn import GRUForecaster, LSTMForecaster, RNNForecaster
 from tsrnn.errors import ConfigError, DataError, NotFittedError
+from tsrnn.training import Callback
 
 H, L = 12, 48
 FAST = dict(
@@ -284,6 +285,52 @@ def test_covariates(df):
         est.predict(data.drop(columns="temp"))
 
 
+class TrainingSpy(Callback):
+    """What the trainer really used: the optimizer and its settings, the scheduler, the learning rate
+    of every batch and the gradient norm each step applied (after clipping: the gradients are still
+    there when on_batch_end runs)."""
+
+    def __init__(self) -> None:
+        self.lrs: list[float] = []  # one per batch
+        self.applied_norms: list[float] = []
+
+    def on_fit_start(self, trainer) -> None:
+        self.optimizer = type(trainer.optimizer)
+        self.weight_decays = {g["weight_decay"] for g in trainer.optimizer.param_groups}
+        self.scheduler = type(trainer.scheduler) if trainer.scheduler is not None else None
+
+    def on_epoch_start(self, trainer, epoch) -> None:
+        self.lr = trainer.optimizer.param_groups[0]["lr"]
+
+    def on_batch_end(self, trainer, batch, loss, n) -> None:
+        self.lrs.append(self.lr)
+        self.lr = trainer.optimizer.param_groups[0]["lr"]  # the scheduler has stepped: the next batch's
+        grads = [p.grad for g in trainer.optimizer.param_groups for p in g["params"] if p.grad is not None]
+        self.applied_norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+
+
+TRAINING_DEFAULTS = dict(
+    optimizer="adam", weight_decay=0.0, lr_schedule="cosine", clip_grad_norm=1.0, scaler="standard"
+)
+SCHEDULERS = {
+    "cosine": torch.optim.lr_scheduler.CosineAnnealingLR,
+    "onecycle": torch.optim.lr_scheduler.OneCycleLR,
+    "plateau": torch.optim.lr_scheduler.ReduceLROnPlateau,
+    "none": None,
+}
+
+
+def expected_scaling(method: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(center, scale) the scaler ``method`` should learn from ``rows``, computed with numpy."""
+    if method == "standard":
+        return rows.mean(0), rows.std(0)
+    if method == "minmax":
+        return rows.min(0), np.ptp(rows, 0)
+    if method == "robust":
+        return np.median(rows, 0), np.percentile(rows, 75, 0) - np.percentile(rows, 25, 0)
+    return np.zeros(rows.shape[1]), np.ones(rows.shape[1])
+
+
 @pytest.mark.parametrize(
     "options",
     [
@@ -295,19 +342,58 @@ def test_covariates(df):
         {"tbptt_steps": 8},
         {"num_layers": 2, "dropout": 0.2},
         {"head": "seq2seq", "bidirectional": True, "cell": "gru"},
-        {"lr_schedule": "onecycle", "optimizer": "adamw", "weight_decay": 0.01},
+        {"lr_schedule": "onecycle", "optimizer": "adamw", "weight_decay": 0.03},
         {"instance_norm": False, "scaler": "minmax"},
         {"scaler": "robust", "lr_schedule": "plateau", "clip_grad_norm": None},
+        {"lr_schedule": "none", "clip_grad_norm": 0.01, "scaler": "none"},
     ],
     ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()),
 )
 def test_model_options_fit_and_predict(df, options):
-    est = RNNForecaster(**{**FAST, "epochs": 1, **options}).fit(df)
+    spy = TrainingSpy()
+    est = RNNForecaster(**{**FAST, "epochs": 1, **options}, callbacks=[spy]).fit(df)
     out = est.predict()
     assert out.shape == (H, 2) and list(out.columns) == ["a", "b"]
     assert np.isfinite(out.to_numpy()).all()
     assert est.history_.status == "finished"
     assert all(est.model_.config()[k] == v for k, v in options.items() if k in est.model_.config())
+    o = {**TRAINING_DEFAULTS, **options}
+    logs = est.history_.epochs[0]
+
+    # the optimizer and its weight decay
+    assert spy.optimizer is {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[o["optimizer"]]
+    assert spy.weight_decays == {o["weight_decay"]}
+
+    # the learning rate follows the schedule, batch by batch, and the epoch logs its first value
+    lr, lrs = FAST["lr"], np.array(spy.lrs)
+    assert spy.scheduler is SCHEDULERS[o["lr_schedule"]]
+    assert logs["lr"] == lrs[0] and len(lrs) > 5
+    steps = np.arange(len(lrs))
+    if o["lr_schedule"] == "cosine":  # from lr towards 0 at the end of the last epoch, a half cosine
+        np.testing.assert_allclose(lrs, lr * (1 + np.cos(np.pi * steps / len(lrs))) / 2, rtol=1e-5)
+    elif o["lr_schedule"] == "onecycle":  # up from lr / 25 to about lr, then down to lr / 25 / 1e4
+        peak = int(lrs.argmax())
+        assert lrs[0] == pytest.approx(lr / 25) and 0 < peak < len(lrs) - 1 and lrs[peak] > lr / 2
+        assert (np.diff(lrs[: peak + 1]) > 0).all() and (np.diff(lrs[peak:]) < 0).all()
+        assert lrs[-1] == pytest.approx(lr / 25 / 1e4)
+    else:  # plateau (one epoch: nothing to reduce yet) and none: constant
+        assert (lrs == lr).all()
+
+    # gradient clipping: the logged norm is the one before clipping; the applied one is at most the limit
+    clip = o["clip_grad_norm"]
+    if clip is None:
+        assert "grad_norm" not in logs
+    else:
+        assert logs["grad_norm"] > 0 and max(spy.applied_norms) <= clip * (1 + 1e-5)
+        if clip < 0.1:  # this case's limit is below every norm: clipping really did something
+            assert logs["grad_norm"] > 2 * clip and min(spy.applied_norms) == pytest.approx(clip, rel=1e-3)
+
+    # the scaler: its method, and what it learned from the training rows
+    assert est.scaler_.method == o["scaler"]
+    train = est.series_.series(0)[: int(est.windows_.bounds[0, 1])].astype(np.float64)
+    center, scale = expected_scaling(o["scaler"], train)
+    np.testing.assert_allclose(est.scaler_.center_[0], center, rtol=1e-6)
+    np.testing.assert_allclose(est.scaler_.scale_[0], scale, rtol=1e-6)
 
 
 def test_bad_options_raise_config_error(df):

@@ -19,7 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tracked_cli import ENV, SMALL, hourly_workdir, tsrnn
+from cli import TSRNN, run_cli, start, start_cli
+from tracked_cli import SMALL, hourly_workdir
+
+pytestmark = pytest.mark.slow  # servers, and the CLI as subprocesses
 
 
 def free_port() -> int:
@@ -42,17 +45,9 @@ def wait_until_up(url: str, proc: subprocess.Popen, seconds: float = 120) -> Non
     raise AssertionError(f"{url} did not come up")
 
 
-def start(cmd: list[str], cwd: Path, **env: str) -> subprocess.Popen:
+def start_server(cmd: list[str], cwd: Path, **env: str) -> subprocess.Popen:
     """A server in its own process group, so that stopping it stops its workers too."""
-    return subprocess.Popen(
-        cmd,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**ENV, **env},
-        start_new_session=True,
-    )
+    return start(cmd, cwd, env, stdout=subprocess.DEVNULL, start_new_session=True)
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -76,7 +71,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def local_run(workdir: Path) -> str:
     """A `tsrnn fit` into the default local store, registered as `demo`."""
-    r = tsrnn("fit", "data.csv", *SMALL, "--out", "m", "--json", "--register", "demo", cwd=workdir)
+    r = run_cli("fit", "data.csv", *SMALL, "--out", "m", "--json", "--register", "demo", cwd=workdir)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)["run_id"]
 
@@ -113,24 +108,24 @@ def test_logged_model_is_a_pyfunc_with_signature_that_forecasts(local_run: str, 
 
 
 def test_predict_cli_takes_runs_and_models_uris(local_run: str, workdir: Path) -> None:
-    by_dir = tsrnn("predict", "data.csv", "--model", "m", cwd=workdir)
-    by_run = tsrnn("predict", "data.csv", "--model", f"runs:/{local_run}/model", cwd=workdir)
-    by_name = tsrnn("predict", "data.csv", "--model", "models:/demo/1", cwd=workdir)
+    by_dir = run_cli("predict", "data.csv", "--model", "m", cwd=workdir)
+    by_run = run_cli("predict", "data.csv", "--model", f"runs:/{local_run}/model", cwd=workdir)
+    by_name = run_cli("predict", "data.csv", "--model", "models:/demo/1", cwd=workdir)
     assert by_dir.returncode == by_run.returncode == by_name.returncode == 0, by_run.stderr + by_name.stderr
     assert by_dir.stdout == by_run.stdout == by_name.stdout and by_dir.stdout.count("\n") == 13
 
 
 def test_bad_model_uris_are_clear_errors(local_run: str, workdir: Path) -> None:
-    r = tsrnn("predict", "data.csv", "--model", "runs:/0123456789abcdef0123456789abcdef/model", cwd=workdir)
+    r = run_cli("predict", "data.csv", "--model", "runs:/0123456789abcdef0123456789abcdef/model", cwd=workdir)
     assert r.returncode == 2 and "cannot fetch the model" in r.stderr and "Traceback" not in r.stderr
-    r = tsrnn("predict", "data.csv", "--model", "models:/no-such-model/3", cwd=workdir)
+    r = run_cli("predict", "data.csv", "--model", "models:/no-such-model/3", cwd=workdir)
     assert r.returncode == 2 and "cannot fetch the model" in r.stderr
-    r = tsrnn("predict", "data.csv", "--model", "m", "--tracking-uri", local_store(workdir), cwd=workdir)
+    r = run_cli("predict", "data.csv", "--model", "m", "--tracking-uri", local_store(workdir), cwd=workdir)
     assert r.returncode == 2 and "--tracking-uri applies to an MLflow model" in r.stderr
 
 
 def test_register_needs_tracking(workdir: Path) -> None:
-    r = tsrnn("fit", "data.csv", "--no-track", "--register", "x", cwd=workdir)
+    r = run_cli("fit", "data.csv", "--no-track", "--register", "x", cwd=workdir)
     assert r.returncode == 2 and "--register" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -140,7 +135,7 @@ def test_register_needs_tracking(workdir: Path) -> None:
 @pytest.fixture(scope="module")
 def detector_run(workdir: Path) -> tuple[str, dict]:
     """A `tsrnn detect` that fits a detector, tracked in experiment `det`: (run id, its --json report)."""
-    r = tsrnn(
+    r = run_cli(
         "detect",
         "data.csv",
         "--epochs",
@@ -155,14 +150,14 @@ def detector_run(workdir: Path) -> tuple[str, dict]:
         cwd=workdir,
     )
     assert r.returncode == 0, r.stderr
-    runs = json.loads(tsrnn("runs", "--experiment", "det", "--json", cwd=workdir).stdout)
+    runs = json.loads(run_cli("runs", "--experiment", "det", "--json", cwd=workdir).stdout)
     return runs[0]["run_id"], json.loads(r.stdout)
 
 
 def test_detector_runs_log_a_servable_model_used_by_detect(detector_run: tuple[str, dict], workdir: Path) -> None:
     run_id, report = detector_run
     uri = f"runs:/{run_id}/model"
-    again = tsrnn("detect", "data.csv", "--model", uri, "--json", "--no-track", cwd=workdir)
+    again = run_cli("detect", "data.csv", "--model", uri, "--json", "--no-track", cwd=workdir)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["flagged"] == report["flagged"]
     import mlflow
@@ -177,29 +172,8 @@ def test_detector_runs_log_a_servable_model_used_by_detect(detector_run: tuple[s
 
 
 def test_killed_run_resumes_from_its_checkpoint_by_run_id(workdir: Path) -> None:
-    args = [
-        sys.executable,
-        "-m",
-        "tsrnn",
-        "fit",
-        "data.csv",
-        "-L",
-        "48",
-        "-H",
-        "12",
-        "--epochs",
-        "300",
-        "--hidden",
-        "8",
-        "--patience",
-        "0",
-        "--out",
-        "killed",
-        "--experiment",
-        "resume",
-        "--quiet",
-    ]
-    p = subprocess.Popen(args, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    args = ["fit", "data.csv", "-L", "48", "-H", "12", "--epochs", "300", "--hidden", "8", "--patience", "0"]
+    p = start_cli(*args, "--out", "killed", "--experiment", "resume", "--quiet", cwd=workdir)
     ckpt = workdir / ".killed.checkpoint" / "last.safetensors"
     deadline = time.time() + 120
     while not ckpt.exists() and time.time() < deadline and p.poll() is None:
@@ -207,13 +181,13 @@ def test_killed_run_resumes_from_its_checkpoint_by_run_id(workdir: Path) -> None
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130, err
-    run = json.loads(tsrnn("runs", "--experiment", "resume", "--json", cwd=workdir).stdout)[0]
+    run = json.loads(run_cli("runs", "--experiment", "resume", "--json", cwd=workdir).stdout)[0]
     assert run["status"] == "KILLED" and f"--resume {run['run_id']}" in err
     import mlflow
 
     client = mlflow.MlflowClient(local_store(workdir))
     done = len(client.get_metric_history(run["run_id"], "loss"))
-    r = tsrnn(
+    r = run_cli(
         "fit",
         "data.csv",
         "--resume",
@@ -235,11 +209,11 @@ def test_killed_run_resumes_from_its_checkpoint_by_run_id(workdir: Path) -> None
 
 
 def test_resume_refuses_what_it_cannot_use(workdir: Path) -> None:
-    r = tsrnn("fit", "data.csv", "--resume", "not-a-run", cwd=workdir)
+    r = run_cli("fit", "data.csv", "--resume", "not-a-run", cwd=workdir)
     assert r.returncode == 2 and "neither a checkpoint file nor an MLflow run id" in r.stderr
-    r = tsrnn("fit", "data.csv", "--resume", "0123456789abcdef0123456789abcdef", cwd=workdir)
+    r = run_cli("fit", "data.csv", "--resume", "0123456789abcdef0123456789abcdef", cwd=workdir)
     assert r.returncode == 2 and "no MLflow run" in r.stderr
-    r = tsrnn("fit", "data.csv", "--resume", "0123456789abcdef0123456789abcdef", "--no-track", cwd=workdir)
+    r = run_cli("fit", "data.csv", "--resume", "0123456789abcdef0123456789abcdef", "--no-track", cwd=workdir)
     assert r.returncode == 2 and "--no-track" in r.stderr
 
 
@@ -289,7 +263,7 @@ def test_code_api_marks_a_failing_run_failed(tmp_path: Path) -> None:
 @pytest.fixture()
 def tracking_server(tmp_path: Path) -> Iterator[str]:
     port = free_port()
-    proc = start(
+    proc = start_server(
         [
             sys.executable,
             "-m",
@@ -318,7 +292,7 @@ def tracking_server(tmp_path: Path) -> Iterator[str]:
 
 
 def test_fit_logs_to_a_real_tracking_server(tracking_server: str, workdir: Path) -> None:
-    r = tsrnn(
+    r = run_cli(
         "fit",
         "data.csv",
         *SMALL,
@@ -336,7 +310,7 @@ def test_fit_logs_to_a_real_tracking_server(tracking_server: str, workdir: Path)
     )
     assert r.returncode == 0, r.stderr
     run_id = json.loads(r.stdout)["run_id"]
-    listed = tsrnn("runs", "--tracking-uri", tracking_server, "--experiment", "remote", "--json", cwd=workdir)
+    listed = run_cli("runs", "--tracking-uri", tracking_server, "--experiment", "remote", "--json", cwd=workdir)
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout)[0]["run_id"] == run_id
     assert not (workdir / "mlruns" / "artifacts" / run_id).exists()  # nothing went to the local store
@@ -348,7 +322,7 @@ def test_fit_logs_to_a_real_tracking_server(tracking_server: str, workdir: Path)
     from tsrnn import RNNForecaster
 
     pd.testing.assert_frame_equal(got, RNNForecaster.load(workdir / "served").predict(frame).reset_index())
-    by_cli = tsrnn(
+    by_cli = run_cli(
         "predict", "data.csv", "--model", f"runs:/{run_id}/model", "--tracking-uri", tracking_server, cwd=workdir
     )
     assert by_cli.returncode == 0 and by_cli.stdout.count("\n") == 13, by_cli.stderr
@@ -356,7 +330,7 @@ def test_fit_logs_to_a_real_tracking_server(tracking_server: str, workdir: Path)
 
 def test_tracking_server_going_away_during_training_keeps_the_model(tmp_path: Path, workdir: Path) -> None:
     port = free_port()
-    server = start(
+    server = start_server(
         [
             sys.executable,
             "-m",
@@ -375,34 +349,10 @@ def test_tracking_server_going_away_during_training_keeps_the_model(tmp_path: Pa
         MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
     )
     wait_until_up(f"http://127.0.0.1:{port}/health", server)
-    fit = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tsrnn",
-            "fit",
-            "data.csv",
-            "-L",
-            "48",
-            "-H",
-            "12",
-            "--epochs",
-            "300",
-            "--hidden",
-            "8",
-            "--patience",
-            "0",
-            "--out",
-            "orphan",
-            "--quiet",
-            "--tracking-uri",
-            f"http://127.0.0.1:{port}",
-        ],
+    fit = start_cli(
+        *("fit", "data.csv", "-L", "48", "-H", "12", "--epochs", "300", "--hidden", "8", "--patience", "0"),
+        *("--out", "orphan", "--quiet", "--tracking-uri", f"http://127.0.0.1:{port}"),
         cwd=workdir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
     )
     ckpt = workdir / ".orphan.checkpoint" / "last.safetensors"
     deadline = time.time() + 120
@@ -423,7 +373,7 @@ def test_tracking_server_going_away_during_training_keeps_the_model(tmp_path: Pa
 def test_model_server_answers_invocations_with_the_forecast(source: str, local_run: str, workdir: Path) -> None:
     port = free_port()
     model = f"runs:/{local_run}/model" if source == "run" else "m"
-    proc = start([sys.executable, "-m", "tsrnn", "serve", "--model", model, "--port", str(port)], workdir)
+    proc = start_server([*TSRNN, "serve", "--model", model, "--port", str(port)], workdir)
     try:
         wait_until_up(f"http://127.0.0.1:{port}/ping", proc)
         frame = pd.read_csv(workdir / "data.csv").tail(100)
@@ -454,9 +404,9 @@ def test_serve_refuses_a_busy_port_and_a_missing_model(workdir: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
-        r = tsrnn("serve", "--model", "m", "--port", str(s.getsockname()[1]), cwd=workdir)
+        r = run_cli("serve", "--model", "m", "--port", str(s.getsockname()[1]), cwd=workdir)
     assert r.returncode == 2 and "cannot listen" in r.stderr and "Traceback" not in r.stderr
-    r = tsrnn("serve", "--model", "no-such-dir", "--port", str(free_port()), cwd=workdir)
+    r = run_cli("serve", "--model", "no-such-dir", "--port", str(free_port()), cwd=workdir)
     assert r.returncode == 2 and "no-such-dir" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -471,9 +421,9 @@ def test_a_mistaken_resume_leaves_the_named_run_as_it_was(
     client = mlflow.MlflowClient(local_store(workdir))
     before = client.get_run(local_run)
     (workdir / "other.csv").write_text((workdir / "data.csv").read_text().replace(",0.", ",1."))
-    r = tsrnn("fit", "other.csv", "--resume", local_run, cwd=workdir)  # other data
+    r = run_cli("fit", "other.csv", "--resume", local_run, cwd=workdir)  # other data
     assert r.returncode == 2 and "is not the data MLflow run" in r.stderr and "Traceback" not in r.stderr
-    r = tsrnn("fit", "data.csv", "--resume", detector_run[0], cwd=workdir)  # no forecaster checkpoint
+    r = run_cli("fit", "data.csv", "--resume", detector_run[0], cwd=workdir)  # no forecaster checkpoint
     assert r.returncode == 2 and "has no params.json" in r.stderr
     assert client.get_run(detector_run[0]).info.status == "FINISHED"
     after = client.get_run(local_run)
@@ -500,7 +450,7 @@ def test_a_mistaken_resume_leaves_the_named_run_as_it_was(
     ],
 )
 def test_mistakes_are_refused_before_anything_runs(workdir: Path, args: list[str], words: list[str]) -> None:
-    r = tsrnn(*args, cwd=workdir)
+    r = run_cli(*args, cwd=workdir)
     assert r.returncode == 2, r.stderr
     assert all(w in r.stderr for w in words) and "Traceback" not in r.stderr
     assert not (workdir / "never").exists()
@@ -509,8 +459,8 @@ def test_mistakes_are_refused_before_anything_runs(workdir: Path, args: list[str
 def test_reading_commands_create_no_store_and_errors_name_the_uri(
     local_run: str, workdir: Path, tmp_path: Path
 ) -> None:
-    r = tsrnn("runs", cwd=tmp_path)
+    r = run_cli("runs", cwd=tmp_path)
     assert r.returncode == 2 and "no MLflow store" in r.stderr and not (tmp_path / "mlruns").exists()
-    r = tsrnn("detect", "data.csv", "--model", f"runs:/{local_run}/model", "--no-track", cwd=workdir)
+    r = run_cli("detect", "data.csv", "--model", f"runs:/{local_run}/model", "--no-track", cwd=workdir)
     assert r.returncode == 2 and f"runs:/{local_run}/model holds a RNNForecaster" in r.stderr
     assert "/tmp/tsrnn-model-" not in r.stderr

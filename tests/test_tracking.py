@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from tracked_cli import ENV, SMALL, hourly_workdir, tsrnn
+from cli import run, run_cli
+from tracked_cli import SMALL, hourly_workdir
+
+pytestmark = pytest.mark.slow  # every test runs the CLI
 
 
 @pytest.fixture(scope="module")
@@ -18,14 +20,14 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def tracked(workdir: Path) -> str:
-    r = tsrnn("fit", "data.csv", *SMALL, "--out", "m", "--json", "--run-name", "first", cwd=workdir)
+    r = run_cli("fit", "data.csv", *SMALL, "--out", "m", "--json", "--run-name", "first", cwd=workdir)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)["run_id"]
 
 
 def test_fit_is_an_mlflow_run_in_the_local_store(tracked: str, workdir: Path) -> None:
     assert (workdir / "mlruns" / "mlflow.db").is_file()
-    r = tsrnn("runs", "--json", cwd=workdir)
+    r = run_cli("runs", "--json", cwd=workdir)
     assert r.returncode == 0, r.stderr
     runs = json.loads(r.stdout)
     assert runs[0]["run_id"] == tracked and runs[0]["status"] == "FINISHED"
@@ -34,7 +36,7 @@ def test_fit_is_an_mlflow_run_in_the_local_store(tracked: str, workdir: Path) ->
 
 
 def test_runs_show_has_params_metrics_per_epoch_and_artifacts(tracked: str, workdir: Path) -> None:
-    r = tsrnn("runs", "show", tracked, "--json", cwd=workdir)
+    r = run_cli("runs", "show", tracked, "--json", cwd=workdir)
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout)
     assert info["params"]["lookback"] == "48" and info["params"]["data.rows"] == "500"
@@ -55,14 +57,7 @@ def test_no_track_never_imports_mlflow(workdir: Path) -> None:
         "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
         "print('mlflow' in sys.modules)"
     )
-    r = subprocess.run(
-        [sys.executable, "-c", code, "fit", "data.csv", *SMALL, "--out", "nt", "--no-track"],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=300,
-    )
+    r = run([sys.executable, "-c", code, "fit", "data.csv", *SMALL, "--out", "nt", "--no-track"], workdir)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "False"
 
@@ -73,11 +68,11 @@ def test_unreachable_server_is_reported_before_training(workdir: Path) -> None:
     with socket.socket() as s:  # a free port with nothing listening
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    r = tsrnn("fit", "data.csv", *SMALL, "--out", "never", "--tracking-uri", f"http://127.0.0.1:{port}", cwd=workdir)
+    r = run_cli("fit", "data.csv", *SMALL, "--out", "never", "--tracking-uri", f"http://127.0.0.1:{port}", cwd=workdir)
     assert r.returncode == 2 and "does not answer" in r.stderr and "--no-track" in r.stderr
     assert not (workdir / "never").exists()
 
 
 def test_no_track_refuses_tracking_options(workdir: Path) -> None:
-    r = tsrnn("fit", "data.csv", "--no-track", "--experiment", "x", cwd=workdir)
+    r = run_cli("fit", "data.csv", "--no-track", "--experiment", "x", cwd=workdir)
     assert r.returncode == 2 and "--experiment" in r.stderr and "Traceback" not in r.stderr

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pandas is imported where it is used, not at `import tsrnn`
 FILL_POLICIES = ("error", "ffill", "interpolate", "zero")
 TIME_NAMES = ("date", "datetime", "time", "timestamp", "ds", "period")
 _SHOW = 5  # how many bad rows a message lists
+_FLOAT32_MAX = float(np.finfo(np.float32).max)  # values are stored as float32: larger ones become inf
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ class DataReport:
     rows: int
     ignored_columns: list[str] = field(default_factory=list)
     constant_columns: list[str] = field(default_factory=list)
-    missing: dict[str, dict[str, int]] = field(default_factory=dict)  # column -> {"nan": n, "inf": n}
+    # column -> {"nan": n, "inf": n}; "inf" counts values beyond float32's range too (stored, they would be inf)
+    missing: dict[str, dict[str, int]] = field(default_factory=dict)
     filled: str | None = None
     filled_gap_rows: int = 0
     gaps: list[Gap] = field(default_factory=list)
@@ -399,8 +401,9 @@ def load_series(
     """Read and validate ``source``; see the module docstring.
 
     ``target``: a column name or names (default: every numeric column that is not the time, id
-    or a covariate). ``fill``: what to do with NaN/inf and with gaps in the time grid: "error"
-    (default) raises naming the column and rows; "ffill", "interpolate" (linear in time) or
+    or a covariate). ``fill``: what to do with NaN/inf (values beyond float32's range, such as
+    1e300, count as inf) and with gaps in the time grid: "error" (default) raises naming the
+    column and rows; "ffill", "interpolate" (linear in time) or
     "zero" fill NaN/inf, and also insert the missing timestamps of gaps and fill them.
     ``sort``: sort rows by time instead of refusing unsorted input. ``source_name``: how
     messages name a DataFrame source (e.g. the file it was read from).
@@ -508,7 +511,7 @@ def load_series(
             f"{name}: the series have different frequencies ({sorted(known)})", "resample every series to one frequency"
         )
     for c, col in enumerate(cols):
-        if all(np.ptp(a[:, c]) == 0 for a in arrays if len(a)):
+        if all((a[:, c] == a[0, c]).all() for a in arrays if len(a)):  # not ptp: it overflows near float32 max
             report.constant_columns.append(col)
     if report.constant_columns:
         report.warnings.append(f"constant column(s) {report.constant_columns}: they carry no information")
@@ -541,30 +544,42 @@ def load_series(
 def _check_missing(
     block: "pd.DataFrame", fill: str, name: str, is_file: bool, sid: str | None, report: DataReport, labels: Any
 ) -> "pd.DataFrame":
+    """Refuse NaN, inf and values beyond float32's range (they would become inf when stored), or
+    fill them as ``fill`` says; the report counts values beyond the range as inf."""
     arr = block.to_numpy(dtype=np.float64)
     nan, inf = np.isnan(arr), np.isinf(arr)
-    if not (nan.any() or inf.any()):
+    with np.errstate(invalid="ignore"):
+        big = np.isfinite(arr) & (np.abs(arr) > _FLOAT32_MAX)
+    if not (nan.any() or inf.any() or big.any()):
         return block
     who = f" series {sid!r}," if sid is not None else ""
     for c, col in enumerate(block.columns):
-        n_nan, n_inf = int(nan[:, c].sum()), int(inf[:, c].sum())
-        if n_nan or n_inf:
+        n_nan, n_inf, n_big = int(nan[:, c].sum()), int(inf[:, c].sum()), int(big[:, c].sum())
+        if n_nan or n_inf or n_big:
             m = report.missing.setdefault(col, {"nan": 0, "inf": 0})
             m["nan"] += n_nan
-            m["inf"] += n_inf
+            m["inf"] += n_inf + n_big
             if fill == "error":
-                bad = np.flatnonzero(nan[:, c] | inf[:, c])
+                bad = np.flatnonzero(nan[:, c] | inf[:, c] | big[:, c])
                 at = (
                     _rows(labels[bad[bad < len(labels)]], is_file)
                     if len(labels) == len(block)
                     else "at times " + ", ".join(str(block.index[i]) for i in bad[:_SHOW])
                 )
-                kinds = " and ".join(k for k, n in (("missing (NaN)", n_nan), ("infinite", n_inf)) if n)
+                words = [k for k, n in (("missing (NaN)", n_nan), ("infinite", n_inf), ("out-of-range", n_big)) if n]
+                kinds = " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
+                if n_big:
+                    first = arr[np.flatnonzero(big[:, c])[0], c]
+                    kinds += (
+                        f" value(s) (larger in magnitude than float32's maximum {_FLOAT32_MAX:.4g}, such as {first:g})"
+                    )
+                else:
+                    kinds += " value(s)"
                 raise DataError(
-                    f"{name}:{who} column {col!r} has {n_nan + n_inf} {kinds} value(s), at {at}",
+                    f"{name}:{who} column {col!r} has {n_nan + n_inf + n_big} {kinds}, at {at}",
                     "fix them, or choose a fill policy: --fill ffill|interpolate|zero",
                 )
-    block = block.replace([np.inf, -np.inf], np.nan)
+    block = block.mask(inf | big)  # filled below as NaN is
     if fill == "ffill":
         block = block.ffill().bfill()  # leading NaNs take the first observed value
     elif fill == "interpolate":

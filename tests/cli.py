@@ -1,0 +1,103 @@
+"""Running the real `tsrnn` command line in tests: one environment and one way to run it.
+
+``run_cli(*args, cwd=...)`` runs ``python -m tsrnn *args`` to completion; ``run_many`` runs several
+such commands side by side; ``start_cli`` starts one in the background (``--follow``, Ctrl-C
+tests); ``run`` and ``start`` do the same for any other command line (a console script,
+``python -c``, a server) in the same environment.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+TSRNN = [sys.executable, "-m", "tsrnn"]
+TIMEOUT = 300  # seconds; a CLI test on this project's small files takes a few
+
+# A wide, colourless terminal (tables are not truncated, messages not wrapped), one OpenMP thread
+# (tiny models train fastest on one, and CLI runs side by side do not fight over cores), output
+# unbuffered (a test reading a background command's stdout sees lines as they are printed), no
+# MLFLOW_TRACKING_URI from the outside (tracking goes to the local store in cwd, or where a test
+# says) and no torchrun variables from the outside. Bytecode may be cached (in the git-ignored
+# __pycache__ folders): recompiling tsrnn costs each run about 0.3 s. The interpreter's own bin
+# folder comes first on PATH, as in an activated virtual environment: `mlflow models serve`, which
+# `tsrnn serve` runs, starts `uvicorn` from PATH.
+ENV = {
+    **os.environ,
+    "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    "COLUMNS": "250",
+    "NO_COLOR": "1",
+    "TERM": "dumb",
+    "PYTHONHASHSEED": "0",
+    "OMP_NUM_THREADS": "1",
+    "PYTHONUNBUFFERED": "1",
+}
+for _name in (
+    "MLFLOW_TRACKING_URI",
+    "PYTHONDONTWRITEBYTECODE",
+    "WORLD_SIZE",
+    "RANK",
+    "LOCAL_RANK",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+):
+    ENV.pop(_name, None)
+
+
+def run(
+    argv: list[str], cwd: Path, stdin: str | None = None, timeout: float = TIMEOUT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``argv`` in ``cwd`` to completion in ``ENV`` (plus ``env``); text stdout and stderr captured."""
+    return subprocess.run(
+        argv,
+        cwd=cwd,
+        env={**ENV, **(env or {})},
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_cli(
+    *args: str, cwd: Path, stdin: str | None = None, timeout: float = TIMEOUT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """``python -m tsrnn *args`` in ``cwd``; ``stdin`` is the text it reads (none: an empty stdin)."""
+    return run([*TSRNN, *args], cwd, stdin, timeout, env)
+
+
+def run_many(
+    jobs: dict[str, tuple[list[str], Path]], timeout: float = TIMEOUT
+) -> dict[str, subprocess.CompletedProcess]:
+    """``{name: (args, cwd)}`` -> ``{name: result}``: every ``python -m tsrnn *args`` at once, a few at a time.
+
+    Each CLI run spends about a second importing pandas; running them side by side keeps the
+    CLI suites fast on a small machine.
+    """
+    with ThreadPoolExecutor(max_workers=(os.cpu_count() or 2) + 1) as pool:
+        futures = {name: pool.submit(run_cli, *args, cwd=cwd, timeout=timeout) for name, (args, cwd) in jobs.items()}
+        return {name: f.result() for name, f in futures.items()}
+
+
+def _default_sigint() -> None:
+    # A background job of a non-interactive shell starts with SIGINT ignored, and its children inherit
+    # that: Python then installs no KeyboardInterrupt handler, and a test's SIGINT would be lost.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start(argv: list[str], cwd: Path, env: dict[str, str] | None = None, **popen: Any) -> subprocess.Popen:
+    """Start ``argv`` in ``cwd`` in ``ENV`` (plus ``env``) with SIGINT at its default, so that a test can
+    interrupt it; stdout and stderr are text pipes unless ``popen`` says otherwise."""
+    popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "stdin": subprocess.DEVNULL, **popen}
+    return subprocess.Popen(argv, cwd=cwd, env={**ENV, **(env or {})}, text=True, preexec_fn=_default_sigint, **popen)
+
+
+def start_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, **popen: Any) -> subprocess.Popen:
+    """``python -m tsrnn *args`` started in ``cwd`` (see ``start``)."""
+    return start([*TSRNN, *args], cwd, env, **popen)
