@@ -165,6 +165,8 @@ def fit(
     out = out or Path("tsrnn-models") / f"{data.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     refuse_existing(out, force, "--out")
     check_tracking(fit, given, tracked=not no_track)
+    if resume is not None and not Path(resume).exists():  # an MLflow run keeps its experiment and name
+        refuse_unused(fit, ("experiment", "run_name"), "with --resume RUN_ID (the run keeps its own)", given)
     typed = {
         n for n in ctx.params if getattr(ctx.get_parameter_source(n), "name", None) in ("COMMANDLINE", "ENVIRONMENT")
     }
@@ -178,7 +180,6 @@ def fit(
             tracking=not no_track,
         )
         if plan.run_id:
-            refuse_unused(fit, ("experiment", "run_name"), "with --resume RUN_ID (the run keeps its own)", given)
             err(f"resuming MLflow run {plan.run_id} from its checkpoint")
         p = plan.params
         series = load_series(
