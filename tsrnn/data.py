@@ -170,8 +170,8 @@ def read_frame(source: "str | Path | pd.DataFrame", sep: str | None = None) -> t
     """Read ``source`` into a DataFrame. Returns (frame, display name, is_file)."""
     import pandas as pd
 
-    if isinstance(source, pd.DataFrame):
-        return source, "<DataFrame>", False
+    if isinstance(source, pd.DataFrame):  # attrs["source"]: the file a frame was read from
+        return source, str(source.attrs.get("source", "<DataFrame>")), False
     if not isinstance(source, (str, Path)):
         raise ConfigError(
             f"cannot read data from a {type(source).__name__}",
@@ -321,6 +321,11 @@ def _parse_times(s: "pd.Series", col: str, name: str, is_file: bool) -> "pd.Date
             "fix or remove those rows; times look like 2024-01-31 or 2024-01-31 13:00:00",
         )
     return pd.DatetimeIndex(parsed).as_unit("ns")
+
+
+def row_times(frame: "pd.DataFrame", time_col: str, name: str = "<DataFrame>") -> "pd.DatetimeIndex":
+    """The times of ``frame``'s rows, read as ``load_series`` reads them (zoned times keep their zone)."""
+    return _parse_times(frame[time_col], time_col, name, False)
 
 
 def _numeric(df: "pd.DataFrame", col: str, name: str, is_file: bool, role: str) -> "pd.Series":
