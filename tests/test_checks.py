@@ -10,6 +10,7 @@ import pytest
 from tsrnn.checks import (
     check_choice,
     check_fraction,
+    check_frequency,
     check_int,
     check_non_negative,
     check_number,
@@ -92,6 +93,22 @@ def test_check_choice_names_the_allowed_values():
     for bad in ("GRU", None, ["gru"]):
         with pytest.raises(ConfigError, match=r"unknown cell .*\n  hint: use one of rnn, lstm, gru"):
             check_choice("cell", bad, ("rnn", "lstm", "gru"))
+
+
+def test_check_frequency_accepts_pandas_aliases_and_refuses_with_an_example():
+    for good in ("5min", "1h", "h", "1D", "MS", "W-SUN", " 15min "):
+        assert check_frequency("--resample", good) == good.strip()
+    for bad, problem in (
+        ("5 minutes", "is not a pandas frequency"),
+        ("5T", "is not a pandas frequency"),
+        ("0min", "must be a positive step"),
+        ("-1h", "must be a positive step"),
+        ("", "must be a frequency such as '5min'"),
+        (5, "must be a frequency such as '5min'"),
+        (None, "must be a frequency such as '5min'"),
+    ):
+        with pytest.raises(ConfigError, match=rf"--resample .*{problem}.*\n  hint: .*e\.g\. 5min"):
+            check_frequency("--resample", bad)
 
 
 def test_check_target_index():

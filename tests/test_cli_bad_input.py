@@ -122,7 +122,15 @@ def _(d: Path) -> list[str]:
     return ["inspect", write(d / "data.csv", rows)]
 
 
-@refused("duplicate_timestamps", "duplicate timestamp", "2024-01-01 09:00:00", "lines 11, 12")
+@refused(
+    "duplicate_timestamps",
+    "duplicate timestamp",
+    "2024-01-01 09:00:00",
+    "lines 11, 12",
+    "--duplicates first|last|mean",
+    "--resample FREQ",
+    "daylight saving",
+)
 def _(d: Path) -> list[str]:
     rows = table()
     rows[10][0] = rows[9][0]  # 09:00 on lines 11 and 12
@@ -170,11 +178,39 @@ for _policy in FILLS:
     other(f"fill_{_policy}")(lambda d, p=_policy: ["inspect", _holes(d), "--fill", p, "--json"])
 
 
-@refused("mixed_frequencies", "mixed frequencies", "0 days 01:00:00", "1 days 00:00:00")
+@refused("mixed_frequencies", "mixed frequencies", "0 days 01:00:00", "1 days 00:00:00", "--resample 1h")
 def _(d: Path) -> list[str]:
     hourly = stamps(150)
     daily = stamps(50, timedelta(days=1), datetime(2024, 1, 1) + timedelta(hours=149, days=1))
     return ["inspect", write(d / "mixed.csv", table(200, hourly + daily))]
+
+
+def _jittered(d: Path) -> str:
+    """A 5-minute feed whose rows arrive 0 to 59 seconds late: no regular step."""
+    late = [
+        stamps(1, start=datetime(2024, 1, 1) + timedelta(minutes=5 * i, seconds=(i * 37) % 60))[0] for i in range(N)
+    ]
+    return write(d / "jittered.csv", table(N, late))
+
+
+@refused("jittered_feed", "jittered.csv", "not on one regular grid", "--resample 5min")
+def _(d: Path) -> list[str]:
+    return ["inspect", _jittered(d)]
+
+
+@refused("bad_resample", "--resample '5 minutes' is not a pandas frequency", "e.g. 5min")
+def _(d: Path) -> list[str]:
+    return ["inspect", _jittered(d), "--resample", "5 minutes"]
+
+
+@refused("agg_without_resample", "--agg max has no effect without --resample")
+def _(d: Path) -> list[str]:
+    return ["inspect", good(d), "--agg", "max"]
+
+
+@refused("unknown_duplicates", "unknown duplicates policy 'drop'", "--duplicates error|first|last|mean")
+def _(d: Path) -> list[str]:
+    return ["inspect", good(d), "--duplicates", "drop"]
 
 
 # ----------------------------------------------------------------------------- too short

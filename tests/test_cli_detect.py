@@ -190,3 +190,35 @@ def test_detect_is_tracked_unless_no_track(workdir: Path) -> None:
     assert [m["name"] for m in info["models"]] == ["model"]
     r = run_cli("detect", "data.csv", *SMALL, "--no-track", "--experiment", "x", cwd=workdir)
     assert r.returncode == 2 and "--experiment" in r.stderr
+
+
+def test_detect_resamples_a_jittered_feed(tmp_path: Path) -> None:
+    # a 5-minute feed arriving 0-59 s late, one sample missed, a labelled spike
+    n = 400
+    rng = np.random.default_rng(0)
+    t = np.arange(n)
+    df = pd.DataFrame(
+        {
+            "time": pd.date_range("2024-01-01", periods=n, freq="5min") + pd.to_timedelta(rng.integers(0, 60, n), "s"),
+            "a": np.sin(2 * np.pi * t / 48) + 0.05 * rng.normal(size=n),
+            "label": 0,
+        }
+    )
+    df.loc[330:332, "a"] += 4
+    df.loc[330:332, "label"] = 1
+    df.drop(index=100).to_csv(tmp_path / "jittered.csv", index=False)
+    r = run_cli("detect", "jittered.csv", *SMALL, "--labels", "label", "--no-track", cwd=tmp_path)
+    assert r.returncode == 2 and "--resample 5min" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli(
+        *("detect", "jittered.csv", *SMALL, "--labels", "label", "--no-track", "--json"),
+        *("--resample", "5min", "--fill", "interpolate", "--train-until", "2024-01-01 16:00"),
+        *("--output", "scores.csv", "--plot", "scores.png"),
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "fitting a forecast detector on 191 of 399 rows" in r.stderr  # the file's rows before 16:00
+    out = json.loads(r.stdout)
+    assert out["rows"] == n and out["point"]["recall"] > 0  # one row per 5-minute step, the missed one filled
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert len(scores) == n and scores["time"].iloc[1] == "2024-01-01 00:05:00"
+    assert (tmp_path / "scores.png").read_bytes()[:4] == b"\x89PNG"

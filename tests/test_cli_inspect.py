@@ -61,6 +61,27 @@ def parquet(d: Path) -> str:
     return "data.parquet"
 
 
+def jittered_csv(d: Path) -> str:
+    """A 5-minute feed whose rows arrive 0 to 59 seconds late (sample 100 never arrives)."""
+    rows = [
+        [
+            (datetime(2024, 1, 1) + timedelta(minutes=5 * i, seconds=(i * 37) % 60)).strftime("%Y-%m-%d %H:%M:%S"),
+            *load_temp(i),
+        ]
+        for i in range(N)
+        if i != 100
+    ]
+    return write(d / "jittered.csv", ["time", "load", "temp"], rows)
+
+
+def repeated_hour_csv(d: Path) -> str:
+    """Local wall times without a zone: 02:00 twice when the clocks go back (2024-10-27 in Europe)."""
+    hours = [datetime(2024, 10, 26, 12) + timedelta(hours=i) for i in range(N)]
+    hours.insert(15, hours[14])  # 02:00 again, an hour later in real time
+    rows = [[h.strftime("%Y-%m-%d %H:%M:%S"), *load_temp(i)] for i, h in enumerate(hours)]
+    return write(d / "repeated_hour.csv", ["time", "load", "temp"], rows)
+
+
 IMPORT_CHECK = f"import sys, {{mod}}; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
 JSON_L, JSON_H, JSON_STRIDE = 24, 6, 2
 
@@ -87,6 +108,19 @@ JOBS = {
     ],
     "parquet": lambda d: ["inspect", parquet(d), "--json", "-L", "24", "-H", "4"],
     "help": lambda d: ["--help"],
+    "jittered": lambda d: ["inspect", jittered_csv(d), "--resample", "5min"],
+    "jittered_json": lambda d: [
+        "inspect",
+        jittered_csv(d),
+        "--resample",
+        "5min",
+        "--agg",
+        "last",
+        "--fill",
+        "ffill",
+        "--json",
+    ],
+    "repeated_hour": lambda d: ["inspect", repeated_hour_csv(d), "--duplicates", "mean", "--json"],
 }
 
 
@@ -169,6 +203,28 @@ def test_fill_interpolate_inserts_the_missing_rows(results) -> None:
     assert info["rows"] == N
     assert info["gaps"]["count"] == 0
     assert info["filled"] == "interpolate"
+
+
+@pytest.mark.slow
+def test_a_jittered_feed_is_resampled(results) -> None:
+    r = ok(results["jittered"])
+    lines = {
+        line.split("│")[1].strip(): line.split("│")[2].strip() for line in r.stdout.splitlines() if line.count("│") == 3
+    }
+    assert lines["frequency"] == "5min (resampled: mean of the rows in each step)"
+    assert lines["rows"] == str(N - 1) and lines["gaps"] == "1 (1 missing steps)"
+    assert "gap: 1 step(s) missing between 2024-01-01 08:15:00 and 2024-01-01 08:25:00" in r.stdout
+    info = json.loads(ok(results["jittered_json"]).stdout)
+    assert info["resampled"] == {"frequency": "5min", "agg": "last", "bins": N}
+    assert info["rows"] == N and info["filled_gap_rows"] == 1 and info["frequency"] == "5min"
+
+
+@pytest.mark.slow
+def test_a_repeated_local_hour_is_collapsed(results) -> None:
+    r = ok(results["repeated_hour"])
+    info = json.loads(r.stdout)
+    assert info["rows"] == N and info["frequency"] == "h" and info["collapsed_rows"] == 1
+    assert any("--duplicates mean" in w for w in info["warnings"])
 
 
 @pytest.mark.slow

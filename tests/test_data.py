@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tsrnn.data import FILL_POLICIES, describe, from_arrays, load_series
+from tsrnn.data import AGGREGATIONS, DUPLICATE_POLICIES, FILL_POLICIES, describe, from_arrays, load_series
 from tsrnn.errors import ConfigError, DataError
 
 
@@ -180,14 +180,24 @@ def test_daily_series_with_and_without_gaps_have_one_frequency() -> None:
 def test_mixed_frequencies_are_refused() -> None:
     t = pd.date_range("2024-01-01", periods=40, freq="h").append(pd.date_range("2024-01-03", periods=20, freq="D"))
     # 39 hourly steps, one of 9 hours, 19 daily ones
-    with pytest.raises(DataError, match="mixed frequencies: 39 steps of 0 days 01:00:00 and 19 steps of 1 days"):
+    with pytest.raises(
+        DataError, match=r"mixed frequencies: 39 steps of 0 days 01:00:00 and 19 steps of 1 days.*\n.*--resample 1h\b"
+    ):
         load_series(pd.DataFrame({"time": t, "v": np.arange(60.0)}))
 
 
 def test_off_grid_times_are_refused() -> None:
     t = pd.date_range("2024-01-01", periods=40, freq="h").insert(10, pd.Timestamp("2024-01-01 09:30"))
-    with pytest.raises(DataError, match="not on one regular grid"):
+    with pytest.raises(DataError, match=r"not on one regular grid.*\n  hint: .*--resample 1h\b"):
         load_series(pd.DataFrame({"time": t, "v": np.arange(41.0)}))
+
+
+def test_series_with_different_frequencies_are_refused_naming_resample() -> None:
+    df = pd.concat([frame(30, "h").assign(site="a"), frame(30, "D").assign(site="b")], ignore_index=True)
+    with pytest.raises(DataError, match=r"different frequencies \(\['D', 'h'\]\).*\n.*--resample D \(the coarsest\)"):
+        load_series(df, id_col="site")
+    d = load_series(df, id_col="site", resample="D")
+    assert d.freq == "D" and d.lengths.tolist() == [2, 30]
 
 
 def hourly_with_gaps(drop=(5, 6, 7, 20)) -> pd.DataFrame:
@@ -283,7 +293,7 @@ def test_fill_policies_fill_values_beyond_float32_like_inf(tmp_path, policy: str
 
 def test_unsorted_rows_are_refused_or_sorted() -> None:
     df = frame(20, load=np.arange(20.0)).iloc[[*range(10), 11, 10, *range(12, 20)]]
-    with pytest.raises(DataError, match="not in time order"):
+    with pytest.raises(DataError, match=r"not in time order.*\n  hint: .*--sort"):
         load_series(df)
     d = load_series(df, sort=True)
     assert d.report.sorted_rows
@@ -314,6 +324,158 @@ def test_constant_columns_are_reported() -> None:
     assert d.report.constant_columns == ["flat"]
     assert any("flat" in w for w in d.report.warnings)
     assert load_series(frame(24)).report.constant_columns == []
+
+
+# ----------------------------------------------------------------------------- duplicates
+
+
+def with_repeat(n: int = 24, at: int = 10) -> pd.DataFrame:
+    """Hourly rows, v = 0..n, with the time of row ``at`` repeated on the next row."""
+    t = pd.date_range("2024-01-01", periods=n, freq="h")
+    return pd.DataFrame({"time": t.insert(at + 1, t[at]), "v": np.arange(n + 1.0)})
+
+
+def test_duplicate_timestamps_are_refused_naming_the_remedies() -> None:
+    with pytest.raises(DataError, match=r"1 duplicate timestamp\(s\), first 2024-01-01 10:00:00 \(rows 10, 11\)") as e:
+        load_series(with_repeat())
+    hint = e.value.hint
+    assert "--duplicates first|last|mean" in hint and "--resample FREQ" in hint and "--id-col" in hint
+    assert "duplicate timestamps (clock changes for daylight saving repeat an hour)" in hint
+
+
+@pytest.mark.parametrize("policy, kept", [("first", 10.0), ("last", 11.0), ("mean", 10.5)])
+def test_duplicates_are_collapsed_and_reported(policy: str, kept: float) -> None:
+    d = load_series(with_repeat(), duplicates=policy)
+    assert d.n_rows == 24 and d.freq == "h" and d.report.gaps == []
+    np.testing.assert_array_equal(d.values[9:12, 0], [9.0, kept, 12.0])
+    assert d.report.collapsed_rows == 1 and describe(d)["collapsed_rows"] == 1
+    assert any("1 row(s) repeated a timestamp" in w and f"--duplicates {policy}" in w for w in d.report.warnings)
+
+
+def test_duplicate_policies_are_the_documented_ones() -> None:
+    assert DUPLICATE_POLICIES == ("error", "first", "last", "mean")
+    assert load_series(frame()).report.collapsed_rows == 0  # nothing to collapse: nothing said
+    assert not any("repeated" in w for w in load_series(frame(), duplicates="last").report.warnings)
+
+
+def test_duplicates_are_found_and_collapsed_within_each_series() -> None:
+    t = pd.date_range("2024-01-01", periods=12, freq="h")
+    a = pd.DataFrame({"time": t.insert(4, t[3]), "id": "a", "v": np.arange(13.0)})  # 03:00 twice
+    b = pd.DataFrame({"time": t, "id": "b", "v": 100 + np.arange(12.0)})
+    df = pd.concat([a, b], ignore_index=True)
+    with pytest.raises(DataError, match=r"series 'a': 1 duplicate timestamp\(s\), first 2024-01-01 03:00:00") as e:
+        load_series(df, id_col="id")
+    assert "--duplicates" in e.value.hint and "--id-col" not in e.value.hint  # it was given
+    d = load_series(df, id_col="id", duplicates="last")
+    assert d.lengths.tolist() == [12, 12] and d.report.collapsed_rows == 1
+    np.testing.assert_array_equal(d.series(0)[2:5, 0], [2.0, 4.0, 5.0])
+    np.testing.assert_array_equal(d.series(1)[:, 0], 100 + np.arange(12.0))
+
+
+def test_a_repeated_row_keeps_its_line_number_in_later_messages(tmp_path) -> None:
+    # 02:00 on lines 4 and 5 (the second kept), a NaN on line 8
+    lines = ["time,v"] + [
+        f"2024-01-01 {h:02d}:00:00,{'' if i == 6 else i}" for i, h in enumerate([0, 1, 2, 2, *range(3, 24)])
+    ]
+    path = tmp_path / "repeat.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"1 missing \(NaN\) value\(s\), at line 8\b"):
+        load_series(path, duplicates="last")
+
+
+# ----------------------------------------------------------------------------- resampling
+
+
+def jittered(n: int = 60, seed: int = 0) -> pd.DataFrame:
+    """A 5-minute feed whose rows arrive 0 to 59 s late: no two steps alike."""
+    late = np.random.default_rng(seed).integers(0, 60, n)
+    t = pd.date_range("2024-01-01", periods=n, freq="5min") + pd.to_timedelta(late, unit="s")
+    return pd.DataFrame({"time": t, "load": np.arange(n, dtype=float)})
+
+
+def test_a_jittered_feed_is_refused_with_a_suggested_resample() -> None:
+    with pytest.raises(DataError, match="not on one regular grid") as e:
+        load_series(jittered())
+    assert "--resample 5min" in e.value.hint
+
+
+def test_a_jittered_feed_is_resampled_onto_its_grid() -> None:
+    d = load_series(jittered(), resample="5min")
+    assert d.freq == "5min" and d.n_rows == 60 and d.report.gaps == []
+    pd.testing.assert_index_equal(
+        d.series_times(0), pd.date_range("2024-01-01", periods=60, freq="5min").as_unit("ns"), check_freq=False
+    )
+    np.testing.assert_array_equal(d.values[:, 0], np.arange(60.0))
+    assert d.report.resampled == {"frequency": "5min", "agg": "mean", "bins": 60}
+    assert describe(d)["resampled"] == d.report.resampled
+
+
+def test_a_missed_sample_is_a_gap_on_the_resampled_grid() -> None:
+    df = jittered().drop(index=[20, 21]).reset_index(drop=True)  # a step of 14-16 minutes
+    with pytest.raises(DataError, match="--resample 5min"):
+        load_series(df)
+    d = load_series(df, resample="5min")
+    assert d.n_rows == 58 and d.freq == "5min"
+    assert [(g.after, g.before, g.missing) for g in d.report.gaps] == [
+        ("2024-01-01 01:35:00", "2024-01-01 01:50:00", 2)
+    ]
+    assert any("1 gap(s) in the time grid (2 missing steps)" in w for w in d.report.warnings)
+    d = load_series(df, resample="5min", fill="interpolate")
+    assert d.n_rows == 60 and d.report.filled_gap_rows == 2 and d.report.gaps == []
+    np.testing.assert_array_equal(d.values[:, 0], np.arange(60.0))
+
+
+@pytest.mark.parametrize(
+    "agg, expected", [("mean", [1.0, 4.0]), ("last", [2.0, 5.0]), ("first", [0.0, 3.0]), ("sum", [3.0, 12.0]),
+                      ("max", [2.0, 5.0]), ("min", [0.0, 3.0])]
+)  # fmt: skip
+def test_agg_combines_the_rows_of_a_bin(agg: str, expected) -> None:
+    t = pd.to_datetime(["2024-01-01 00:07", "2024-01-01 00:10", "2024-01-01 00:14", *["2024-01-01 00:15"] * 3])
+    d = load_series(pd.DataFrame({"time": t, "v": np.arange(6.0)}), resample="15min", agg=agg)
+    # bins start at the first time floored to 15 minutes and are labelled by their left edge
+    np.testing.assert_array_equal(d.times, pd.to_datetime(["2024-01-01 00:00", "2024-01-01 00:15"]).as_unit("ns"))
+    np.testing.assert_array_equal(d.values[:, 0], expected)
+
+
+def test_aggregations_are_the_documented_ones() -> None:
+    assert AGGREGATIONS == ("mean", "last", "first", "sum", "max", "min")
+
+
+def test_resample_combines_duplicates_without_duplicates_option() -> None:
+    d = load_series(with_repeat(), resample="h", agg="max")
+    assert d.n_rows == 24 and d.values[10, 0] == 11.0 and d.report.collapsed_rows == 0
+
+
+def test_resample_to_calendar_months() -> None:
+    d = load_series(frame(90, "D"), resample="MS", agg="sum")
+    assert d.freq == "MS" and d.n_rows == 3
+    np.testing.assert_array_equal(d.values[:, 0], [sum(range(31)), sum(range(31, 60)), sum(range(60, 90))])
+
+
+def test_a_resampled_bin_of_nan_is_refused_by_its_time_or_filled() -> None:
+    df = jittered(12)
+    df.loc[4, "load"] = np.nan
+    with pytest.raises(
+        DataError, match=r"column 'load' has 1 missing \(NaN\) value\(s\), at at times 2024-01-01 00:20:00"
+    ):
+        load_series(df, resample="5min")
+    assert load_series(df, resample="5min", fill="ffill").values[4, 0] == 3.0
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(resample="5x"), r"--resample '5x' is not a pandas frequency.*\n.*e.g. 5min"),
+        (dict(resample="-5min"), "--resample must be a positive step, got '-5min'"),
+        (dict(resample=5), "--resample must be a frequency such as '5min', got 5"),
+        (dict(agg="median", resample="h"), r"unknown agg 'median'.*\n.*--agg mean\|last\|first\|sum\|max\|min"),
+        (dict(agg="max"), "--agg max has no effect without --resample"),
+        (dict(duplicates="drop"), r"unknown duplicates policy 'drop'.*\n.*--duplicates error\|first\|last\|mean"),
+    ],
+)
+def test_bad_remedy_options_are_refused(kwargs, words: str) -> None:
+    with pytest.raises(ConfigError, match=words):
+        load_series(frame(), **kwargs)
 
 
 # ----------------------------------------------------------------------------- time zones
@@ -371,6 +533,54 @@ def test_a_daily_series_in_a_zone_across_a_dst_change_is_daily(start: str) -> No
     d = load_series(pd.DataFrame({"time": t, "v": np.arange(30.0)}))
     assert d.freq == "D" and d.report.gaps == []
     pd.testing.assert_index_equal(d.series_times(0), pd.DatetimeIndex(t).as_unit("ns"), check_freq=False)
+
+
+def test_a_repeated_local_hour_is_a_duplicate_with_two_remedies() -> None:
+    # local wall times without a zone, hourly: 02:00 comes twice when clocks go back in October
+    local = pd.date_range("2024-10-26 12:00", periods=36, freq="h", tz="Europe/Oslo").tz_localize(None)
+    df = pd.DataFrame({"time": local, "v": np.arange(36.0)})
+    with pytest.raises(DataError, match="duplicate timestamp.*2024-10-27 02:00:00") as e:
+        load_series(df)
+    assert "daylight saving" in e.value.hint and "--duplicates" in e.value.hint and "--resample" in e.value.hint
+    d = load_series(df, duplicates="mean")
+    assert d.n_rows == 35 and d.freq == "h" and d.report.gaps == [] and d.report.collapsed_rows == 1
+    assert d.values[14, 0] == 14.5  # the two 02:00 hours, averaged
+    d = load_series(df, resample="h", agg="sum")
+    assert d.n_rows == 35 and d.values[14, 0] == 29.0
+
+
+def test_a_skipped_local_hour_is_a_gap() -> None:
+    local = pd.date_range("2024-03-30 12:00", periods=36, freq="h", tz="Europe/Oslo").tz_localize(None)
+    d = load_series(pd.DataFrame({"time": local, "v": np.arange(36.0)}))  # 02:00 on 31 March never happens
+    assert [(g.after, g.missing) for g in d.report.gaps] == [("2024-03-31 01:00:00", 1)] and d.freq == "h"
+
+
+def test_zoned_times_across_a_dst_change_in_a_file(tmp_path) -> None:
+    # as many exports write them: local time with its UTC offset, which changes from +02:00 to +01:00
+    t = pd.date_range("2024-10-26 12:00", periods=72, freq="h", tz="Europe/Oslo")
+    path = tmp_path / "zoned.csv"
+    path.write_text("time,v\n" + "".join(f"{x.isoformat()},{i}\n" for i, x in enumerate(t)))
+    assert "2024-10-27T02:00:00+02:00" in path.read_text() and "2024-10-27T02:00:00+01:00" in path.read_text()
+    d = load_series(path)  # two offsets: read as the instants they are, in UTC
+    assert d.tz == "UTC" and d.freq == "h" and d.n_rows == 72 and d.report.gaps == []
+    np.testing.assert_array_equal(d.times, t.tz_convert("UTC").tz_localize(None).as_unit("ns").values)
+
+
+def test_times_with_and_without_offsets_are_still_refused(tmp_path) -> None:
+    path = tmp_path / "half.csv"
+    path.write_text(
+        "time,v\n" + "".join(f"2024-05-01T{h:02d}:00:00{'+02:00' if h < 12 else ''},{h}\n" for h in range(24))
+    )
+    with pytest.raises(DataError, match="cannot be read together"):
+        load_series(path, time_col="time")
+
+
+def test_jittered_zoned_times_resample_across_a_dst_change() -> None:
+    t = pd.date_range("2024-10-26 20:00", periods=12, freq="h", tz="Europe/Oslo") + pd.Timedelta("7min")
+    d = load_series(pd.DataFrame({"time": t, "v": np.arange(12.0)}), resample="h")
+    assert d.tz == "Europe/Oslo" and d.freq == "h" and d.report.gaps == []
+    pd.testing.assert_index_equal(d.series_times(0), (t - pd.Timedelta("7min")).as_unit("ns"), check_freq=False)
+    np.testing.assert_array_equal(d.values[:, 0], np.arange(12.0))  # both 02:00 hours, each its own bin
 
 
 # ----------------------------------------------------------------------------- describe, from_arrays

@@ -225,6 +225,27 @@ def test_predict_other_frequency_refused(fitted):
         fitted.predict(daily)
 
 
+def jittered_frame(n: int, seed: int, start: str = "2024-01-01") -> pd.DataFrame:
+    """A 5-minute feed whose rows arrive 0 to 59 s late, with one sample missed (a 9-11 minute step)."""
+    df = sine_frame(n=n, seed=seed, start=start, freq="5min")[["time", "a"]]
+    late = np.random.default_rng(seed).integers(0, 60, n)
+    df["time"] += pd.to_timedelta(late, unit="s")
+    return df.drop(index=n // 2).reset_index(drop=True)
+
+
+def test_resample_fits_a_jittered_feed_and_predicts_new_jittered_data():
+    model = RNNForecaster(**{**FAST, "epochs": 1, "hidden_size": 4}, resample="5min", fill="interpolate")
+    with pytest.raises(DataError, match="not on one regular grid") as info:
+        RNNForecaster(**FAST).fit(jittered_frame(240, seed=0))
+    assert "--resample 5min" in info.value.hint
+    model.fit(jittered_frame(240, seed=0))
+    assert model.freq_ == "5min" and model.series_.n_rows == 240
+    new = jittered_frame(100, seed=1, start="2024-01-02")  # other jitter, another missed sample
+    out = model.predict(new)
+    assert len(out) == H and out.index[0] == pd.Timestamp("2024-01-02") + 100 * pd.Timedelta("5min")
+    assert np.isfinite(out["a"]).all()
+
+
 def test_predict_long_format(long_fitted, long_df):
     out = long_fitted.predict()
     assert list(out.columns) == ["id", "y"]

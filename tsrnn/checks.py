@@ -24,6 +24,7 @@ from tsrnn.errors import ConfigError
 __all__ = [
     "check_choice",
     "check_fraction",
+    "check_frequency",
     "check_int",
     "check_non_negative",
     "check_number",
@@ -95,6 +96,22 @@ def check_choice(name: str, value: object, allowed: Sequence[str], *, hint: str 
     if not isinstance(value, str) or value not in allowed:
         raise ConfigError(f"unknown {name} {value!r}", hint or f"use one of {', '.join(allowed)}")
     return value
+
+
+def check_frequency(name: str, value: object, *, hint: str | None = None) -> str:
+    """``value`` if it is a pandas offset alias of a positive step ("5min", "1h", "1D", "MS")."""
+    from pandas.tseries.frequencies import to_offset
+
+    hint = hint or f"pass a pandas offset alias as {name}, e.g. 5min, 15min, 1h or 1D"
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{name} must be a frequency such as '5min', got {value!r}", hint)
+    try:
+        offset = to_offset(value.strip())
+    except ValueError:
+        raise ConfigError(f"{name} {value!r} is not a pandas frequency", hint) from None
+    if offset.n <= 0:
+        raise ConfigError(f"{name} must be a positive step, got {value!r}", hint)
+    return value.strip()
 
 
 def check_target_index(target_index: object, n_inputs: int) -> list[int]:

@@ -5,6 +5,10 @@ series by ``id_col``, infers the frequency, and checks for the problems that sil
 forecast (unsorted rows, duplicate timestamps, NaN and inf, mixed frequencies). What it
 understood is returned as one ``SeriesData``: every series' values in one contiguous float32
 array (targets first, then covariates), row offsets per series, timestamps and a report.
+
+Each refusal names the one option that remedies it: ``sort`` (rows out of time order),
+``duplicates`` (repeated timestamps), ``resample`` with ``agg`` (times off a regular grid, mixed
+steps), ``fill`` (NaN, inf and gaps).
 """
 
 from __future__ import annotations
@@ -19,12 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tsrnn.checks import check_choice, check_frequency
 from tsrnn.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # pandas is imported where it is used, not at `import tsrnn`
     import pandas as pd
 
 FILL_POLICIES = ("error", "ffill", "interpolate", "zero")
+DUPLICATE_POLICIES = ("error", "first", "last", "mean")
+AGGREGATIONS = ("mean", "last", "first", "sum", "max", "min")
 TIME_NAMES = ("date", "datetime", "time", "timestamp", "ds", "period")
 _SHOW = 5  # how many bad rows a message lists
 _FLOAT32_MAX = float(np.finfo(np.float32).max)  # values are stored as float32: larger ones become inf
@@ -53,6 +60,9 @@ class DataReport:
     filled_gap_rows: int = 0
     gaps: list[Gap] = field(default_factory=list)
     sorted_rows: bool = False
+    collapsed_rows: int = 0  # rows merged into another row with the same timestamp (duplicates=)
+    # resample=: {"frequency": "5min", "agg": "mean", "bins": n} (bins: rows after resampling)
+    resampled: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -160,8 +170,8 @@ def read_frame(source: "str | Path | pd.DataFrame", sep: str | None = None) -> t
     """Read ``source`` into a DataFrame. Returns (frame, display name, is_file)."""
     import pandas as pd
 
-    if isinstance(source, pd.DataFrame):
-        return source, "<DataFrame>", False
+    if isinstance(source, pd.DataFrame):  # attrs["source"]: the file a frame was read from
+        return source, str(source.attrs.get("source", "<DataFrame>")), False
     if not isinstance(source, (str, Path)):
         raise ConfigError(
             f"cannot read data from a {type(source).__name__}",
@@ -244,8 +254,25 @@ def _looks_like_time(s: "pd.Series") -> bool:
     sample = s.dropna().astype(str).head(50)
     if sample.empty or sample.str.fullmatch(r"[-+]?\d*\.?\d+(e[-+]?\d+)?", case=False).all():
         return False
-    parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    try:
+        parsed = _to_datetime(sample)
+    except (ValueError, TypeError):  # e.g. some times with a zone, some without
+        return False
     return parsed.notna().mean() >= 0.8
+
+
+def _to_datetime(s: "pd.Series") -> "pd.Series":
+    """Text as times (NaT where not a time). Times whose UTC offsets differ, as they do across a
+    daylight-saving change (+02:00, then +01:00), are read as the instants they are, in UTC."""
+    import pandas as pd
+
+    try:
+        return pd.to_datetime(s, errors="coerce", format="mixed")
+    except ValueError:
+        text = s.dropna().astype(str).str.strip()
+        if not text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$").all():
+            raise  # some times have no offset: which zone they are in is unknown
+        return pd.to_datetime(s, errors="coerce", format="mixed", utc=True)
 
 
 def _find_time_col(df: "pd.DataFrame", name: str, time_col: str | None) -> str:
@@ -279,7 +306,7 @@ def _parse_times(s: "pd.Series", col: str, name: str, is_file: bool) -> "pd.Date
         parsed = s
     else:
         try:
-            parsed = pd.to_datetime(s, errors="coerce", format="mixed")
+            parsed = _to_datetime(s)
         except (ValueError, TypeError) as e:  # e.g. mixed time zones
             raise DataError(
                 f"{name}: column {col!r} holds times that cannot be read together ({e})",
@@ -294,6 +321,11 @@ def _parse_times(s: "pd.Series", col: str, name: str, is_file: bool) -> "pd.Date
             "fix or remove those rows; times look like 2024-01-31 or 2024-01-31 13:00:00",
         )
     return pd.DatetimeIndex(parsed).as_unit("ns")
+
+
+def row_times(frame: "pd.DataFrame", time_col: str, name: str = "<DataFrame>") -> "pd.DatetimeIndex":
+    """The times of ``frame``'s rows, read as ``load_series`` reads them (zoned times keep their zone)."""
+    return _parse_times(frame[time_col], time_col, name, False)
 
 
 def _numeric(df: "pd.DataFrame", col: str, name: str, is_file: bool, role: str) -> "pd.Series":
@@ -332,7 +364,8 @@ def _mostly_numeric(s: "pd.Series") -> bool:
 
 
 def _step_and_gaps(t: "pd.DatetimeIndex", sid: str | None, name: str, where: str) -> tuple[Any, list[Gap]]:
-    """The sampling step of one sorted series and its gaps; DataError for mixed frequencies."""
+    """The sampling step of one sorted series and its gaps; DataError for irregular steps (times
+    off one grid, mixed frequencies), whose hint suggests a ``--resample`` frequency."""
     import pandas as pd
 
     if len(t) < 3:
@@ -359,18 +392,38 @@ def _step_and_gaps(t: "pd.DatetimeIndex", sid: str | None, name: str, where: str
             f"{name}{who}: times are not on one regular grid: the most common step is "
             f"{pd.Timedelta(step)}, but {t[i]} -> {t[i + 1]} is {pd.Timedelta(int(diffs[i]))} "
             f"({len(off_grid)} such steps)",
-            "resample to one frequency first, e.g. df.resample('1h', on='time').mean()",
+            _resample_hint(diffs.to_numpy()),
         )
     if len(counts) > 1 and counts.iloc[1] >= 0.2 * len(diffs):
         raise DataError(
             f"{name}{who}: mixed frequencies: {counts.iloc[0]} steps of {pd.Timedelta(step)} and "
             f"{counts.iloc[1]} steps of {pd.Timedelta(int(counts.index[1]))}",
-            "resample the data to one frequency before using it",
+            _resample_hint(diffs.to_numpy()),
         )
     gaps = [
         Gap(sid, str(t[i]), str(t[i + 1]), int(diffs[i] // step) - 1) for i in np.flatnonzero(diffs.to_numpy() != step)
     ]
     return _offset(step), gaps
+
+
+_UNITS = (("D", 86_400_000_000_000), ("h", 3_600_000_000_000), ("min", 60_000_000_000), ("s", 1_000_000_000))
+
+
+def suggest_frequency(steps_ns: np.ndarray) -> str:
+    """A pandas frequency for irregular steps (ns): their median rounded to a whole unit, e.g. '5min'."""
+    median = float(np.median(steps_ns))
+    for unit, ns in _UNITS:
+        if median >= ns:
+            return f"{max(1, round(median / ns))}{unit}"
+    return f"{max(1, round(median / 1e6))}ms"
+
+
+def _resample_hint(steps_ns: np.ndarray) -> str:
+    freq = suggest_frequency(steps_ns)
+    return (
+        f"put the rows on a regular grid with --resample {freq} (the median step; rows within a step "
+        "are averaged, --agg last|first|sum|max|min to combine them otherwise)"
+    )
 
 
 def _offset(step_ns: int) -> Any:
@@ -395,6 +448,9 @@ def load_series(
     id_col: str | None = None,
     fill: str = "error",
     sort: bool = False,
+    duplicates: str = "error",
+    resample: str | None = None,
+    agg: str = "mean",
     sep: str | None = None,
     source_name: str | None = None,
 ) -> SeriesData:
@@ -405,13 +461,31 @@ def load_series(
     1e300, count as inf) and with gaps in the time grid: "error" (default) raises naming the
     column and rows; "ffill", "interpolate" (linear in time) or
     "zero" fill NaN/inf, and also insert the missing timestamps of gaps and fill them.
-    ``sort``: sort rows by time instead of refusing unsorted input. ``source_name``: how
-    messages name a DataFrame source (e.g. the file it was read from).
+    ``sort``: sort rows by time instead of refusing unsorted input.
+    ``duplicates``: rows with the same timestamp (within a series): "error" (default) refuses
+    them; "first", "last" keep that row of each timestamp, "mean" averages them (NaN skipped).
+    ``resample``: a pandas frequency ("5min", "1h", "1D"): every series is put on that regular
+    grid, bins labelled by their left edge from the series' first time floored to the frequency;
+    the rows within a bin are combined by ``agg`` ("mean", "last", "first", "sum", "max", "min";
+    NaN skipped), and empty bins are gaps, left out and reported, or inserted and filled by
+    ``fill``. It mends times off the grid (jitter) and irregular steps, and combines duplicates.
+    ``source_name``: how messages name a DataFrame source (e.g. the file it was read from).
     """
     import pandas as pd
 
-    if fill not in FILL_POLICIES:
-        raise ConfigError(f"unknown fill policy {fill!r}", f"use one of {', '.join(FILL_POLICIES)}")
+    check_choice("fill policy", fill, FILL_POLICIES)
+    check_choice(
+        "duplicates policy", duplicates, DUPLICATE_POLICIES, hint=f"pass --duplicates {'|'.join(DUPLICATE_POLICIES)}"
+    )
+    check_choice("agg", agg, AGGREGATIONS, hint=f"pass --agg {'|'.join(AGGREGATIONS)}")
+    offset = None
+    if resample is not None:
+        offset = pd.tseries.frequencies.to_offset(check_frequency("--resample", resample))
+    elif agg != "mean":
+        raise ConfigError(
+            f"--agg {agg} has no effect without --resample (it combines the rows within a resampled step)",
+            "pass --resample FREQ too, e.g. --resample 5min, or leave --agg at mean",
+        )
     df, name, is_file = read_frame(source, sep)
     if source_name is not None:
         name = source_name
@@ -485,34 +559,56 @@ def load_series(
             t, block, labels = t[order], block.iloc[order], labels[order]
             report.sorted_rows = True
         dup = np.flatnonzero(np.diff(t.asi8) == 0)
-        if len(dup):
+        if len(dup) and duplicates == "error" and offset is None:
             raise DataError(
                 f"{name}:{who} {len(dup)} duplicate timestamp(s), first {t[dup[0]]} "
                 f"({_rows(block.index[dup[:1]].append(block.index[dup[:1] + 1]), is_file)})",
-                "keep one row per timestamp (and per series: pass --id-col if the file holds several series)",
+                "collapse duplicate timestamps (clock changes for daylight saving repeat an hour) with "
+                "--duplicates first|last|mean, or --resample FREQ"
+                + ("" if id_col else "; if the file holds several series, pass --id-col"),
             )
-        step, gaps = _step_and_gaps(t, sid, name, who)
-        freqs.append(step)
+        if len(dup) and duplicates != "error":
+            n = len(t)
+            t, block, labels = _collapse(t, block, labels, duplicates)
+            report.collapsed_rows += n - len(t)
         block = block.set_axis(t)
-        if gaps and fill != "error":
-            grid = pd.date_range(t[0], t[-1], freq=step).as_unit("ns")
-            report.filled_gap_rows += len(grid) - len(t)
-            block = block.reindex(grid)
-            t = grid
-        else:
+        if offset is not None:
+            block, gaps, inserted = _resample(block, offset, agg, fill, sid)
+            t, labels, step = block.index, None, offset
+            report.filled_gap_rows += inserted
             report.gaps.extend(gaps)
+        else:
+            step, gaps = _step_and_gaps(t, sid, name, who)
+            if gaps and fill != "error":
+                grid = pd.date_range(t[0], t[-1], freq=step).as_unit("ns")
+                report.filled_gap_rows += len(grid) - len(t)
+                block = block.reindex(grid)
+                t = grid
+            else:
+                report.gaps.extend(gaps)
+        freqs.append(step)
         block = _check_missing(block, fill, name, is_file, sid, report, labels)
         arrays.append(block.to_numpy(dtype=np.float32))
         time_arrays.append(t.asi8)
 
-    known = {str(f) for f in freqs if f is not None}
+    known = {f.freqstr: f for f in freqs if f is not None}
     if len(known) > 1:
+        coarsest = max(known, key=lambda f: pd.Timestamp("2000-01-01") + known[f])
         raise DataError(
-            f"{name}: the series have different frequencies ({sorted(known)})", "resample every series to one frequency"
+            f"{name}: the series have different frequencies ({sorted(known)})",
+            f"put every series on one grid with --resample FREQ, e.g. --resample {coarsest} (the coarsest)",
         )
     for c, col in enumerate(cols):
         if all((a[:, c] == a[0, c]).all() for a in arrays if len(a)):  # not ptp: it overflows near float32 max
             report.constant_columns.append(col)
+    if report.collapsed_rows:
+        kept = {"first": "the first row", "last": "the last row", "mean": "the mean"}[duplicates]
+        report.warnings.append(
+            f"{report.collapsed_rows} row(s) repeated a timestamp and were collapsed, keeping {kept} of each "
+            f"timestamp (--duplicates {duplicates})"
+        )
+    if offset is not None:
+        report.resampled = {"frequency": offset.freqstr, "agg": agg, "bins": sum(len(a) for a in arrays)}
     if report.constant_columns:
         report.warnings.append(f"constant column(s) {report.constant_columns}: they carry no information")
     if report.gaps:
@@ -541,6 +637,42 @@ def load_series(
     )
 
 
+def _collapse(t: "pd.DatetimeIndex", block: "pd.DataFrame", labels: Any, how: str) -> tuple[Any, Any, Any]:
+    """One row per timestamp of a sorted series: the first or last row of each, or their mean."""
+    if how == "mean":
+        first = ~t.duplicated(keep="first")
+        means = block.set_axis(t).groupby(level=0, sort=False).mean()
+        return t[first], means.set_axis(block.index[first]), labels[first]
+    keep = ~t.duplicated(keep=how)
+    return t[keep], block.iloc[keep], labels[keep]
+
+
+def _resample(block: "pd.DataFrame", offset: Any, agg: str, fill: str, sid: str | None) -> tuple[Any, list[Gap], int]:
+    """``block`` (indexed by its sorted times) on the regular grid of ``offset``: bins labelled by
+    their left edge, starting at the first time floored to the frequency, the rows in each combined
+    by ``agg``. Empty bins are left out and returned as gaps (``fill="error"``), else kept as NaN
+    rows for the fill policy. Returns (block, gaps, inserted rows)."""
+    first = block.index[0]
+    try:  # calendar frequencies (MS, W) have no floor: pandas starts them at their own boundaries
+        origin: Any = first.floor(offset, ambiguous=bool(first.dst()), nonexistent="shift_backward")
+    except ValueError:
+        origin = "start_day"
+    bins = block.resample(offset, label="left", closed="left", origin=origin)
+    rows = bins.size().to_numpy()
+    out = bins.sum(min_count=1) if agg == "sum" else getattr(bins, agg)()
+    out.index = out.index.as_unit("ns")
+    empty = rows == 0
+    if fill != "error" or not empty.any():
+        return out, [], int(empty.sum())
+    kept = np.flatnonzero(~empty)
+    t = out.index
+    gaps = [
+        Gap(sid, str(t[kept[i]]), str(t[kept[i + 1]]), int(kept[i + 1] - kept[i]) - 1)
+        for i in np.flatnonzero(np.diff(kept) > 1)
+    ]
+    return out.iloc[kept], gaps, 0
+
+
 def _check_missing(
     block: "pd.DataFrame", fill: str, name: str, is_file: bool, sid: str | None, report: DataReport, labels: Any
 ) -> "pd.DataFrame":
@@ -563,7 +695,7 @@ def _check_missing(
                 bad = np.flatnonzero(nan[:, c] | inf[:, c] | big[:, c])
                 at = (
                     _rows(labels[bad[bad < len(labels)]], is_file)
-                    if len(labels) == len(block)
+                    if labels is not None and len(labels) == len(block)
                     else "at times " + ", ".join(str(block.index[i]) for i in bad[:_SHOW])
                 )
                 words = [k for k, n in (("missing (NaN)", n_nan), ("infinite", n_inf), ("out-of-range", n_big)) if n]
@@ -622,6 +754,8 @@ def describe(data: SeriesData) -> dict[str, Any]:
         "filled": r.filled,
         "filled_gap_rows": r.filled_gap_rows,
         "sorted_rows": r.sorted_rows,
+        "collapsed_rows": r.collapsed_rows,
+        "resampled": r.resampled,
         "gaps": {
             "count": len(r.gaps),
             "missing_steps": sum(g.missing for g in r.gaps),

@@ -14,6 +14,7 @@ import typer
 from tsrnn.checks import refuse_unused
 from tsrnn.cli.app import app, check_tracking, err, refuse_existing
 from tsrnn.cli.options import (
+    Agg,
     BatchSize,
     Bidirectional,
     Cell,
@@ -21,6 +22,7 @@ from tsrnn.cli.options import (
     DataPath,
     Device,
     Dropout,
+    Duplicates,
     Epochs,
     Exclude,
     Experiment,
@@ -36,6 +38,7 @@ from tsrnn.cli.options import (
     Patience,
     Precision,
     Quiet,
+    Resample,
     RunName,
     Scaler,
     Seed,
@@ -51,34 +54,68 @@ from tsrnn.errors import ConfigError, DataError
 EVENT_OPTIONS = ("min_event_length", "merge_gap")
 
 
-def split_training(data: Any, time_col: str | None, train_until: str | None, train_fraction: float) -> tuple[Any, Any]:
-    """(full frame, training frame): rows before ``train_until``, else the first ``train_fraction``."""
+def split_training(
+    data: Any, time_col: str | None, train_until: str | None, train_fraction: float, **options: Any
+) -> tuple[Any, Any]:
+    """(full frame, training frame): rows before ``train_until``, else the first ``train_fraction``.
+    ``options``: load_series options the data needs (duplicates, resample, agg)."""
+    import numpy as np
     import pandas as pd
 
-    from tsrnn.data import load_series, read_frame
+    from tsrnn.data import load_series, read_frame, row_times
 
     frame, name, _ = read_frame(data)
     if train_until is not None:
-        series = load_series(frame, source_name=name, time_col=time_col, fill="ffill")
+        series = load_series(frame, source_name=name, time_col=time_col, fill="ffill", **options)
         try:
             cut = pd.Timestamp(train_until)
         except ValueError as e:
             raise ConfigError(
                 f"--train-until {train_until!r} is not a timestamp", "e.g. --train-until 2024-03-01"
             ) from e
-        times = series.series_times(0)
-        n = int((times.tz_localize(None) if times.tz is not None else times).searchsorted(cut.tz_localize(None)))
-        if n == 0:
+        # the file's rows before the cut, by their own times: collapsed, resampled or filled rows
+        # of the loaded series are not the file's rows
+        times = _local(row_times(frame, series.time_col, name))
+        before = np.asarray(times < cut.tz_localize(None))
+        if not before.any():
             raise DataError(
-                f"{name}: no rows before --train-until {train_until} (data starts {times[0]})",
+                f"{name}: no rows before --train-until {train_until} (data starts {series.series_times(0)[0]})",
                 "choose a later --train-until",
             )
-        return frame, frame.iloc[:n]
+        train = frame[before]
+        train.attrs["source"] = name
+        return frame, train
     if not 0 < train_fraction <= 1:
         raise ConfigError(f"--train-fraction must be in (0, 1], got {train_fraction}", "e.g. --train-fraction 0.5")
     train = frame.iloc[: int(len(frame) * train_fraction)]
     train.attrs["source"] = name  # messages and the run's data.source name the file, not "<DataFrame>"
     return frame, train
+
+
+def _local(times: Any) -> Any:
+    """Zoned times as their local wall times (as --train-until is written), naive ones as they are."""
+    return times.tz_localize(None) if times.tz is not None else times
+
+
+def _on_scored_rows(det: Any, frame: Any, scored: Any, labels: str | None) -> Any:
+    """``frame`` row for row with ``scored`` (for plots and labels): as it is, or, where the
+    detector collapsed repeated timestamps, resampled, or inserted rows to fill gaps, the channels
+    as the detector read them and per scored row its labels (1 if any file row in it is labelled)."""
+    import pandas as pd
+
+    from tsrnn.data import row_times
+
+    times, scored_times = row_times(frame, det.time_col_), pd.DatetimeIndex(scored[det.time_col_])
+    if len(times) == len(scored_times) and (times == scored_times).all():
+        return frame
+    series = det.load_data(frame.drop(columns=[labels]) if labels else frame)
+    out = pd.DataFrame(series.values[:, : len(det.targets_)].astype(float), columns=det.targets_)
+    out.insert(0, det.time_col_, scored[det.time_col_].reset_index(drop=True))
+    if labels:
+        within = scored_times.searchsorted(times, side="right") - 1  # the scored row each file row falls in
+        truth = pd.Series(frame[labels].to_numpy(dtype=float) > 0).groupby(within).max()
+        out[labels] = truth.reindex(range(len(out)), fill_value=False).astype(int).to_numpy()
+    return out
 
 
 def _events_table(events: Any, title: str) -> None:
@@ -145,6 +182,9 @@ def detect(
     target: Target = None,
     exclude: Exclude = None,
     fill: Fill = "error",
+    duplicates: Duplicates = "error",
+    resample: Resample = None,
+    agg: Agg = "mean",
     min_event_length: Annotated[int, typer.Option(help="Shortest event, in rows.")] = 1,
     merge_gap: Annotated[int, typer.Option(help="Merge events separated by at most this many normal rows.")] = 0,
     output: Annotated[
@@ -183,12 +223,13 @@ def detect(
         det, frame = _fit_or_load(given, source, run)
         inputs = frame.drop(columns=[labels]) if labels else frame
         scored = det.score_frame(inputs)  # scored once: flags, events and metrics all come from it
+        shown = _on_scored_rows(det, frame, scored, labels)
         events = det.events(scored)
-        result = _summary(det, scored, events, frame[labels] if labels else None)
-        _write(det, frame, scored, output, plot, labels)
+        result = _summary(det, scored, events, shown[labels] if labels else None)
+        _write(det, shown, scored, output, plot, labels)
         _report(result, events, data, as_json)
         if run is not None:
-            _log_run(run, det, given, scored, events, result, frame)
+            _log_run(run, det, given, scored, events, result, shown)
     if run is not None:
         err(f"MLflow run {run.id}" if not run.broken else f"[yellow]MLflow tracking failed ({run.broken})[/]")
     if follow:
@@ -242,7 +283,10 @@ def _fit_or_load(given: dict[str, Any], source: Any, run: Any) -> tuple[Any, Any
     if given["model"] is not None:
         det, frame = _load(given["model"], given["tracking_uri"], given), read_frame(source)[0]
     else:
-        frame, train = split_training(source, given["time_col"], given["train_until"], given["train_fraction"])
+        options = {k: given[k] for k in ("duplicates", "resample", "agg")}
+        frame, train = split_training(
+            source, given["time_col"], given["train_until"], given["train_fraction"], **options
+        )
         params = estimator_params(RNNAnomalyDetector, given)
         params["exclude"] = ([labels] if labels else []) + list(params["exclude"] or []) or None
         det = RNNAnomalyDetector(

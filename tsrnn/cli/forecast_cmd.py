@@ -14,6 +14,7 @@ import typer
 from tsrnn.checks import refuse_unused
 from tsrnn.cli.app import app, check_tracking, err, refuse_existing
 from tsrnn.cli.options import (
+    Agg,
     BatchSize,
     Bidirectional,
     Cell,
@@ -22,6 +23,7 @@ from tsrnn.cli.options import (
     DataPath,
     Device,
     Dropout,
+    Duplicates,
     Epochs,
     Experiment,
     Fill,
@@ -39,6 +41,7 @@ from tsrnn.cli.options import (
     Precision,
     Quiet,
     Register,
+    Resample,
     RunName,
     Scaler,
     Seed,
@@ -87,6 +90,9 @@ def fit(
     id_col: IdCol = None,
     fill: Fill = "error",
     sort: Sort = False,
+    duplicates: Duplicates = "error",
+    resample: Resample = None,
+    agg: Agg = "mean",
     sep: Sep = None,
     lookback: Lookback = 96,
     horizon: Annotated[int, typer.Option("--horizon", "-H", help="Rows to forecast.")] = 24,
@@ -182,9 +188,8 @@ def fit(
         if plan.run_id:
             err(f"resuming MLflow run {plan.run_id} from its checkpoint")
         p = plan.params
-        series = load_series(
-            data, **{k: p[k] for k in ("time_col", "target", "covariates", "id_col", "fill")}, sort=sort, sep=sep
-        )
+        keys = ("time_col", "target", "covariates", "id_col", "fill", "duplicates", "resample", "agg")
+        series = load_series(data, **{k: p[k] for k in keys}, sort=sort, sep=sep)
         plan.check_data(series, str(data))
         for warning in series.report.warnings if is_main() else ():
             err(f"[yellow]warning:[/] {warning}")

@@ -9,12 +9,15 @@ import typer
 
 from tsrnn.cli.app import app
 from tsrnn.cli.options import (
+    Agg,
     Covariate,
     DataPath,
+    Duplicates,
     Fill,
     IdCol,
     Json,
     Lookback,
+    Resample,
     Sep,
     Sort,
     Target,
@@ -34,6 +37,9 @@ def inspect(
     id_col: IdCol = None,
     fill: Fill = "error",
     sort: Sort = False,
+    duplicates: Duplicates = "error",
+    resample: Resample = None,
+    agg: Agg = "mean",
     sep: Sep = None,
     lookback: Lookback = 96,
     horizon: Annotated[int, typer.Option("--horizon", "-H", help="Rows to forecast per window.")] = 24,
@@ -48,7 +54,7 @@ def inspect(
 
     series = load_series(
         data, time_col=time_col, target=target or None, covariates=covariates or None, id_col=id_col, fill=fill,
-        sort=sort, sep=sep,
+        sort=sort, duplicates=duplicates, resample=resample, agg=agg, sep=sep,
     )  # fmt: skip
     w = make_windows(series, lookback, horizon, stride, split_size(val), split_size(test))
     info = describe(series)
@@ -80,7 +86,12 @@ def _print(info: dict) -> None:
             f"{info['time_column']}: {info['start']} -> {info['end']}"
             + (f" ({info['timezone']})" if info["timezone"] else ""),
         ),
-        ("frequency", info["frequency"] or "unknown"),
+        (
+            "frequency",
+            (info["frequency"] or "unknown")
+            + (f" (resampled: {info['resampled']['agg']} of the rows in each step)" if info["resampled"] else ""),
+        ),
+        ("collapsed rows", f"{info['collapsed_rows']:,} (repeated timestamps)" if info["collapsed_rows"] else "-"),
         ("series", str(info["series"]) + (f" (by {info['id_column']})" if info["id_column"] else "")),
         ("targets", ", ".join(info["targets"])),
         ("covariates", ", ".join(info["covariates"]) or "-"),

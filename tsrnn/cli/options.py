@@ -34,6 +34,18 @@ Exclude = Annotated[
 IdCol = Annotated[Optional[str], typer.Option("--id-col", help="Series id column for many series in long format.")]
 Fill = Annotated[str, typer.Option("--fill", help="NaN/inf and gaps: error | ffill | interpolate | zero.")]
 Sort = Annotated[bool, typer.Option("--sort", help="Sort rows by time instead of refusing unsorted input.")]
+Duplicates = Annotated[
+    str, typer.Option("--duplicates", help="Rows with the same timestamp: error | first | last | mean (collapse them).")
+]
+Resample = Annotated[
+    Optional[str],
+    typer.Option(
+        "--resample", help="Put every series on this regular grid first, e.g. 5min, 1h, 1D (mends jittered times)."
+    ),
+]
+Agg = Annotated[
+    str, typer.Option("--agg", help="--resample: combine a step's rows by mean | last | first | sum | max | min.")
+]
 Sep = Annotated[Optional[str], typer.Option("--sep", help="CSV field separator (default: detected from the header).")]
 Scaler = Annotated[str, typer.Option(help="standard | minmax | robust | none, fitted on training rows.")]
 # --- model

@@ -119,6 +119,9 @@ class RecurrentEstimator(BaseEstimator):
             covariates=self.covariates_ or None,
             id_col=self.id_col_,
             fill=self.fill,
+            duplicates=self.duplicates,
+            resample=self.resample,
+            agg=self.agg,
         )
         if self.freq_ and series.freq and series.freq != self.freq_:
             raise DataError(

@@ -95,6 +95,16 @@ class RNNAnomalyDetector(RecurrentEstimator):
         Columns not to use, e.g. label columns.
     fill : {"error", "ffill", "interpolate", "zero"}
         What to do with missing or non-finite values and gaps.
+    duplicates : {"error", "first", "last", "mean"}
+        Rows with the same timestamp (within a series): refused, or collapsed into the first
+        row, the last row or their mean.
+    resample : str, optional
+        A pandas frequency ("5min", "1h", "1D"): put every series on that regular grid first,
+        combining the rows within a step by ``agg`` (empty steps are gaps, for ``fill``). It
+        mends jittered or irregular timestamps; new data given to the fitted model is resampled
+        the same way.
+    agg : {"mean", "last", "first", "sum", "max", "min"}
+        How ``resample`` combines the rows within a step.
     random_state : int, optional
         Seed of weights and batch order.
     device : str
@@ -144,6 +154,9 @@ class RNNAnomalyDetector(RecurrentEstimator):
         target: str | Sequence[str] | None = None,
         exclude: Sequence[str] | None = None,
         fill: str = "error",
+        duplicates: str = "error",
+        resample: str | None = None,
+        agg: str = "mean",
         random_state: int | None = None,
         device: str = "auto",
         precision: str = "auto",
@@ -182,6 +195,9 @@ class RNNAnomalyDetector(RecurrentEstimator):
         self.target = target
         self.exclude = exclude
         self.fill = fill
+        self.duplicates = duplicates
+        self.resample = resample
+        self.agg = agg
         self.random_state = random_state
         self.device = device
         self.precision = precision
@@ -227,7 +243,15 @@ class RNNAnomalyDetector(RecurrentEstimator):
         return SCORERS[self.method].from_detector(self)
 
     def _data_options(self) -> dict[str, Any]:
-        return dict(time_col=self.time_col, target=self.target, fill=self.fill, exclude=self.exclude)
+        return dict(
+            time_col=self.time_col,
+            target=self.target,
+            fill=self.fill,
+            duplicates=self.duplicates,
+            resample=self.resample,
+            agg=self.agg,
+            exclude=self.exclude,
+        )
 
     def _module_class(self) -> type:
         return self._scorer().module_class()
@@ -356,7 +380,9 @@ class RNNAnomalyDetector(RecurrentEstimator):
         ``lookback - 1`` rows). Returns the rows whose score is final: with reconstruction a
         row is final once every window covering it has arrived (``flush()`` finalises the rest
         at the end of a stream). The scores equal batch scoring of all rows seen. Threshold
-        "dynamic" needs a whole series and is refused here.
+        "dynamic" needs a whole series and is refused here. With ``resample`` and
+        ``duplicates``, each batch of rows is resampled or collapsed on its own: rows of one step
+        (or one timestamp) must arrive in the same batch.
         """
         self._check_fitted()
         if self.threshold == "dynamic":

@@ -124,6 +124,16 @@ class RNNForecaster(RecurrentEstimator):
         The series id column of long-format data with many series.
     fill : {"error", "ffill", "interpolate", "zero"}
         What to do with missing or non-finite values and gaps.
+    duplicates : {"error", "first", "last", "mean"}
+        Rows with the same timestamp (within a series): refused, or collapsed into the first
+        row, the last row or their mean.
+    resample : str, optional
+        A pandas frequency ("5min", "1h", "1D"): put every series on that regular grid first,
+        combining the rows within a step by ``agg`` (empty steps are gaps, for ``fill``). It
+        mends jittered or irregular timestamps; new data given to the fitted model is resampled
+        the same way.
+    agg : {"mean", "last", "first", "sum", "max", "min"}
+        How ``resample`` combines the rows within a step.
     random_state : int, optional
         Seed of weights and batch order (same seed, same model on the CPU).
     device : str
@@ -176,6 +186,9 @@ class RNNForecaster(RecurrentEstimator):
         covariates: Sequence[str] | None = None,
         id_col: str | None = None,
         fill: str = "error",
+        duplicates: str = "error",
+        resample: str | None = None,
+        agg: str = "mean",
         random_state: int | None = None,
         device: str = "auto",
         precision: str = "auto",
@@ -217,6 +230,9 @@ class RNNForecaster(RecurrentEstimator):
         self.covariates = covariates
         self.id_col = id_col
         self.fill = fill
+        self.duplicates = duplicates
+        self.resample = resample
+        self.agg = agg
         self.random_state = random_state
         self.device = device
         self.precision = precision
@@ -295,7 +311,14 @@ class RNNForecaster(RecurrentEstimator):
 
     def _data_options(self) -> dict[str, Any]:
         return dict(
-            time_col=self.time_col, target=self.target, covariates=self.covariates, id_col=self.id_col, fill=self.fill
+            time_col=self.time_col,
+            target=self.target,
+            covariates=self.covariates,
+            id_col=self.id_col,
+            fill=self.fill,
+            duplicates=self.duplicates,
+            resample=self.resample,
+            agg=self.agg,
         )
 
     def _check_many_series(self, series: "SeriesData") -> None:
@@ -436,7 +459,7 @@ class RNNForecaster(RecurrentEstimator):
         if self.freq_ is None:
             raise DataError(
                 "the training data had no regular frequency, so future timestamps are unknown",
-                "resample the data to one frequency before fitting",
+                "fit with resample set to a frequency (--resample FREQ, e.g. --resample 1h)",
             )
         series = self.series_ if data is None else self.load_data(data)
         rows = self._scaler_rows(series)
