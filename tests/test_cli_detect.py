@@ -58,10 +58,29 @@ def test_detect_fits_scores_every_row_and_reports_metrics(workdir: Path) -> None
     out = json.loads(r.stdout)
     assert out["rows"] == 500 and {"precision", "recall", "f1"} <= set(out["point"]) and 0 <= out["pr_auc"] <= 1
     scores = pd.read_csv(workdir / "scores.csv")
-    assert list(scores.columns) == ["time", "score", "is_anomaly", "score_a", "score_b"]  # labels not inputs
+    assert list(scores.columns) == ["time", "score", "is_anomaly", "likelihood", "score_a", "score_b"]  # no labels
     assert len(scores) == 500
     assert (workdir / "scores.png").read_bytes()[:4] == b"\x89PNG"
     assert scores["score"].iloc[400:403].max() > scores["score"].iloc[300:390].max()  # the spike stands out
+
+
+def test_detect_normalize_likelihood_flags_from_the_likelihood_column(workdir: Path) -> None:
+    r = run_cli(
+        *("detect", "data.csv", "--lookback", "24", "--epochs", "2", "-t", "a", "-t", "b"),
+        *("--normalize", "likelihood", "--likelihood-window", "200", "--likelihood-eps", "0.01"),
+        *("--output", "likely.csv", "--json", "--no-track"),
+        cwd=workdir,
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["threshold"] == "likelihood" and out["likelihood_threshold"] == 0.99
+    scores = pd.read_csv(workdir / "likely.csv")
+    likelihood = scores["likelihood"].to_numpy()
+    assert ((likelihood >= 0) & (likelihood <= 1)).all()
+    assert (scores["is_anomaly"].to_numpy() == (likelihood >= 0.99)).all() and out["flagged"] == scores[
+        "is_anomaly"
+    ].sum()
+    assert likelihood[400:412].max() > likelihood[300:390].max()  # the spike stands out against the recent past
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +169,12 @@ def test_follow_prints_flags_for_appended_rows(detector: Path, workdir: Path) ->
         (["detect", "data.csv", "--model", "det", "--window", "12"], ["--lookback", "--model"]),
         (["detect", "data.csv", "--combine", "max", *SMALL], ["combine='max'", "method='forecast'"]),
         (["detect", "data.csv", "--q", "0.9", *SMALL], ["q=0.9", "threshold='gaussian'"]),
+        (["detect", "data.csv", "--likelihood-window", "500"], ["likelihood_window=500", 'normalize="none"']),
+        (
+            ["detect", "data.csv", "--normalize", "likelihood", *SMALL],
+            ["threshold='gaussian'", "normalize='likelihood'"],
+        ),
+        (["detect", "data.csv", "--model", "det", "--normalize", "likelihood"], ["--normalize", "--model"]),
         (["fit", "data.csv", "--task", "detect"], ["--task"]),  # fitting detectors is `tsrnn detect`'s job
         (["fit", "data.csv", "--series-embedding", "4", "--no-track"], ["series_embedding", "one series", "--id-col"]),
         (["detect", "data.csv", "--train-fraction", "1.5"], ["--train-fraction"]),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -48,8 +50,12 @@ def test_one_score_per_row_and_flags(fitted: RNNAnomalyDetector) -> None:
     assert scores.shape == (len(df),) and np.isfinite(scores).all()
     assert set(np.unique(flags)) <= {0, 1}
     frame = fitted.score_frame(df)
-    assert list(frame.columns) == ["time", "score", "is_anomaly", "score_a", "score_b"]
+    assert list(frame.columns) == ["time", "score", "is_anomaly", "likelihood", "score_a", "score_b"]
     assert (frame["time"].to_numpy() == df["time"].to_numpy()).all()
+    # normalize="none": the likelihood is Phi(score), a probability-like score in [0, 1]
+    likelihood = frame["likelihood"].to_numpy()
+    assert ((likelihood >= 0) & (likelihood <= 1)).all()
+    np.testing.assert_allclose(likelihood, 0.5 * np.vectorize(math.erfc)(-frame["score"].to_numpy() / math.sqrt(2)))
 
 
 def test_injected_spike_and_level_shift_are_found_with_few_false_alarms(fitted: RNNAnomalyDetector) -> None:
@@ -145,8 +151,84 @@ def test_default_configuration_finds_spike_and_level_shift_with_few_false_alarms
         ({"method": "reconstruction", "smoothing": 5}, "smoothing"),
         ({"threshold": "pot", "k": 5.0}, "k=5.0"),
         ({"threshold": "gaussian", "fpr": 0.05}, "fpr"),
+        ({"likelihood_window": 500}, 'likelihood_window=500 has no effect with normalize="none"'),
+        ({"likelihood_eps": 1e-3}, "likelihood_eps"),
+        ({"normalize": "likelihood", "threshold": "quantile"}, "threshold='quantile' has no effect with normalize"),
+        ({"normalize": "likelihood", "risk": 1e-4}, "risk=0.0001 has no effect with normalize"),
+        ({"normalize": "magic"}, "normalize"),
+        ({"normalize": "likelihood", "likelihood_window": 5, "likelihood_short": 10}, "must not exceed"),
+        ({"normalize": "likelihood", "likelihood_eps": 1.0}, "likelihood_eps"),
     ],
 )
 def test_parameters_the_configuration_ignores_are_refused(params, word) -> None:
     with pytest.raises(ConfigError, match=word):
         RNNAnomalyDetector(**params, epochs=1).fit(series(200))
+
+
+# ---------------------------------------------------------------------- normalize="likelihood"
+LIKELY = dict(SMALL, normalize="likelihood", likelihood_window=600, likelihood_eps=1e-3)
+del LIKELY["threshold"], LIKELY["k"]
+
+
+@pytest.fixture(scope="module", params=["reconstruction", "forecast"])
+def likely(request) -> RNNAnomalyDetector:
+    return RNNAnomalyDetector(method=request.param, **LIKELY).fit(series(600))
+
+
+def test_likelihood_flags_the_injected_anomalies_and_calibrates_through_the_stage(likely: RNNAnomalyDetector) -> None:
+    assert likely.threshold_ is None  # no threshold on `score` is fitted
+    assert likely.metrics_["likelihood_threshold"] == 1 - 1e-3 and likely.metrics_["calibration_flagged"] < 0.01
+    df, label = with_anomalies()
+    frame = likely.score_frame(df)
+    likelihood, flags = frame["likelihood"].to_numpy(), frame["is_anomaly"].to_numpy().astype(bool)
+    assert ((likelihood >= 0) & (likelihood <= 1)).all()
+    assert (flags == (likelihood >= 1 - 1e-3)).all()
+    assert flags[700:712].any() and flags[800:831].any()  # the short window lags the spike by a few rows
+    after = np.zeros_like(label)
+    for end in (703, 831):  # the short mean stays high for `likelihood_short` rows, the smoothing a bit longer
+        after[end : end + 30] = True
+    assert flags[~label & ~after].mean() < 0.01
+    if likely.method == "forecast":  # rows without a forecast: score 0, likelihood 0.5, never flagged
+        assert (likelihood[: likely.lookback] == 0.5).all()
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 100])
+def test_likelihood_streaming_equals_batch(likely: RNNAnomalyDetector, chunk: int) -> None:
+    df = with_anomalies()[0].iloc[400:]  # 500 rows after 120 calibration scores: the sums restart once
+    batch = likely.score_frame(df)
+    stream = pd.concat(
+        [likely.update(df.iloc[i : i + chunk]) for i in range(0, len(df), chunk)] + [likely.flush()], ignore_index=True
+    )
+    assert len(stream) == len(df) and list(stream.columns) == list(batch.columns)
+    np.testing.assert_allclose(stream["likelihood"].to_numpy(), batch["likelihood"].to_numpy(), atol=1e-5)
+    assert batch["is_anomaly"].sum() > 0  # the spike at row 700 is in there
+    assert (stream["is_anomaly"].to_numpy() == batch["is_anomaly"].to_numpy()).all()
+    # flush() restarted the stream: the same rows again give the same answer
+    again = pd.concat([likely.update(df), likely.flush()], ignore_index=True)
+    np.testing.assert_allclose(again["likelihood"].to_numpy(), batch["likelihood"].to_numpy(), atol=1e-5)
+
+
+def test_likelihood_adapts_to_slow_drift_where_the_calibrated_threshold_does_not() -> None:
+    """The noise grows slowly after the fit rows: standardised scores drift above any threshold
+    calibrated on the fit rows, the likelihood judges each row against the recent past."""
+    df = series(3000, seed=5)
+    rng = np.random.default_rng(5)
+    growth = np.r_[np.zeros(600), np.linspace(0, 0.6, 2400)]
+    for c in ("a", "b"):
+        df[c] += growth * rng.normal(size=len(df))
+    det = RNNAnomalyDetector(method="forecast", **SMALL).fit(df.iloc[:600])
+    plain = det.score_frame(df)
+    share_above = (plain["score"].to_numpy()[1500:] > 3.3).mean()
+    det.set_params(normalize="likelihood", likelihood_window=200, likelihood_eps=1e-3)  # the same model
+    flagged = det.score_frame(df)["is_anomaly"].to_numpy()[1500:].mean()
+    assert share_above > 0.2 and flagged < 0.01, (share_above, flagged)
+
+
+def test_likelihood_detector_save_load_round_trip(likely: RNNAnomalyDetector, tmp_path) -> None:
+    df, _ = with_anomalies()
+    likely.save(tmp_path / "det")
+    again = RNNAnomalyDetector.load(tmp_path / "det")
+    assert again.normalize == "likelihood" and again.likelihood_window == 600
+    a, b = again.score_frame(df), likely.score_frame(df)
+    np.testing.assert_allclose(a["likelihood"].to_numpy(), b["likelihood"].to_numpy(), atol=1e-6)
+    assert (a["is_anomaly"].to_numpy() == b["is_anomaly"].to_numpy()).all()

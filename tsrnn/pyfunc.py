@@ -7,7 +7,7 @@ work wherever tsrnn is installed, and nothing is unpickled.
 
 ``predict(df)`` returns, for a forecaster, the forecast after the end of ``df`` (time column,
 the id column with many series, one column per target and quantile); for a detector, one row
-per row of ``df`` with the time, ``score``, ``is_anomaly`` and per-channel scores.
+per row of ``df`` with the time, ``score``, ``is_anomaly``, ``likelihood`` and per-channel scores.
 
 mlflow itself is imported only by the functions that need it.
 """

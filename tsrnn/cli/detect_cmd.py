@@ -159,6 +159,22 @@ def detect(
     q: Annotated[float, typer.Option("--q", help="--threshold quantile: the calibration quantile.")] = 0.99,
     k: Annotated[float, typer.Option("--k", help="--threshold gaussian: standard deviations above the mean.")] = 3.0,
     fpr: Annotated[float, typer.Option(help="--threshold conformal: the false-positive rate.")] = 0.01,
+    normalize: Annotated[
+        str,
+        typer.Option(
+            help="none: flags from --threshold on the score | likelihood: flags where the anomaly likelihood "
+            "(the last rows' scores against the recent past; adapts to drift) is >= 1 - --likelihood-eps."
+        ),
+    ] = "none",
+    likelihood_window: Annotated[
+        int, typer.Option(help="--normalize likelihood: rows whose score mean and std are the reference.")
+    ] = 1000,
+    likelihood_short: Annotated[
+        int, typer.Option(help="--normalize likelihood: rows whose mean score is judged against them.")
+    ] = 10,
+    likelihood_eps: Annotated[
+        float, typer.Option(help="--normalize likelihood: flag rows whose likelihood is >= 1 - this.")
+    ] = 1e-4,
     combine: Annotated[str, typer.Option(help="--method reconstruction: mean | max over covering windows.")] = "mean",
     smoothing: Annotated[int, typer.Option(help="--method forecast: EWMA span of the residuals.")] = 10,
     lookback: Lookback = 64,
@@ -188,7 +204,8 @@ def detect(
     min_event_length: Annotated[int, typer.Option(help="Shortest event, in rows.")] = 1,
     merge_gap: Annotated[int, typer.Option(help="Merge events separated by at most this many normal rows.")] = 0,
     output: Annotated[
-        Optional[Path], typer.Option("--output", "-o", help="CSV of time, score, is_anomaly and per-channel scores.")
+        Optional[Path],
+        typer.Option("--output", "-o", help="CSV of time, score, is_anomaly, likelihood and per-channel scores."),
     ] = None,
     plot: Annotated[Optional[Path], typer.Option(help="PNG plot of the series, scores and flagged rows.")] = None,
     follow: Annotated[
@@ -318,6 +335,9 @@ def _summary(det: Any, scored: Any, events: Any, truth: Any) -> dict[str, Any]:
         "events": len(events),
         "threshold": det.threshold_ if det.threshold_ is not None else det.threshold,
     }
+    if det.normalize == "likelihood":  # flags come from the likelihood column
+        result["threshold"] = "likelihood"
+        result["likelihood_threshold"] = 1 - det.likelihood_eps
     if truth is not None:
         from tsrnn.detection.events import event_metrics, point_metrics, pr_auc
 
@@ -435,4 +455,4 @@ def _follow_stream(det: Any, fh: Any, header: str | None, poll: bool = False) ->
 def _print_rows(det: Any, scored: Any) -> None:
     for r in scored.itertuples(index=False):
         flag = "ANOMALY" if r.is_anomaly else "ok"
-        print(f"{getattr(r, det.time_col_)}  {r.score:8.3f}  {flag}", flush=True)
+        print(f"{getattr(r, det.time_col_)}  {r.score:8.3f}  {r.likelihood:.6f}  {flag}", flush=True)

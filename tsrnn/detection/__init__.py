@@ -1,5 +1,6 @@
 """Anomaly detection: per-row scores (``scoring``), thresholds that flag them (``thresholds``),
-and events and evaluation metrics from the flags (``events``). numpy only; pandas is imported
+the anomaly likelihood of scores against their recent past (``likelihood``), and events and
+evaluation metrics from the flags (``events``). numpy only; pandas is imported
 inside the functions that return tables.
 """
 
@@ -13,6 +14,7 @@ from tsrnn.detection.events import (
     pr_auc,
     runs,
 )
+from tsrnn.detection.likelihood import AnomalyLikelihood, anomaly_likelihood
 from tsrnn.detection.thresholds import (
     THRESHOLDS,
     apply_threshold,
@@ -23,6 +25,8 @@ from tsrnn.detection.thresholds import (
 
 __all__ = [
     "EVENT_COLUMNS",
+    "AnomalyLikelihood",
+    "anomaly_likelihood",
     "THRESHOLDS",
     "apply_threshold",
     "dynamic_threshold",

@@ -10,17 +10,26 @@ The scoring method (``method``) is one of ``tsrnn.estimators.scorers.SCORERS``. 
 errors are standardised by their mean and std on the held-out calibration rows; the row score is
 the largest channel score (so an anomaly in one channel of many is not diluted), standardised
 again, so a threshold means the same across series and channels.
+
+Beside ``score`` every frame has ``likelihood``, a probability-like score in [0, 1] (0.5 is
+typical). With ``normalize="none"`` (the default) it is ``Phi(score)``, the standard normal
+distribution function of the score: how unusual the row is against the calibration rows. With
+``normalize="likelihood"`` it is the anomaly likelihood of Ahmad et al. (Neurocomputing 2017,
+``tsrnn.detection.likelihood``): the mean score of the last ``likelihood_short`` rows against
+the mean and std of the last ``likelihood_window`` rows, so scores that drift slowly over a long
+stream stop raising alarms; rows are flagged when ``likelihood >= 1 - likelihood_eps``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tsrnn.checks import check_choice, check_int, check_optional_int, refuse_unused
+from tsrnn.checks import check_choice, check_fraction, check_int, check_optional_int, refuse_unused
 from tsrnn.errors import ConfigError, DataError
 from tsrnn.estimators.core import RecurrentEstimator
 from tsrnn.estimators.scorers import SCORERS
@@ -30,11 +39,24 @@ if TYPE_CHECKING:
     import torch
 
     from tsrnn.data import SeriesData
+    from tsrnn.detection.likelihood import AnomalyLikelihood
     from tsrnn.training import Batches, Callback
     from tsrnn.windows import Windows
 
 # the detector parameter each threshold method takes (the others must keep their defaults)
 THRESHOLD_PARAMS = {"quantile": ("q",), "gaussian": ("k",), "conformal": ("fpr",), "pot": ("risk",), "dynamic": ()}
+# normalize="likelihood" flags from the likelihood: these are its parameters, and the threshold's are unused
+NORMALIZE = ("none", "likelihood")
+LIKELIHOOD_PARAMS = ("likelihood_window", "likelihood_short", "likelihood_eps")
+LIKELIHOOD_MIN_STD = 1e-3  # the floor of the likelihood's reference std, in calibration stds
+
+
+@dataclass
+class DetectorStream:
+    """What ``update`` carries between chunks: the scorer's state and the likelihood stage's."""
+
+    scorer: Any
+    likelihood: "AnomalyLikelihood | None"  # None with normalize="none" (the likelihood is then Phi(score))
 
 
 class RNNAnomalyDetector(RecurrentEstimator):
@@ -76,6 +98,19 @@ class RNNAnomalyDetector(RecurrentEstimator):
         al.'s threshold fitted on the scores being tested (not for streaming).
     q, k, fpr, risk : float
         The parameter of the chosen threshold (the others must keep their defaults).
+    normalize : {"none", "likelihood"}
+        "none": flags come from ``threshold`` on ``score``, and the ``likelihood`` column is
+        ``Phi(score)``. "likelihood": the ``likelihood`` column is the anomaly likelihood (Ahmad
+        et al., Neurocomputing 2017) of the scores against the last ``likelihood_window`` rows,
+        and flags are ``likelihood >= 1 - likelihood_eps`` (``threshold`` and its parameter must
+        keep their defaults). Its windows start filled with the calibration rows' scores.
+    likelihood_window, likelihood_short : int
+        normalize="likelihood" only: the rows whose score mean and std are the reference (the
+        paper's W), and the rows whose mean score is judged against them (W', <= the first).
+    likelihood_eps : float
+        normalize="likelihood" only: a row is flagged when its likelihood is at least
+        ``1 - likelihood_eps`` (the paper's epsilon, 1e-5 on NAB; 1e-4 flags fewer rows than
+        1e-3 and as many SKAB anomalies, and 1e-5 misses more: see README.md).
     min_event_length : int
         Shortest event, in rows.
     merge_gap : int
@@ -137,6 +172,10 @@ class RNNAnomalyDetector(RecurrentEstimator):
         k: float = 3.0,
         fpr: float = 0.01,
         risk: float = 1e-3,
+        normalize: str = "none",
+        likelihood_window: int = 1000,
+        likelihood_short: int = 10,
+        likelihood_eps: float = 1e-4,
         min_event_length: int = 1,
         merge_gap: int = 0,
         val: float | int | str = 0.2,
@@ -178,6 +217,10 @@ class RNNAnomalyDetector(RecurrentEstimator):
         self.k = k
         self.fpr = fpr
         self.risk = risk
+        self.normalize = normalize
+        self.likelihood_window = likelihood_window
+        self.likelihood_short = likelihood_short
+        self.likelihood_eps = likelihood_eps
         self.min_event_length = min_event_length
         self.merge_gap = merge_gap
         self.val = val
@@ -232,6 +275,20 @@ class RNNAnomalyDetector(RecurrentEstimator):
         for name, params in THRESHOLD_PARAMS.items():
             if name != self.threshold:
                 refuse_unused(self, params, f"with threshold={self.threshold!r}")
+        check_choice("normalize", self.normalize, NORMALIZE)
+        if self.normalize == "none":
+            refuse_unused(self, LIKELIHOOD_PARAMS, 'with normalize="none"')
+        else:
+            refuse_unused(self, ("threshold", *THRESHOLD_PARAMS[self.threshold]), f"with normalize={self.normalize!r}")
+            check_fraction("likelihood_eps", self.likelihood_eps, include_zero=False, include_one=False)
+            check_int("likelihood_window", self.likelihood_window, 2)
+            check_int("likelihood_short", self.likelihood_short, 1)
+            check_int(
+                "likelihood_window",
+                self.likelihood_window,
+                self.likelihood_short,
+                hint="likelihood_short must not exceed likelihood_window",
+            )
         for name in ("lookback", "smoothing", "min_event_length", "batch_size"):
             check_int(name, getattr(self, name), 1)
         check_int("merge_gap", self.merge_gap, 0)
@@ -295,13 +352,33 @@ class RNNAnomalyDetector(RecurrentEstimator):
         self.score_mean_, self.score_std_ = float(overall.mean()), float(overall.std() or 1.0)
         self.calibration_scores_ = (overall - self.score_mean_) / self.score_std_
         self.threshold_ = None
-        if self.threshold != "dynamic":
+        if self.threshold != "dynamic" and self.normalize == "none":
             params = {p: getattr(self, p) for p in THRESHOLD_PARAMS[self.threshold]}
             self.threshold_ = float(fit_threshold(self.threshold, self.calibration_scores_, **params))
         self.metrics_ = {"calibration_rows": len(cal)}
         if self.threshold_ is not None:
             self.metrics_["threshold"] = self.threshold_
+        self._likelihood_metrics()
         self._stream = None
+
+    def _likelihood_start(self) -> tuple["AnomalyLikelihood", np.ndarray]:
+        """The likelihood stage after the calibration scores went through it (what scoring starts
+        from), and their likelihoods."""
+        from tsrnn.detection.likelihood import AnomalyLikelihood
+
+        stage = AnomalyLikelihood(self.likelihood_window, self.likelihood_short, LIKELIHOOD_MIN_STD)
+        return stage, stage.update(self.calibration_scores_)
+
+    def _likelihood_stage(self) -> "AnomalyLikelihood | None":
+        """normalize="likelihood": the stage that scoring starts from; else None."""
+        return None if self.normalize == "none" else self._likelihood_start()[0]
+
+    def _likelihood_metrics(self) -> None:
+        """normalize="likelihood": its threshold and the share of calibration rows it flags."""
+        if self.normalize != "none":
+            flagged = self._likelihood_start()[1] >= 1 - self.likelihood_eps
+            self.metrics_["likelihood_threshold"] = 1 - self.likelihood_eps
+            self.metrics_["calibration_flagged"] = float(flagged.mean())
 
     # ------------------------------------------------------------------ scoring
     def _window_errors(self, windows: np.ndarray) -> np.ndarray:
@@ -309,25 +386,35 @@ class RNNAnomalyDetector(RecurrentEstimator):
         scorer = self._scorer()
         return self._infer(lambda w: scorer.window_errors(self.model_, w), windows.astype(np.float32))
 
-    def _frame(self, times: Any, errors: np.ndarray) -> "pd.DataFrame":
-        """Row errors -> time, ``score``, ``is_anomaly`` and ``score_<channel>`` columns; rows no
-        window covers score 0 (the calibration mean) and are never flagged."""
+    def _frame(self, times: Any, errors: np.ndarray, stage: "AnomalyLikelihood | None") -> "pd.DataFrame":
+        """Row errors -> time, ``score``, ``is_anomaly``, ``likelihood`` and ``score_<channel>``
+        columns; rows no window covers score 0 (the calibration mean), have likelihood 0.5, are
+        left out of the likelihood's windows and are never flagged. ``stage``: the likelihood
+        stage (normalize="likelihood"; continued in place), else None."""
         import pandas as pd
 
+        from tsrnn.detection.likelihood import normal_cdf
         from tsrnn.detection.thresholds import apply_threshold, dynamic_threshold
 
         channel = (errors - self.err_mean_) / self.err_std_  # (n, C), NaN where nothing covers a row
-        score = np.nan_to_num((channel.max(axis=1) - self.score_mean_) / self.score_std_, nan=0.0)
+        raw = (channel.max(axis=1) - self.score_mean_) / self.score_std_
+        score = np.nan_to_num(raw, nan=0.0)
         channel = np.nan_to_num(channel, nan=0.0)
-        if self.threshold == "dynamic":
-            flags = dynamic_threshold(score) if len(score) else np.zeros(0, bool)
+        if stage is not None:
+            likelihood = np.nan_to_num(stage.update(raw), nan=0.5)
+            flags = likelihood >= 1 - self.likelihood_eps
         else:
-            flags = apply_threshold(score, self.threshold_)
+            likelihood = normal_cdf(score)
+            if self.threshold == "dynamic":
+                flags = dynamic_threshold(score) if len(score) else np.zeros(0, bool)
+            else:
+                flags = apply_threshold(score, self.threshold_)
         out = pd.DataFrame(
             {
                 self.time_col_: times if times is not None else pd.DatetimeIndex([]),
                 "score": score,
                 "is_anomaly": flags.astype(int),
+                "likelihood": likelihood,
             }
         )
         for c, name in enumerate(self.targets_):
@@ -335,13 +422,13 @@ class RNNAnomalyDetector(RecurrentEstimator):
         return out
 
     def score_frame(self, data: Any) -> "pd.DataFrame":
-        """Per row of ``data``: time, ``score``, ``is_anomaly`` and ``score_<channel>`` columns."""
+        """Per row of ``data``: time, ``score``, ``is_anomaly``, ``likelihood`` and ``score_<channel>`` columns."""
         series = self.load_data(data)
         errors = self._scorer().row_errors(self._window_errors, self._scaled(series), self.err_mean_)
-        return self._frame(series.series_times(0), errors)
+        return self._frame(series.series_times(0), errors, self._likelihood_stage())
 
     def predict_frame(self, frame: "pd.DataFrame") -> "pd.DataFrame":
-        """One row per row of ``frame``: its score, flag and channel scores (the pyfunc model's answer)."""
+        """One row per row of ``frame``: its score, flag, likelihood and channel scores (the pyfunc model's answer)."""
         return self.score_frame(frame)
 
     def score_samples(self, data: Any) -> np.ndarray:
@@ -382,7 +469,8 @@ class RNNAnomalyDetector(RecurrentEstimator):
         at the end of a stream). The scores equal batch scoring of all rows seen. Threshold
         "dynamic" needs a whole series and is refused here. With ``resample`` and
         ``duplicates``, each batch of rows is resampled or collapsed on its own: rows of one step
-        (or one timestamp) must arrive in the same batch.
+        (or one timestamp) must arrive in the same batch. With normalize="likelihood" the
+        likelihood stage keeps its windows' running sums (``likelihood_window`` rows' worth).
         """
         self._check_fitted()
         if self.threshold == "dynamic":
@@ -393,17 +481,20 @@ class RNNAnomalyDetector(RecurrentEstimator):
         series = self.load_data(rows)
         scorer = self._scorer()
         if self._stream is None:
-            self._stream = scorer.start_stream(len(self.targets_), self.err_mean_)
-        times, errors = scorer.update(self._stream, self._window_errors, self._scaled(series), series.series_times(0))
-        return self._frame(times, errors)
+            self._stream = DetectorStream(
+                scorer.start_stream(len(self.targets_), self.err_mean_), self._likelihood_stage()
+            )
+        stream = self._stream
+        times, errors = scorer.update(stream.scorer, self._window_errors, self._scaled(series), series.series_times(0))
+        return self._frame(times, errors, stream.likelihood)
 
     def flush(self) -> "pd.DataFrame":
         """End a stream: score the rows still waiting for windows that will never come."""
         self._check_fitted()
         state, self._stream = self._stream, None
         if state is None:
-            return self._frame(None, np.zeros((0, len(self.targets_))))
-        return self._frame(*self._scorer().flush(state))
+            return self._frame(None, np.zeros((0, len(self.targets_))), None)
+        return self._frame(*self._scorer().flush(state.scorer), state.likelihood)
 
     # ------------------------------------------------------------------ persistence
     def _fitted_state(self) -> tuple[dict[str, Any], dict[str, "torch.Tensor"]]:
