@@ -1,4 +1,4 @@
-"""End-to-end: the real `tsrnn detect` and `tsrnn fit --task detect` on real CSV files."""
+"""End-to-end: the real `tsrnn detect` (fit, save, load, score, stream) on real CSV files."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from cli import run_cli, start_cli
 
 pytestmark = pytest.mark.slow  # every test runs the CLI
-SMALL = ["--window", "24", "--epochs", "2", "--threshold", "gaussian"]
+SMALL = ["--lookback", "24", "--epochs", "2", "--threshold", "gaussian"]
 
 
 @pytest.fixture(scope="module")
@@ -66,21 +66,26 @@ def test_detect_fits_scores_every_row_and_reports_metrics(workdir: Path) -> None
 
 @pytest.fixture(scope="module")
 def detector(workdir: Path) -> Path:
-    """A detector saved by `tsrnn fit --task detect` as workdir/det."""
+    """A detector fitted on every row and saved by `tsrnn detect --out` as workdir/det."""
     r = run_cli(
-        *("fit", "data.csv", "--task", "detect", "-t", "a", "-t", "b", "-L", "24", "--epochs", "2"),
+        *("detect", "data.csv", "-t", "a", "-t", "b", "-L", "24", "--epochs", "2", "--train-fraction", "1"),
         *("--threshold", "gaussian", "--out", "det", "--quiet", "--no-track"),
         cwd=workdir,
     )
     assert r.returncode == 0, r.stderr
+    assert "fitting a forecast detector on 500 of 500 rows" in r.stderr
     return workdir / "det"
 
 
-def test_fit_task_detect_then_detect_model_and_stdin(detector: Path, workdir: Path) -> None:
+def test_detect_out_then_detect_model_and_stdin(detector: Path, workdir: Path) -> None:
     assert (detector / "weights.safetensors").is_file()
     r = run_cli("detect", "data.csv", "--model", "det", "--json", cwd=workdir)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["rows"] == 500
+    # how flags become events applies to a saved detector too: long events only
+    r = run_cli("detect", "data.csv", "--model", "det", "--min-event-length", "400", "--json", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["events"] == 0
     lines = (workdir / "data.csv").read_text().splitlines()[:101]
     r = run_cli("detect", "-", "--model", "det", cwd=workdir, stdin="\n".join(lines) + "\n")
     assert r.returncode == 0, r.stderr
@@ -141,9 +146,11 @@ def test_follow_prints_flags_for_appended_rows(detector: Path, workdir: Path) ->
         (["detect", "data.csv", "--model", "det", "--epochs", "3"], ["--epochs", "--model"]),
         (["detect", "data.csv", "--threshold", "magic", "--epochs", "1"], ["threshold", "pot"]),
         (["detect", "-", "--window", "24"], ["--model"]),
-        (["fit", "data.csv", "--task", "detect", "--horizon", "5"], ["--horizon", "--task detect"]),
-        (["fit", "data.csv", "--method", "reconstruction"], ["--method", "--task forecast"]),
-        (["fit", "data.csv", "--task", "detect", "--sampling", "balanced"], ["--sampling", "--task detect"]),
+        (["detect", "data.csv", "--model", "det", "--out", "again"], ["--out", "--model"]),
+        (["detect", "data.csv", "--model", "det", "--window", "12"], ["--lookback", "--model"]),
+        (["detect", "data.csv", "--combine", "max", *SMALL], ["combine='max'", "method='forecast'"]),
+        (["detect", "data.csv", "--q", "0.9", *SMALL], ["q=0.9", "threshold='gaussian'"]),
+        (["fit", "data.csv", "--task", "detect"], ["--task"]),  # fitting detectors is `tsrnn detect`'s job
         (["fit", "data.csv", "--series-embedding", "4", "--no-track"], ["series_embedding", "one series", "--id-col"]),
         (["detect", "data.csv", "--train-fraction", "1.5"], ["--train-fraction"]),
         (["detect", "data.csv", "--train-until", "1999-01-01"], ["no rows before"]),
