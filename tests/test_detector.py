@@ -179,3 +179,10 @@ def test_default_detector_fits_a_short_noiseless_periodic_series_with_a_warning(
         det = RNNAnomalyDetector(epochs=2, random_state=0).fit(df)
     assert np.isfinite(det.threshold_) and any("pot could not fit a tail" in w for w in det.warnings_)
     assert det.predict(df).shape == (250,)
+
+
+def test_calibration_folds_on_too_few_rows_fall_back_with_a_warning() -> None:
+    df = series(90)  # only 24 windows of 25 rows avoid the middle fold (rows 36-53): fewer than a batch
+    with pytest.warns(CalibrationWarning, match="not scored"):
+        det = RNNAnomalyDetector(**SMALL, calibration_folds=5).fit(df)
+    assert det.metrics_["calibration_rows"] > 0 and np.isfinite(det.threshold_)

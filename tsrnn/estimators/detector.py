@@ -209,9 +209,10 @@ class RNNAnomalyDetector(RecurrentEstimator):
         lookback, horizon = self._scorer().window_shape()
         windows = make_windows(series, lookback, horizon, self.stride, self.val, 0, require=("train", "val"))
         values = self._fit_module(series, windows, resume)
-        if self.calibration_folds:
-            errors = self._cross_fitted_errors(series, values)
-        else:  # the held-out part, scored by the model
+        errors = self._cross_fitted_errors(series, values) if self.calibration_folds else None
+        if errors is not None and np.isnan(errors).all():
+            self._note("no calibration fold could be scored (too few rows): the val part calibrates instead")
+        if errors is None or np.isnan(errors).all():  # the held-out part, scored by the model
             scaled = values.cpu().numpy()
             errors = self._scorer().row_errors(self._errors_of(self.model_), scaled, None)[int(windows.bounds[0, 1]) :]
         self._calibrate(errors)
@@ -290,11 +291,13 @@ class RNNAnomalyDetector(RecurrentEstimator):
         out = []
         for j, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
             train = starts[(starts + width <= a) | (starts >= b)]
-            if len(train) == 0:
-                raise DataError(
-                    f"{n} rows are too few for {self.calibration_folds} calibration folds of windows of {width} rows",
-                    "pass fewer calibration_folds, or more data",
+            if len(train) < self.batch_size:  # every window touches this fold: it stays unscored
+                self._note(
+                    f"calibration fold {j + 1} of {self.calibration_folds} (rows {a}-{b - 1}) is not scored: "
+                    f"only {len(train)} windows of {width} rows avoid it"
                 )
+                out.append(np.full((b - a, scaled.shape[1]), np.nan))
+                continue
             if self.random_state is not None:
                 torch.manual_seed(self.random_state + 1 + j)
             module = self._build_module(series)
@@ -303,6 +306,15 @@ class RNNAnomalyDetector(RecurrentEstimator):
             lo, hi = max(0, a - width), min(n, b + width)  # the fold and the rows its windows reach
             out.append(scorer.row_errors(self._errors_of(module.eval()), scaled[lo:hi], None)[a - lo : b - lo])
         return np.concatenate(out)
+
+    def _note(self, message: str) -> None:
+        """A fit that went on with a stand-in: kept in ``warnings_`` and warned (CalibrationWarning)."""
+        import warnings
+
+        from tsrnn.detection.thresholds import CalibrationWarning
+
+        self.warnings_.append(message)
+        warnings.warn(message, CalibrationWarning, stacklevel=4)
 
     def _calibrate(self, errors: np.ndarray) -> None:
         """Standardise on out-of-sample row errors (n, C), then fit the threshold to their scores;
@@ -325,12 +337,10 @@ class RNNAnomalyDetector(RecurrentEstimator):
             if self.threshold != "dynamic":
                 params = {p: getattr(self, p) for p in THRESHOLD_PARAMS[self.threshold]}
                 self.threshold_ = float(fit_threshold(self.threshold, self.calibration_scores_, **params))
-        notes = [str(w.message) for w in caught if issubclass(w.category, CalibrationWarning)]
         if len(cal) < 30:
-            notes.insert(0, f"only {len(cal)} calibration rows: scores and threshold are rough (pass more data)")
-        for note in notes:
-            self.warnings_.append(note)
-            warnings.warn(note, CalibrationWarning, stacklevel=3)
+            self._note(f"only {len(cal)} calibration rows: scores and threshold are rough (pass more data)")
+        for w in caught:
+            self._note(str(w.message))
         self.metrics_ = {"calibration_rows": len(cal)}
         if self.threshold_ is not None:
             self.metrics_["threshold"] = self.threshold_
