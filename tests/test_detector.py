@@ -7,9 +7,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.base import clone
 
 from tsrnn import RNNAnomalyDetector
+from tsrnn.detection.thresholds import CalibrationWarning
 from tsrnn.errors import ConfigError, DataError, NotFittedError
 
 
@@ -232,3 +234,37 @@ def test_likelihood_detector_save_load_round_trip(likely: RNNAnomalyDetector, tm
     a, b = again.score_frame(df), likely.score_frame(df)
     np.testing.assert_allclose(a["likelihood"].to_numpy(), b["likelihood"].to_numpy(), atol=1e-6)
     assert (a["is_anomaly"].to_numpy() == b["is_anomaly"].to_numpy()).all()
+
+
+def test_calibration_folds_calibrate_on_out_of_sample_errors_of_every_fit_row() -> None:
+    df = series(600)
+    held_out = RNNAnomalyDetector(**SMALL).fit(df)
+    folded = RNNAnomalyDetector(**SMALL, calibration_folds=3).fit(df)
+    W = SMALL["lookback"]
+    assert held_out.metrics_["calibration_rows"] < 600 * 0.25  # the last 20 % only
+    assert folded.metrics_["calibration_rows"] == 600 - W  # every row with a forecast (the first W have none)
+    # the model kept is the same (the fold models only score their folds): same predictions
+    np.testing.assert_array_equal(held_out.score_frame(df)["is_anomaly"].shape, (600,))
+    for a, b in zip(held_out.model_.state_dict().values(), folded.model_.state_dict().values()):
+        assert torch.equal(a, b)
+    again = RNNAnomalyDetector(**SMALL, calibration_folds=3).fit(df)
+    assert again.threshold_ == folded.threshold_  # seeded: the same folds, the same threshold
+    with pytest.raises(ConfigError, match="calibration_folds"):
+        RNNAnomalyDetector(**SMALL, calibration_folds=1).fit(df)
+
+
+def test_default_detector_fits_a_short_noiseless_periodic_series_with_a_warning() -> None:
+    """POT cannot fit a tail on 50 calibration scores (it used to refuse): a normal tail stands in."""
+    t = np.arange(250)
+    df = pd.DataFrame({"time": pd.date_range("2024-01-01", periods=250, freq="h"), "a": np.sin(2 * np.pi * t / 24)})
+    with pytest.warns(CalibrationWarning):
+        det = RNNAnomalyDetector(epochs=2, random_state=0).fit(df)
+    assert np.isfinite(det.threshold_) and any("pot could not fit a tail" in w for w in det.warnings_)
+    assert det.predict(df).shape == (250,)
+
+
+def test_calibration_folds_on_too_few_rows_fall_back_with_a_warning() -> None:
+    df = series(90)  # only 24 windows of 25 rows avoid the middle fold (rows 36-53): fewer than a batch
+    with pytest.warns(CalibrationWarning, match="not scored"):
+        det = RNNAnomalyDetector(**SMALL, calibration_folds=5).fit(df)
+    assert det.metrics_["calibration_rows"] > 0 and np.isfinite(det.threshold_)

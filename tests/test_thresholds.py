@@ -11,6 +11,7 @@ from tsrnn.detection.events import runs
 from tsrnn.detection.scoring import ewma
 from tsrnn.detection.thresholds import (
     THRESHOLDS,
+    CalibrationWarning,
     apply_threshold,
     dynamic_threshold,
     fit_gpd,
@@ -60,11 +61,11 @@ def test_conformal_false_positive_rate_holds_on_fresh_normal_scores():
     assert 0.005 <= apply_threshold(fresh, threshold).mean() <= 0.015
 
 
-def test_conformal_says_how_many_calibration_scores_it_needs():
-    with pytest.raises(ConfigError, match=r"fpr=0.01 needs at least 99 calibration scores, got 98"):
-        fit_threshold("conformal", np.arange(98.0), fpr=0.01)
-    with pytest.raises(ConfigError, match=r"needs at least 19 calibration scores, got 18"):
-        fit_threshold("conformal", np.arange(18.0), fpr=0.05)
+def test_conformal_on_too_few_scores_warns_and_takes_the_largest():
+    with pytest.warns(CalibrationWarning, match=r"fpr=0.01 needs at least 99 calibration scores, got 98"):
+        assert fit_threshold("conformal", np.arange(98.0), fpr=0.01) == 97.0
+    with pytest.warns(CalibrationWarning, match=r"needs at least 19 calibration scores, got 18"):
+        assert fit_threshold("conformal", np.arange(18.0), fpr=0.05) == 17.0
 
 
 # ----------------------------------------------------------------------------- GPD and POT
@@ -118,9 +119,15 @@ def test_pot_lowers_its_initial_threshold_for_small_calibration_sets():
     assert expected > np.quantile(cal, 0.98)  # still a tail extrapolation, beyond the observed peaks
 
 
+@pytest.mark.parametrize("cal", [np.arange(50.0), np.ones(500), np.r_[np.zeros(495), np.ones(5)]])
+def test_pot_without_a_tail_to_fit_warns_and_uses_a_normal_tail(cal):
+    """Too few scores (50), a constant series, or too few peaks (5): mean + z_(1-risk) std."""
+    with pytest.warns(CalibrationWarning, match=r"pot could not fit a tail.*mean \+ 3.09 std"):
+        got = fit_threshold("pot", cal, risk=1e-3)
+    assert got == pytest.approx(cal.mean() + 3.0902323 * cal.std(), abs=1e-6)
+
+
 def test_pot_errors_name_the_parameter_to_change():
-    with pytest.raises(ConfigError, match=r"at least 10 calibration scores above .*got \d+ of 50.*\n.*at least 60"):
-        fit_threshold("pot", np.arange(50.0))
     with pytest.raises(ConfigError, match=r"risk=0.05 is not below"):
         fit_threshold("pot", np.arange(1000.0), risk=0.05)
 

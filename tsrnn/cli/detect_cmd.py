@@ -191,6 +191,10 @@ def detect(
     lr_schedule: LrSchedule = "cosine",
     clip_grad_norm: ClipGradNorm = 1.0,
     val: Val = "0.2",
+    calibration_folds: Annotated[
+        Optional[int],
+        typer.Option(help="Calibrate on out-of-sample errors of all fit rows: K chronological folds (K extra fits)."),
+    ] = None,
     device: Device = "auto",
     precision: Precision = "auto",
     random_state: Seed = 0,
@@ -293,7 +297,10 @@ def _load(model: str, tracking_uri: str | None, given: dict[str, Any]) -> Any:
 
 def _fit_or_load(given: dict[str, Any], source: Any, run: Any) -> tuple[Any, Any]:
     """(the detector, the whole frame): the saved detector, or one fitted now on the training rows."""
+    import warnings
+
     from tsrnn.data import read_frame
+    from tsrnn.detection.thresholds import CalibrationWarning
     from tsrnn.estimators import RNNAnomalyDetector
 
     labels = given["labels"]
@@ -316,8 +323,10 @@ def _fit_or_load(given: dict[str, Any], source: Any, run: Any) -> tuple[Any, Any
                 f"{given['data']}: no column named {labels!r} (--labels)", f"columns are {list(frame.columns)}"
             )
         err(f"fitting a {det.method} detector on {len(train):,} of {len(frame):,} rows ...")
-        det.fit(train)
-        for w in det.load_warnings_:
+        with warnings.catch_warnings():  # printed once, below, without a source line
+            warnings.simplefilter("ignore", CalibrationWarning)
+            det.fit(train)
+        for w in det.warnings_:
             err(f"[yellow]warning:[/] {w}")
         if given["out"] is not None:
             det.save(given["out"])

@@ -151,25 +151,27 @@ def fit_gpd(excesses: np.ndarray) -> tuple[float, float]:
     return best_gamma, best_sigma * scale
 
 
-POT_MIN_SCORES = 60  # below this, a tail fit is guesswork: refuse rather than pretend
+POT_MIN_SCORES = 60  # below this, a tail fit is guesswork: a normal tail stands in (with a warning)
 
 
 def _pot(calibration: np.ndarray, risk: float, init_quantile: float) -> float:
     """Peaks over threshold. When ``init_quantile`` leaves fewer than MIN_EXCESSES peaks (a small
     calibration set), the initial threshold is lowered until MIN_EXCESSES + 2 scores exceed it,
-    as long as there are at least POT_MIN_SCORES scores."""
+    as long as there are at least POT_MIN_SCORES scores. With fewer scores, or too few distinct
+    peaks, no tail can be fitted: a normal tail with the same ``risk`` stands in, with a warning."""
     n = calibration.size
     if n * (1.0 - init_quantile) < MIN_EXCESSES + 2 and n >= POT_MIN_SCORES:
         init_quantile = 1.0 - (MIN_EXCESSES + 2) / n
     t = float(np.quantile(calibration, init_quantile))
     excess = calibration[calibration > t] - t
     if excess.size < MIN_EXCESSES:
-        raise ConfigError(
-            f"pot needs at least {MIN_EXCESSES} calibration scores above its initial threshold "
-            f"(the init_quantile={init_quantile:.3g} quantile), got {excess.size} of {n}",
-            f"pass at least {POT_MIN_SCORES} calibration scores (more data or a larger calibration "
-            "part), or use the quantile or gaussian threshold",
+        k = _normal_quantile(1.0 - risk)
+        _warn(
+            f"pot could not fit a tail: {excess.size} of {n} calibration scores lie above its initial threshold "
+            f"(it needs {MIN_EXCESSES}, from about {POT_MIN_SCORES} scores); using mean + {k:.2f} std "
+            f"(a normal tail with risk={risk:g}) instead. More fit data gives a real tail fit"
         )
+        return float(calibration.mean() + k * calibration.std())
     ratio = risk * n / excess.size
     if ratio >= 1.0:
         raise ConfigError(
@@ -181,6 +183,28 @@ def _pot(calibration: np.ndarray, risk: float, init_quantile: float) -> float:
     if gamma == 0.0:
         return t - sigma * math.log(ratio)
     return t + sigma / gamma * math.expm1(-gamma * math.log(ratio))  # (ratio^-gamma - 1), accurate as gamma -> 0
+
+
+def _normal_quantile(p: float) -> float:
+    """The standard normal quantile, by bisection on the CDF (math.erfc): dependency-free, exact to 1e-12."""
+    lo, hi = -40.0, 40.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if 0.5 * math.erfc(-mid / math.sqrt(2)) < p:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+class CalibrationWarning(UserWarning):
+    """A threshold fitted on too few (or degenerate) calibration scores, with a stand-in rule."""
+
+
+def _warn(message: str) -> None:
+    import warnings
+
+    warnings.warn(message, CalibrationWarning, stacklevel=3)
 
 
 # ----------------------------------------------------------------------------- dynamic (telemanom)
@@ -330,10 +354,11 @@ def fit_threshold(
         rank = math.ceil((n + 1) * (1.0 - fpr) - 1e-9)
         if rank > n:
             need = math.ceil(1.0 / fpr - 1.0 - 1e-9)
-            raise ConfigError(
-                f"conformal with fpr={fpr} needs at least {need} calibration scores, got {n}",
-                f"pass {need} or more calibration scores, or a larger fpr",
+            _warn(
+                f"conformal with fpr={fpr} needs at least {need} calibration scores, got {n}: using the "
+                f"largest one, which bounds the false-positive rate by {1 / (n + 1):.3g} only"
             )
+            rank = n
         return float(np.partition(cal, rank - 1)[rank - 1])
     if method == "pot":
         return _pot(cal, risk, init_quantile)

@@ -219,7 +219,7 @@ class RecurrentEstimator(BaseEstimator):
         self.freq_ = series.freq
         self.tz_ = series.tz
         self.n_features_in_ = len(series.channels)
-        self.load_warnings_ = list(series.report.warnings) if series.report else []
+        self.warnings_ = list(series.report.warnings) if series.report else []  # and the fit's own
         info: dict[str, Any] = {
             "source": series.source,
             "hash": series.content_hash(),

@@ -118,6 +118,11 @@ class RNNAnomalyDetector(RecurrentEstimator):
     val : float, int or str
         The held-out calibration part at the end of the fit data: a fraction, a number of rows
         or a start time. Larger than the forecaster's default because it also fits the threshold.
+    calibration_folds : int, optional
+        Calibrate scores and threshold on out-of-sample errors of the whole fit data instead of
+        the ``val`` part alone: the fit rows are cut into this many chronological folds, and each
+        fold is scored by a model trained (as many epochs as the kept model) on the windows that
+        touch no row of it. Costs that many extra fits; None: calibrate on ``val``.
     scaler : {"standard", "minmax", "robust", "none"}
         Per-channel scaling fitted on the training rows.
     epochs, batch_size, lr, weight_decay, optimizer, lr_schedule, patience, clip_grad_norm, stride
@@ -179,6 +184,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
         min_event_length: int = 1,
         merge_gap: int = 0,
         val: float | int | str = 0.2,
+        calibration_folds: int | None = None,
         scaler: str = "standard",
         epochs: int = 20,
         batch_size: int = 64,
@@ -224,6 +230,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
         self.min_event_length = min_event_length
         self.merge_gap = merge_gap
         self.val = val
+        self.calibration_folds = calibration_folds
         self.scaler = scaler
         self.epochs = epochs
         self.batch_size = batch_size
@@ -261,7 +268,13 @@ class RNNAnomalyDetector(RecurrentEstimator):
         lookback, horizon = self._scorer().window_shape()
         windows = make_windows(series, lookback, horizon, self.stride, self.val, 0, require=("train", "val"))
         values = self._fit_module(series, windows, resume)
-        self._calibrate(values.cpu().numpy(), int(windows.bounds[0, 1]))
+        errors = self._cross_fitted_errors(series, values) if self.calibration_folds else None
+        if errors is not None and np.isnan(errors).all():
+            self._note("no calibration fold could be scored (too few rows): the val part calibrates instead")
+        if errors is None or np.isnan(errors).all():  # the held-out part, scored by the model
+            scaled = values.cpu().numpy()
+            errors = self._scorer().row_errors(self._errors_of(self.model_), scaled, None)[int(windows.bounds[0, 1]) :]
+        self._calibrate(errors)
         return self
 
     def _check_params(self) -> None:
@@ -293,6 +306,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
             check_int(name, getattr(self, name), 1)
         check_int("merge_gap", self.merge_gap, 0)
         check_optional_int("patience", self.patience, 1)
+        check_optional_int("calibration_folds", self.calibration_folds, 2)
         self._scorer()  # the method's own checks
 
     def _scorer(self) -> Any:
@@ -338,23 +352,76 @@ class RNNAnomalyDetector(RecurrentEstimator):
     def _history_length(self) -> int:
         return 2 * self.lookback
 
-    def _calibrate(self, scaled: np.ndarray, cal_start: int) -> None:
-        """Standardise on the held-out rows' errors, then fit the threshold to their scores."""
-        from tsrnn.detection.thresholds import fit_threshold
+    def _cross_fitted_errors(self, series: "SeriesData", values: "torch.Tensor") -> np.ndarray:
+        """(n, C) out-of-sample row errors of every fit row: fold j of ``calibration_folds``
+        chronological folds scored by a model trained on the windows that touch no row of fold j."""
+        import dataclasses
 
-        cal = self._scorer().row_errors(self._window_errors, scaled, None)[cal_start:]
-        cal = cal[~np.isnan(cal).any(axis=1)]
-        if len(cal) < 10:
-            raise DataError(f"only {len(cal)} calibration rows could be scored", "pass more data or a larger val")
+        import torch
+
+        from tsrnn.training import Trainer
+        from tsrnn.windows import WindowBatches, WindowIndex
+
+        scorer = self._scorer()
+        L, H = scorer.window_shape()
+        scaled = values.cpu().numpy()
+        n, width = len(scaled), L + H
+        starts = np.arange(n - width + 1)
+        edges = np.linspace(0, n, self.calibration_folds + 1).astype(int)
+        config = dataclasses.replace(self._train_config(), epochs=self.history_.best_epoch or len(self.history_.epochs))
+        out = []
+        for j, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
+            train = starts[(starts + width <= a) | (starts >= b)]
+            if len(train) < self.batch_size:  # every window touches this fold: it stays unscored
+                self._note(
+                    f"calibration fold {j + 1} of {self.calibration_folds} (rows {a}-{b - 1}) is not scored: "
+                    f"only {len(train)} windows of {width} rows avoid it"
+                )
+                out.append(np.full((b - a, scaled.shape[1]), np.nan))
+                continue
+            if self.random_state is not None:
+                torch.manual_seed(self.random_state + 1 + j)
+            module = self._build_module(series)
+            batches = WindowBatches(values, WindowIndex(train, L, H), scaled.shape[1], self.batch_size, True, seed=j)
+            Trainer(module, self._loss(), config).fit(batches)
+            lo, hi = max(0, a - width), min(n, b + width)  # the fold and the rows its windows reach
+            out.append(scorer.row_errors(self._errors_of(module.eval()), scaled[lo:hi], None)[a - lo : b - lo])
+        return np.concatenate(out)
+
+    def _note(self, message: str) -> None:
+        """A fit that went on with a stand-in: kept in ``warnings_`` and warned (CalibrationWarning)."""
+        import warnings
+
+        from tsrnn.detection.thresholds import CalibrationWarning
+
+        self.warnings_.append(message)
+        warnings.warn(message, CalibrationWarning, stacklevel=4)
+
+    def _calibrate(self, errors: np.ndarray) -> None:
+        """Standardise on out-of-sample row errors (n, C), then fit the threshold to their scores;
+        a threshold fitted on too few scores warns (``warnings_``) instead of failing."""
+        import warnings
+
+        from tsrnn.detection.thresholds import CalibrationWarning, fit_threshold
+
+        cal = errors[~np.isnan(errors).any(axis=1)]
+        if len(cal) == 0:
+            raise DataError("no calibration row could be scored", "pass more data, or a larger val")
         self.err_mean_ = cal.mean(axis=0)
         self.err_std_ = np.where(cal.std(axis=0) > 0, cal.std(axis=0), 1.0)
         overall = ((cal - self.err_mean_) / self.err_std_).max(axis=1)
         self.score_mean_, self.score_std_ = float(overall.mean()), float(overall.std() or 1.0)
         self.calibration_scores_ = (overall - self.score_mean_) / self.score_std_
         self.threshold_ = None
-        if self.threshold != "dynamic" and self.normalize == "none":
-            params = {p: getattr(self, p) for p in THRESHOLD_PARAMS[self.threshold]}
-            self.threshold_ = float(fit_threshold(self.threshold, self.calibration_scores_, **params))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CalibrationWarning)
+            if self.threshold != "dynamic" and self.normalize == "none":
+                params = {p: getattr(self, p) for p in THRESHOLD_PARAMS[self.threshold]}
+                self.threshold_ = float(fit_threshold(self.threshold, self.calibration_scores_, **params))
+        if len(cal) < 30:
+            self._note(f"only {len(cal)} calibration rows: scores and threshold are rough (pass more data)")
+        for w in caught:
+            self._note(str(w.message))
         self.metrics_ = {"calibration_rows": len(cal)}
         if self.threshold_ is not None:
             self.metrics_["threshold"] = self.threshold_
@@ -381,10 +448,11 @@ class RNNAnomalyDetector(RecurrentEstimator):
             self.metrics_["calibration_flagged"] = float(flagged.mean())
 
     # ------------------------------------------------------------------ scoring
-    def _window_errors(self, windows: np.ndarray) -> np.ndarray:
-        """Scaled windows -> their per-step errors, in no-grad batches on the model's device."""
+    def _errors_of(self, module: "torch.nn.Module") -> Any:
+        """A function from scaled windows to their per-step errors under ``module`` (in no-grad
+        batches on the model's device): what the scorer calls ``errors_of``."""
         scorer = self._scorer()
-        return self._infer(lambda w: scorer.window_errors(self.model_, w), windows.astype(np.float32))
+        return lambda windows: self._infer(lambda w: scorer.window_errors(module, w), windows.astype(np.float32))
 
     def _frame(self, times: Any, errors: np.ndarray, stage: "AnomalyLikelihood | None") -> "pd.DataFrame":
         """Row errors -> time, ``score``, ``is_anomaly``, ``likelihood`` and ``score_<channel>``
@@ -424,7 +492,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
     def score_frame(self, data: Any) -> "pd.DataFrame":
         """Per row of ``data``: time, ``score``, ``is_anomaly``, ``likelihood`` and ``score_<channel>`` columns."""
         series = self.load_data(data)
-        errors = self._scorer().row_errors(self._window_errors, self._scaled(series), self.err_mean_)
+        errors = self._scorer().row_errors(self._errors_of(self.model_), self._scaled(series), self.err_mean_)
         return self._frame(series.series_times(0), errors, self._likelihood_stage())
 
     def predict_frame(self, frame: "pd.DataFrame") -> "pd.DataFrame":
@@ -485,7 +553,9 @@ class RNNAnomalyDetector(RecurrentEstimator):
                 scorer.start_stream(len(self.targets_), self.err_mean_), self._likelihood_stage()
             )
         stream = self._stream
-        times, errors = scorer.update(stream.scorer, self._window_errors, self._scaled(series), series.series_times(0))
+        times, errors = scorer.update(
+            stream.scorer, self._errors_of(self.model_), self._scaled(series), series.series_times(0)
+        )
         return self._frame(times, errors, stream.likelihood)
 
     def flush(self) -> "pd.DataFrame":
