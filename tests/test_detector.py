@@ -268,3 +268,24 @@ def test_calibration_folds_on_too_few_rows_fall_back_with_a_warning() -> None:
     with pytest.warns(CalibrationWarning, match="not scored"):
         det = RNNAnomalyDetector(**SMALL, calibration_folds=5).fit(df)
     assert det.metrics_["calibration_rows"] > 0 and np.isfinite(det.threshold_)
+
+
+@pytest.mark.parametrize("threshold,extra", [("spot", {}), ("dspot", {"spot_depth": 30})])
+def test_streaming_thresholds_stream_as_they_score_in_batch(threshold, extra) -> None:
+    """spot / dspot move with the rows scored: batch scoring replays the stream from calibration."""
+    det = RNNAnomalyDetector(**{**SMALL, "k": 3.0, "threshold": threshold}, risk=1e-2, **extra).fit(series(600))
+    df, label = with_anomalies()
+    batch = det.score_frame(df)
+    for chunk in (1, 50):
+        parts = [det.update(df.iloc[i : i + chunk]) for i in range(0, len(df), chunk)] + [det.flush()]
+        stream = pd.concat(parts, ignore_index=True)
+        np.testing.assert_array_equal(stream["is_anomaly"].to_numpy(), batch["is_anomaly"].to_numpy())
+    flags = batch["is_anomaly"].to_numpy().astype(bool)
+    assert flags[700:703].any()  # the spike
+    assert flags[~label].mean() < 0.1  # a 6-epoch model, risk 1e-2
+    assert det.threshold_ == pytest.approx(det._spot_start()[1].z)  # where the stream's threshold starts
+
+
+def test_spot_depth_is_refused_unless_dspot() -> None:
+    with pytest.raises(ConfigError, match="spot_depth=10 has no effect with threshold='spot'"):
+        RNNAnomalyDetector(**{**SMALL, "k": 3.0, "threshold": "spot"}, spot_depth=10).fit(series(300))

@@ -154,8 +154,11 @@ def detect(
     method: Annotated[
         str, typer.Option(help="forecast (smoothed one-step residuals) | reconstruction (autoencoder).")
     ] = "forecast",
-    threshold: Annotated[str, typer.Option(help="pot | quantile | gaussian | conformal | dynamic.")] = "pot",
-    risk: Annotated[float, typer.Option(help="--threshold pot: the tail probability.")] = 1e-3,
+    threshold: Annotated[
+        str, typer.Option(help="pot | quantile | gaussian | conformal | dynamic | spot | dspot (streaming POT).")
+    ] = "pot",
+    risk: Annotated[float, typer.Option(help="--threshold pot / spot / dspot: the tail probability.")] = 1e-3,
+    spot_depth: Annotated[int, typer.Option(help="--threshold dspot: recent normal scores its level averages.")] = 50,
     q: Annotated[float, typer.Option("--q", help="--threshold quantile: the calibration quantile.")] = 0.99,
     k: Annotated[float, typer.Option("--k", help="--threshold gaussian: standard deviations above the mean.")] = 3.0,
     fpr: Annotated[float, typer.Option(help="--threshold conformal: the false-positive rate.")] = 0.01,

@@ -44,7 +44,15 @@ if TYPE_CHECKING:
     from tsrnn.windows import Windows
 
 # the detector parameter each threshold method takes (the others must keep their defaults)
-THRESHOLD_PARAMS = {"quantile": ("q",), "gaussian": ("k",), "conformal": ("fpr",), "pot": ("risk",), "dynamic": ()}
+THRESHOLD_PARAMS = {
+    "quantile": ("q",),
+    "gaussian": ("k",),
+    "conformal": ("fpr",),
+    "pot": ("risk",),
+    "dynamic": (),
+    "spot": ("risk",),  # streaming thresholds: they keep learning from the rows scored (detection.spot)
+    "dspot": ("risk", "spot_depth"),
+}
 # normalize="likelihood" flags from the likelihood: these are its parameters, and the threshold's are unused
 NORMALIZE = ("none", "likelihood")
 LIKELIHOOD_PARAMS = ("likelihood_window", "likelihood_short", "likelihood_eps")
@@ -57,6 +65,7 @@ class DetectorStream:
 
     scorer: Any
     likelihood: "AnomalyLikelihood | None"  # None with normalize="none" (the likelihood is then Phi(score))
+    spot: Any = None  # threshold spot / dspot: (Spot, SpotState), moving with the scores
 
 
 class RNNAnomalyDetector(RecurrentEstimator):
@@ -91,13 +100,18 @@ class RNNAnomalyDetector(RecurrentEstimator):
         method="reconstruction" only: how a row's errors from the windows covering it combine.
     smoothing : int
         method="forecast" only: the EWMA span of the residuals.
-    threshold : {"pot", "quantile", "gaussian", "conformal", "dynamic"}
+    threshold : {"pot", "quantile", "gaussian", "conformal", "dynamic", "spot", "dspot"}
         "pot": peaks over threshold (Siffer et al., KDD 2017) with tail probability ``risk``;
         "quantile": the ``q`` quantile of calibration scores; "gaussian": mean + ``k`` std;
         "conformal": split-conformal for a false-positive rate ``fpr``; "dynamic": Hundman et
-        al.'s threshold fitted on the scores being tested (not for streaming).
+        al.'s threshold fitted on the scores being tested (not for streaming); "spot": POT that
+        keeps refitting its tail on the normal rows it scores, in order; "dspot": the same on the
+        score minus the mean of the last ``spot_depth`` normal scores, so a drifting score level
+        is not an alarm (both Siffer et al. 2017; batch scoring replays the stream).
     q, k, fpr, risk : float
         The parameter of the chosen threshold (the others must keep their defaults).
+    spot_depth : int
+        threshold="dspot" only: how many recent normal scores its drift level averages.
     normalize : {"none", "likelihood"}
         "none": flags come from ``threshold`` on ``score``, and the ``likelihood`` column is
         ``Phi(score)``. "likelihood": the ``likelihood`` column is the anomaly likelihood (Ahmad
@@ -177,6 +191,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
         k: float = 3.0,
         fpr: float = 0.01,
         risk: float = 1e-3,
+        spot_depth: int = 50,
         normalize: str = "none",
         likelihood_window: int = 1000,
         likelihood_short: int = 10,
@@ -223,6 +238,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
         self.k = k
         self.fpr = fpr
         self.risk = risk
+        self.spot_depth = spot_depth
         self.normalize = normalize
         self.likelihood_window = likelihood_window
         self.likelihood_short = likelihood_short
@@ -278,16 +294,14 @@ class RNNAnomalyDetector(RecurrentEstimator):
         return self
 
     def _check_params(self) -> None:
-        from tsrnn.detection.thresholds import THRESHOLDS
-
         check_choice("method", self.method, tuple(SCORERS))
-        check_choice("threshold", self.threshold, THRESHOLDS)
+        check_choice("threshold", self.threshold, tuple(THRESHOLD_PARAMS))
         for other in SCORERS.values():
             if other.name != self.method:
                 refuse_unused(self, other.params, f"with method={self.method!r}")
-        for name, params in THRESHOLD_PARAMS.items():
-            if name != self.threshold:
-                refuse_unused(self, params, f"with threshold={self.threshold!r}")
+        used = THRESHOLD_PARAMS[self.threshold]
+        for params in THRESHOLD_PARAMS.values():
+            refuse_unused(self, [p for p in params if p not in used], f"with threshold={self.threshold!r}")
         check_choice("normalize", self.normalize, NORMALIZE)
         if self.normalize == "none":
             refuse_unused(self, LIKELIHOOD_PARAMS, 'with normalize="none"')
@@ -307,6 +321,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
         check_int("merge_gap", self.merge_gap, 0)
         check_optional_int("patience", self.patience, 1)
         check_optional_int("calibration_folds", self.calibration_folds, 2)
+        check_int("spot_depth", self.spot_depth, 1)
         self._scorer()  # the method's own checks
 
     def _scorer(self) -> Any:
@@ -415,7 +430,9 @@ class RNNAnomalyDetector(RecurrentEstimator):
         self.threshold_ = None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CalibrationWarning)
-            if self.threshold != "dynamic" and self.normalize == "none":
+            if self.threshold in ("spot", "dspot") and self.normalize == "none":
+                self.threshold_ = float(self._spot_start()[1].z)  # where the streaming threshold starts
+            elif self.threshold != "dynamic" and self.normalize == "none":
                 params = {p: getattr(self, p) for p in THRESHOLD_PARAMS[self.threshold]}
                 self.threshold_ = float(fit_threshold(self.threshold, self.calibration_scores_, **params))
         if len(cal) < 30:
@@ -440,6 +457,27 @@ class RNNAnomalyDetector(RecurrentEstimator):
         """normalize="likelihood": the stage that scoring starts from; else None."""
         return None if self.normalize == "none" else self._likelihood_start()[0]
 
+    def _spot_start(self) -> tuple[Any, Any]:
+        """threshold spot / dspot: the streaming threshold after the calibration scores."""
+        from tsrnn.detection.spot import Spot
+
+        spot = Spot(self.risk, self.spot_depth if self.threshold == "dspot" else None)
+        return spot, spot.start(self.calibration_scores_)
+
+    def _new_stream(self) -> DetectorStream:
+        """The state scoring starts from (batch scoring replays a fresh one over its rows)."""
+        import warnings
+
+        from tsrnn.detection.thresholds import CalibrationWarning
+
+        spot = None
+        if self.threshold in ("spot", "dspot") and self.normalize == "none":
+            with warnings.catch_warnings():  # said once, at fit (warnings_)
+                warnings.simplefilter("ignore", CalibrationWarning)
+                spot = self._spot_start()
+        scorer = self._scorer().start_stream(len(self.targets_), self.err_mean_)
+        return DetectorStream(scorer, self._likelihood_stage(), spot)
+
     def _likelihood_metrics(self) -> None:
         """normalize="likelihood": its threshold and the share of calibration rows it flags."""
         if self.normalize != "none":
@@ -454,11 +492,11 @@ class RNNAnomalyDetector(RecurrentEstimator):
         scorer = self._scorer()
         return lambda windows: self._infer(lambda w: scorer.window_errors(module, w), windows.astype(np.float32))
 
-    def _frame(self, times: Any, errors: np.ndarray, stage: "AnomalyLikelihood | None") -> "pd.DataFrame":
+    def _frame(self, times: Any, errors: np.ndarray, stream: DetectorStream) -> "pd.DataFrame":
         """Row errors -> time, ``score``, ``is_anomaly``, ``likelihood`` and ``score_<channel>``
         columns; rows no window covers score 0 (the calibration mean), have likelihood 0.5, are
-        left out of the likelihood's windows and are never flagged. ``stage``: the likelihood
-        stage (normalize="likelihood"; continued in place), else None."""
+        left out of the likelihood's windows and of a streaming threshold's learning, and are
+        never flagged. ``stream``: the states that move with the rows (continued in place)."""
         import pandas as pd
 
         from tsrnn.detection.likelihood import normal_cdf
@@ -468,12 +506,14 @@ class RNNAnomalyDetector(RecurrentEstimator):
         raw = (channel.max(axis=1) - self.score_mean_) / self.score_std_
         score = np.nan_to_num(raw, nan=0.0)
         channel = np.nan_to_num(channel, nan=0.0)
-        if stage is not None:
-            likelihood = np.nan_to_num(stage.update(raw), nan=0.5)
+        if stream.likelihood is not None:
+            likelihood = np.nan_to_num(stream.likelihood.update(raw), nan=0.5)
             flags = likelihood >= 1 - self.likelihood_eps
         else:
             likelihood = normal_cdf(score)
-            if self.threshold == "dynamic":
+            if stream.spot is not None:
+                flags = stream.spot[0].update(stream.spot[1], raw)[0]
+            elif self.threshold == "dynamic":
                 flags = dynamic_threshold(score) if len(score) else np.zeros(0, bool)
             else:
                 flags = apply_threshold(score, self.threshold_)
@@ -493,7 +533,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
         """Per row of ``data``: time, ``score``, ``is_anomaly``, ``likelihood`` and ``score_<channel>`` columns."""
         series = self.load_data(data)
         errors = self._scorer().row_errors(self._errors_of(self.model_), self._scaled(series), self.err_mean_)
-        return self._frame(series.series_times(0), errors, self._likelihood_stage())
+        return self._frame(series.series_times(0), errors, self._new_stream())
 
     def predict_frame(self, frame: "pd.DataFrame") -> "pd.DataFrame":
         """One row per row of ``frame``: its score, flag, likelihood and channel scores (the pyfunc model's answer)."""
@@ -549,22 +589,20 @@ class RNNAnomalyDetector(RecurrentEstimator):
         series = self.load_data(rows)
         scorer = self._scorer()
         if self._stream is None:
-            self._stream = DetectorStream(
-                scorer.start_stream(len(self.targets_), self.err_mean_), self._likelihood_stage()
-            )
+            self._stream = self._new_stream()
         stream = self._stream
         times, errors = scorer.update(
             stream.scorer, self._errors_of(self.model_), self._scaled(series), series.series_times(0)
         )
-        return self._frame(times, errors, stream.likelihood)
+        return self._frame(times, errors, stream)
 
     def flush(self) -> "pd.DataFrame":
         """End a stream: score the rows still waiting for windows that will never come."""
         self._check_fitted()
         state, self._stream = self._stream, None
         if state is None:
-            return self._frame(None, np.zeros((0, len(self.targets_))), None)
-        return self._frame(*self._scorer().flush(state.scorer), state.likelihood)
+            return self._frame(None, np.zeros((0, len(self.targets_))), self._new_stream())
+        return self._frame(*self._scorer().flush(state.scorer), state)
 
     # ------------------------------------------------------------------ persistence
     def _fitted_state(self) -> tuple[dict[str, Any], dict[str, "torch.Tensor"]]:
