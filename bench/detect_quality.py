@@ -15,6 +15,8 @@ Corpora
   injected anomaly per series in its second half (types: spike, level
   shift, trend change, variance change, a missing daily cycle, frequency change 24 -> 12 for two
   days), on channel ``seed % 3``, for each of ``--seeds``; fitted on the first (normal) half.
+  ``--drift`` adds normal change the labels do not mark (``add_drift``: a slow trend, a growing
+  daily amplitude, a regime change), which a fixed threshold calls anomalous.
 
 Methods (same rows, same labels)
 --------------------------------
@@ -26,6 +28,9 @@ Methods (same rows, same labels)
   test scores. ``pot~`` is POT with ``init_quantile`` lowered to ``1 - 12 / n_cal`` when the
   default 0.98 leaves fewer than 10 excesses (a proposed fallback; identical to pot otherwise).
   A threshold that raises ConfigError is recorded as failed for that file (``ok`` < files).
+  ``spot`` / ``dspot`` (``tsrnn.detection.spot``, the detector's risk and spot_depth) and
+  ``likelihood`` (``tsrnn.detection.likelihood``, >= 1 - likelihood_eps) run causally over the
+  scores from the calibration scores on: each row's flag uses no later score.
 * baselines, each scored on the training rows and thresholded at mean + 3 std of those scores
   (the gaussian k=3 rule tsrnn's gaussian threshold applies to its calibration scores):
   ``zscore``: per-channel trailing rolling z-score (window 50, rows t-50..t-1), max |z| over channels;
@@ -62,7 +67,8 @@ from speed import machine  # bench/ is the script's directory
 ROOT = Path(__file__).resolve().parent.parent
 SKAB = ROOT.parent / "shared" / "datasets" / "anomaly" / "SKAB"
 GROUPS = ("valve1", "valve2", "other")
-THRESHOLDS = ("quantile", "gaussian", "pot", "pot~", "conformal", "dynamic")
+THRESHOLDS = ("quantile", "gaussian", "pot", "pot~", "conformal", "dynamic", "spot", "dspot", "likelihood")
+STREAMING = ("spot", "dspot", "likelihood")  # thresholds that move with the scores, row by row
 BASELINES = ("zscore", "iforest", "snaive")
 # detector parameters renamed to match RNNForecaster's (old -> new); --param accepts either name
 RENAMED = {"window": "lookback", "calibration": "val"}
@@ -182,7 +188,7 @@ def make_seasonal(n: int, seed: int) -> pd.DataFrame:
     )
 
 
-def gen_cases(seeds: list[int], n: int, kinds: list[str], source: str) -> list[dict]:
+def gen_cases(seeds: list[int], n: int, kinds: list[str], source: str, drift: bool = False) -> list[dict]:
     if source == "demo":
         sys.path.insert(0, str(ROOT / "datasets"))
         from make_demo import make
@@ -191,7 +197,8 @@ def gen_cases(seeds: list[int], n: int, kinds: list[str], source: str) -> list[d
     cases = []
     for kind in kinds:
         for s in seeds:
-            frame, y = inject(make(n, seed=100 + s), kind, s)
+            base = make(n, seed=100 + s)
+            frame, y = inject(add_drift(base, s) if drift else base, kind, s)
             cases.append({"name": f"{kind}/seed{s}", "frame": frame, "labels": y, "n_train": n // 2, "m": 24})
     return cases
 
@@ -304,7 +311,9 @@ def tsrnn_run(
     for th in THRESHOLDS:
         flags = None
         try:
-            if th == "dynamic":
+            if th in STREAMING:
+                flags = streaming_flags(th, cal, scores, det)
+            elif th == "dynamic":
                 flags = dynamic_threshold(scores)
             else:
                 kw2 = {"q": det.q, "k": det.k, "fpr": det.fpr, "risk": det.risk}
@@ -318,6 +327,41 @@ def tsrnn_run(
             continue
         res[th] = metrics(flags, scores, case["labels"], case["n_train"])
     return res, info
+
+
+def streaming_flags(name: str, cal: np.ndarray, scores: np.ndarray, det) -> np.ndarray:
+    """Flags of a threshold that keeps learning from the scores, causally, from the calibration
+    scores on: SPOT / DSPOT (depth = the detector's spot_depth) at the detector's risk, or the
+    anomaly likelihood (the detector's windows) >= 1 - likelihood_eps."""
+    import warnings
+
+    from tsrnn.detection.likelihood import AnomalyLikelihood
+    from tsrnn.detection.spot import Spot
+    from tsrnn.detection.thresholds import CalibrationWarning
+
+    if name == "likelihood":
+        stage = AnomalyLikelihood(det.likelihood_window, det.likelihood_short)
+        stage.update(cal)
+        return np.nan_to_num(stage.update(scores), nan=0.5) >= 1 - det.likelihood_eps
+    spot = Spot(det.risk, det.spot_depth if name == "dspot" else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        state = spot.start(cal)
+    return spot.update(state, scores)[0]
+
+
+def add_drift(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Normal change the labels do not mark, over the whole series: a slow trend in ``load`` (two
+    training-half std over the series), the daily amplitude of ``temperature`` growing by half
+    in the second half, and a regime change at 3/4 of the series (``solar`` 20 % lower)."""
+    out = frame.copy()
+    n = len(out)
+    load, temp, solar = (out[c].to_numpy(dtype=float) for c in ("load", "temperature", "solar"))
+    load = load + np.linspace(0, 2 * np.std(load[: n // 2]), n)
+    mean = temp[: n // 2].mean()
+    temp = mean + (temp - mean) * np.r_[np.ones(n // 2), np.linspace(1, 1.5, n - n // 2)]
+    solar = solar * np.r_[np.ones(3 * n // 4), np.full(n - 3 * n // 4, 0.8)]
+    return out.assign(load=load.round(3), temperature=temp.round(3), solar=solar.round(3))
 
 
 # ----------------------------------------------------------------------------- summary
@@ -413,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=["seasonal", "demo"],
         help="seasonal: stationary generator here; demo: datasets/make_demo.py's make (drifts)",
     )
+    ap.add_argument("--drift", action="store_true", help="gen: add unlabelled drift (trend, amplitude, regime)")
     ap.add_argument("--methods", nargs="+", default=["reconstruction", "forecast"])
     ap.add_argument("--no-baselines", action="store_true")
     ap.add_argument("--param", action="append", default=[], help="detector parameter k=v (repeatable)")
@@ -438,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         if corpus == "skab":
             cases = skab_cases(args.groups, args.files, args.train_rows)
         else:
-            cases = gen_cases(args.seeds, args.gen_rows, args.kinds, args.gen_source)
+            cases = gen_cases(args.seeds, args.gen_rows, args.kinds, args.gen_source, args.drift)
         shared = None
         free = None
         if corpus == "skab" and args.skab_train == "free":
