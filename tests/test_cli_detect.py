@@ -112,6 +112,31 @@ def test_detect_out_then_detect_model_and_stdin(detector: Path, workdir: Path) -
     assert len(printed) == 100 and all(line.split()[-1] in ("ok", "ANOMALY") for line in printed)
 
 
+def test_detect_model_adapts_while_scoring_without_changing_the_saved_detector(detector: Path, workdir: Path) -> None:
+    saved = (detector / "weights.safetensors").read_bytes()
+    r = run_cli(
+        "detect",
+        "data.csv",
+        "--model",
+        "det",
+        "--adapt-every",
+        "50",
+        "--adapt-rows",
+        "100",
+        "-o",
+        "a.csv",
+        "--force",
+        "--json",
+        cwd=workdir,
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["rows"] == 500
+    r = run_cli("detect", "data.csv", "--model", "det", "-o", "p.csv", "--force", "--json", cwd=workdir)
+    adapted, plain = pd.read_csv(workdir / "a.csv"), pd.read_csv(workdir / "p.csv")
+    assert (adapted["score"] - plain["score"]).abs().max() > 1e-3
+    assert (detector / "weights.safetensors").read_bytes() == saved
+
+
 def test_follow_prints_flags_for_appended_rows(detector: Path, workdir: Path) -> None:
     import queue
     import threading
@@ -175,6 +200,8 @@ def test_follow_prints_flags_for_appended_rows(detector: Path, workdir: Path) ->
             ["threshold='gaussian'", "normalize='likelihood'"],
         ),
         (["detect", "data.csv", "--model", "det", "--normalize", "likelihood"], ["--normalize", "--model"]),
+        (["detect", "data.csv", "--adapt-rows", "100", *SMALL], ["--adapt-rows", "--adapt-every"]),
+        (["detect", "data.csv", "--model", "det", "--adapt-every", "0"], ["adapt_every"]),
         (["fit", "data.csv", "--task", "detect"], ["--task"]),  # fitting detectors is `tsrnn detect`'s job
         (["fit", "data.csv", "--series-embedding", "4", "--no-track"], ["series_embedding", "one series", "--id-col"]),
         (["detect", "data.csv", "--train-fraction", "1.5"], ["--train-fraction"]),

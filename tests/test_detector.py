@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -289,3 +290,86 @@ def test_streaming_thresholds_stream_as_they_score_in_batch(threshold, extra) ->
 def test_spot_depth_is_refused_unless_dspot() -> None:
     with pytest.raises(ConfigError, match="spot_depth=10 has no effect with threshold='spot'"):
         RNNAnomalyDetector(**{**SMALL, "k": 3.0, "threshold": "spot"}, spot_depth=10).fit(series(300))
+
+
+# ---------------------------------------------------------------- adaptation while streaming
+ADAPT = dict(adapt_every=40, adapt_rows=100, adapt_steps=2)
+
+
+def adapting(det: RNNAnomalyDetector, **params) -> RNNAnomalyDetector:
+    """A shallow copy of a fitted detector (sharing its model_) with other parameters and no stream."""
+    out = copy.copy(det)
+    out._stream = None
+    return out.set_params(**params)
+
+
+def weights(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 100])
+def test_adapting_stream_equals_batch_and_leaves_the_fitted_model_alone(fitted: RNNAnomalyDetector, chunk: int) -> None:
+    det = adapting(fitted, **ADAPT)
+    fitted_weights = weights(det.model_)
+    df = with_anomalies()[0].iloc[:300]
+    batch = det.score_frame(df)
+    pd.testing.assert_frame_equal(det.score_frame(df), batch)  # batch scoring starts from model_ every time
+    plain = adapting(fitted).score_frame(df)
+    assert np.abs(batch["score"] - plain["score"]).max() > 1e-3  # the adapted model scores differently
+    parts = [det.update(df.iloc[i : i + chunk]) for i in range(0, len(df), chunk)]
+    assert det._stream.adaptations == len(df) // ADAPT["adapt_every"]  # the first after adapt_every rows
+    assert len(det._stream.rows) <= ADAPT["adapt_rows"]  # bounded memory
+    stream = pd.concat([*parts, det.flush()], ignore_index=True)
+    assert len(stream) == len(df)
+    np.testing.assert_allclose(stream["score"].to_numpy(), batch["score"].to_numpy(), atol=1e-5)
+    assert (stream["is_anomaly"].to_numpy() == batch["is_anomaly"].to_numpy()).all()
+    for k, v in weights(det.model_).items():
+        assert torch.equal(v, fitted_weights[k]), f"model_ changed ({k})"
+    # after flush a new stream starts again from the fitted weights
+    again = pd.concat([det.update(df), det.flush()], ignore_index=True)
+    np.testing.assert_allclose(again["score"].to_numpy(), batch["score"].to_numpy(), atol=1e-5)
+
+
+def test_adaptation_keeps_a_slow_drift_from_raising_false_alarms_and_still_finds_a_spike() -> None:
+    det = RNNAnomalyDetector(**SMALL).fit(series(600))
+    df = series(1200, seed=4)
+    df["a"] += np.linspace(0.0, 1.0, len(df))  # a slow drift of normal behaviour
+    df.loc[1100:1102, "a"] += 4.0  # and one spike
+    normal = np.ones(len(df), bool)
+    normal[1100 : 1103 + det.lookback + det.smoothing] = False  # the spike and the rows it disturbs
+    normal[: len(df) // 2] = False  # the last half: where the drift has moved the level from the fit data
+    plain = det.predict(df).astype(bool)
+    adapted = adapting(det, adapt_every=50, adapt_rows=200, adapt_steps=5).predict(df).astype(bool)
+    assert plain[normal].mean() > 0.3, f"without adaptation the drift should alarm ({plain[normal].mean():.3f})"
+    assert adapted[normal].mean() < plain[normal].mean() / 5, (adapted[normal].mean(), plain[normal].mean())
+    assert adapted[1100:1103].any(), "the adapted detector missed the spike"
+
+
+def test_flagged_rows_are_not_learned(fitted: RNNAnomalyDetector) -> None:
+    df = series(200, seed=5)
+    det = adapting(fitted, **ADAPT)
+    det.update(df)
+    assert det._stream.adaptations == 5
+    changed = weights(det._stream.module)
+    assert any(not torch.equal(v, w) for v, w in zip(changed.values(), weights(det.model_).values()))
+    det.flush()
+    det.threshold_ = -1e9  # every row is flagged: no window is clean, nothing is learned
+    det.update(df)
+    assert det._stream.adaptations == 5 and det._stream.flags.all()
+    for k, v in weights(det._stream.module).items():
+        assert torch.equal(v, weights(det.model_)[k]), k
+
+
+def test_adaptation_parameters_are_checked() -> None:
+    with pytest.raises(ConfigError, match="adapt_rows=100 has no effect with adapt_every=None"):
+        RNNAnomalyDetector(**SMALL, adapt_rows=100).fit(series(300))
+    with pytest.raises(ConfigError, match="adapt_steps"):
+        RNNAnomalyDetector(**SMALL, adapt_steps=3).fit(series(300))
+    with pytest.raises(ConfigError, match="adapt_every"):
+        RNNAnomalyDetector(**SMALL, adapt_every=0).fit(series(300))
+    with pytest.raises(ConfigError, match="adapt_rows"):  # not one window of lookback + 1 rows
+        RNNAnomalyDetector(**SMALL, adapt_every=10, adapt_rows=24).fit(series(300))
+    dynamic = {**SMALL, "threshold": "dynamic"}
+    dynamic.pop("k")
+    with pytest.raises(ConfigError, match="dynamic"):
+        RNNAnomalyDetector(**dynamic, adapt_every=10).fit(series(300))

@@ -50,8 +50,11 @@ from tsrnn.cli.options import (
 )
 from tsrnn.errors import ConfigError, DataError
 
-# options that apply to a loaded detector too: how its flags become events
+# options that apply to a loaded detector too (set on it as given): how its flags become events,
+# and whether its model keeps learning while it scores
 EVENT_OPTIONS = ("min_event_length", "merge_gap")
+ADAPT_OPTIONS = ("adapt_every", "adapt_rows", "adapt_steps")
+SCORING_OPTIONS = EVENT_OPTIONS + ADAPT_OPTIONS
 
 
 def split_training(
@@ -178,6 +181,15 @@ def detect(
     likelihood_eps: Annotated[
         float, typer.Option(help="--normalize likelihood: flag rows whose likelihood is >= 1 - this.")
     ] = 1e-4,
+    adapt_every: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Keep learning while scoring: every N rows, fine-tune a copy of the model on the recent "
+            "unflagged rows (also with --model; the saved model is not changed)."
+        ),
+    ] = None,
+    adapt_rows: Annotated[int, typer.Option(help="--adapt-every: the recent rows a fine-tune learns from.")] = 512,
+    adapt_steps: Annotated[int, typer.Option(help="--adapt-every: optimizer steps per fine-tune.")] = 5,
     combine: Annotated[str, typer.Option(help="--method reconstruction: mean | max over covering windows.")] = "mean",
     smoothing: Annotated[int, typer.Option(help="--method forecast: EWMA span of the residuals.")] = 10,
     lookback: Lookback = 64,
@@ -273,8 +285,10 @@ def _check_options(given: dict[str, Any]) -> None:
     for option in ("output", "plot", "out"):
         refuse_existing(given[option], given["force"], f"--{option}")
     model, stdin = given["model"], str(given["data"]) == "-"
+    if given["adapt_every"] is None:
+        refuse_unused(detect, ADAPT_OPTIONS[1:], "without --adapt-every", given, "pass --adapt-every N, or drop it")
     if model is not None:
-        fit_only = [n for n in estimator_params(RNNAnomalyDetector, given) if n not in EVENT_OPTIONS]
+        fit_only = [n for n in estimator_params(RNNAnomalyDetector, given) if n not in SCORING_OPTIONS]
         refuse_unused(
             detect,
             [*fit_only, "train_until", "train_fraction", "out", "quiet"],
@@ -295,7 +309,9 @@ def _load(model: str, tracking_uri: str | None, given: dict[str, Any]) -> Any:
     from tsrnn.estimators import RNNAnomalyDetector
     from tsrnn.pyfunc import load_ref
 
-    return load_ref(model, tracking_uri, RNNAnomalyDetector).set_params(**{n: given[n] for n in EVENT_OPTIONS})
+    det = load_ref(model, tracking_uri, RNNAnomalyDetector).set_params(**{n: given[n] for n in SCORING_OPTIONS})
+    det._check_adapt()  # refused before any row is read
+    return det
 
 
 def _fit_or_load(given: dict[str, Any], source: Any, run: Any) -> tuple[Any, Any]:

@@ -18,6 +18,12 @@ distribution function of the score: how unusual the row is against the calibrati
 ``tsrnn.detection.likelihood``): the mean score of the last ``likelihood_short`` rows against
 the mean and std of the last ``likelihood_window`` rows, so scores that drift slowly over a long
 stream stop raising alarms; rows are flagged when ``likelihood >= 1 - likelihood_eps``.
+
+With ``adapt_every`` the model keeps learning while it scores: every ``adapt_every`` rows a copy
+of it, kept in the stream, takes ``adapt_steps`` optimizer steps on windows of the last
+``adapt_rows`` rows that hold no flagged row, so a lasting change of normal behaviour (a level
+shift, a drift) stops scoring high. Batch scoring replays the same stream; the fitted ``model_``
+and the calibration never change.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ THRESHOLD_PARAMS = {
 NORMALIZE = ("none", "likelihood")
 LIKELIHOOD_PARAMS = ("likelihood_window", "likelihood_short", "likelihood_eps")
 LIKELIHOOD_MIN_STD = 1e-3  # the floor of the likelihood's reference std, in calibration stds
+ADAPT_PARAMS = ("adapt_rows", "adapt_steps")  # used only with adapt_every
 
 
 @dataclass
@@ -66,6 +73,15 @@ class DetectorStream:
     scorer: Any
     likelihood: "AnomalyLikelihood | None"  # None with normalize="none" (the likelihood is then Phi(score))
     spot: Any = None  # threshold spot / dspot: (Spot, SpotState), moving with the scores
+    # adapt_every: the model that scores the stream (a copy of model_, fine-tuned as rows arrive),
+    # the last <= adapt_rows scaled rows, the flags of those of them already scored (a prefix:
+    # reconstruction scores a row lookback - 1 rows after it arrives), rows since the last
+    # adaptation, and how many adaptations were made
+    module: "torch.nn.Module | None" = None
+    rows: np.ndarray | None = None
+    flags: np.ndarray | None = None
+    since: int = 0
+    adaptations: int = 0
 
 
 class RNNAnomalyDetector(RecurrentEstimator):
@@ -125,6 +141,23 @@ class RNNAnomalyDetector(RecurrentEstimator):
         normalize="likelihood" only: a row is flagged when its likelihood is at least
         ``1 - likelihood_eps`` (the paper's epsilon, 1e-5 on NAB; 1e-4 flags fewer rows than
         1e-3 and as many SKAB anomalies, and 1e-5 misses more: see README.md).
+    adapt_every : int, optional
+        Keep learning while scoring: after every ``adapt_every`` rows scored (the first
+        adaptation after the first ``adapt_every`` rows of a stream), fine-tune the model that
+        scores the rest of the stream on recent normal rows. None (default): the fitted model
+        scores everything. The fine-tuned weights live in the stream (``update``; batch
+        scoring replays one), never in ``model_``: ``flush()`` and every batch scoring start
+        again from the fitted weights. Calibration and threshold stay as fitted. Not with
+        threshold="dynamic".
+    adapt_rows : int
+        adapt_every only: the recent rows a fine-tune learns from (at least one window); windows
+        holding a flagged row, or a row not scored yet, are left out, so anomalies are not learned.
+    adapt_steps : int
+        adapt_every only: optimizer steps per fine-tune, each on ``batch_size`` windows (fewer
+        when fewer are clean) drawn from those rows with a seed from ``random_state`` and the
+        adaptation's number. A fresh optimizer (``optimizer`` at ``lr``, no schedule, no
+        warm-up) from the current weights, with ``weight_decay`` and ``clip_grad_norm`` as in
+        training: the fitted model's own learning rate, so a few steps move it a little.
     min_event_length : int
         Shortest event, in rows.
     merge_gap : int
@@ -196,6 +229,9 @@ class RNNAnomalyDetector(RecurrentEstimator):
         likelihood_window: int = 1000,
         likelihood_short: int = 10,
         likelihood_eps: float = 1e-4,
+        adapt_every: int | None = None,
+        adapt_rows: int = 512,
+        adapt_steps: int = 5,
         min_event_length: int = 1,
         merge_gap: int = 0,
         val: float | int | str = 0.2,
@@ -243,6 +279,9 @@ class RNNAnomalyDetector(RecurrentEstimator):
         self.likelihood_window = likelihood_window
         self.likelihood_short = likelihood_short
         self.likelihood_eps = likelihood_eps
+        self.adapt_every = adapt_every
+        self.adapt_rows = adapt_rows
+        self.adapt_steps = adapt_steps
         self.min_event_length = min_event_length
         self.merge_gap = merge_gap
         self.val = val
@@ -323,6 +362,27 @@ class RNNAnomalyDetector(RecurrentEstimator):
         check_optional_int("calibration_folds", self.calibration_folds, 2)
         check_int("spot_depth", self.spot_depth, 1)
         self._scorer()  # the method's own checks
+        self._check_adapt()
+
+    def _check_adapt(self) -> None:
+        """adapt_every and its parameters (checked at fit and when a stream starts: they may be
+        set on a fitted or loaded detector)."""
+        if self.adapt_every is None:
+            refuse_unused(self, ADAPT_PARAMS, "with adapt_every=None (no adaptation)")
+            return
+        check_int("adapt_every", self.adapt_every, 1, hint="rows between adaptations, e.g. adapt_every=256")
+        check_int(
+            "adapt_rows",
+            self.adapt_rows,
+            sum(self._scorer().window_shape()),
+            hint="a fine-tune needs at least one window of rows (lookback, +1 with method forecast)",
+        )
+        check_int("adapt_steps", self.adapt_steps, 1)
+        if self.threshold == "dynamic" and self.normalize == "none":
+            raise ConfigError(
+                "adapt_every scores in a stream, and the dynamic threshold needs the whole series",
+                "use another threshold (spot, pot, quantile, gaussian, conformal) with adapt_every",
+            )
 
     def _scorer(self) -> Any:
         """The scoring method's object (stateless: built from the parameters)."""
@@ -476,7 +536,15 @@ class RNNAnomalyDetector(RecurrentEstimator):
                 warnings.simplefilter("ignore", CalibrationWarning)
                 spot = self._spot_start()
         scorer = self._scorer().start_stream(len(self.targets_), self.err_mean_)
-        return DetectorStream(scorer, self._likelihood_stage(), spot)
+        stream = DetectorStream(scorer, self._likelihood_stage(), spot)
+        if self.adapt_every is not None:
+            import copy
+
+            self._check_adapt()
+            stream.module = copy.deepcopy(self.model_).eval()
+            stream.rows = np.empty((0, len(self.targets_)), np.float32)
+            stream.flags = np.zeros(0, bool)
+        return stream
 
     def _likelihood_metrics(self) -> None:
         """normalize="likelihood": its threshold and the share of calibration rows it flags."""
@@ -532,6 +600,18 @@ class RNNAnomalyDetector(RecurrentEstimator):
     def score_frame(self, data: Any) -> "pd.DataFrame":
         """Per row of ``data``: time, ``score``, ``is_anomaly``, ``likelihood`` and ``score_<channel>`` columns."""
         series = self.load_data(data)
+        if self.adapt_every is not None:  # the stream replayed: scored adapt_every rows at a time, adapting between
+            self._check_adapt()
+            width = sum(self._scorer().window_shape())
+            if series.n_rows < width:
+                raise DataError(
+                    f"{series.n_rows} rows are fewer than one window of the detector ({width} rows)",
+                    f"pass at least {width} rows",
+                )
+            stream = self._new_stream()
+            head = self._advance(stream, self._scaled(series), series.series_times(0))
+            tail = self._frame(*self._scorer().flush(stream.scorer), stream)
+            return _concat([head, tail])
         errors = self._scorer().row_errors(self._errors_of(self.model_), self._scaled(series), self.err_mean_)
         return self._frame(series.series_times(0), errors, self._new_stream())
 
@@ -587,14 +667,79 @@ class RNNAnomalyDetector(RecurrentEstimator):
                 "use threshold quantile, gaussian, pot or conformal for streaming",
             )
         series = self.load_data(rows)
-        scorer = self._scorer()
         if self._stream is None:
             self._stream = self._new_stream()
-        stream = self._stream
-        times, errors = scorer.update(
-            stream.scorer, self._errors_of(self.model_), self._scaled(series), series.series_times(0)
+        return self._advance(self._stream, self._scaled(series), series.series_times(0))
+
+    def _advance(self, stream: DetectorStream, scaled: np.ndarray, times: Any) -> "pd.DataFrame":
+        """Score newly arrived scaled rows in ``stream`` (continued in place); with adaptation, in
+        pieces that end where ``adapt_every`` rows are complete, fine-tuning after each, so the
+        result does not depend on how the rows were cut into chunks."""
+        scorer = self._scorer()
+        if stream.module is None:
+            return self._frame(*scorer.update(stream.scorer, self._errors_of(self.model_), scaled, times), stream)
+        frames, lo = [], 0
+        while True:
+            hi = min(len(scaled), lo + self.adapt_every - stream.since)
+            errors_of = self._errors_of(stream.module)
+            frame = self._frame(*scorer.update(stream.scorer, errors_of, scaled[lo:hi], times[lo:hi]), stream)
+            frames.append(frame)
+            self._keep(stream, scaled[lo:hi], frame["is_anomaly"].to_numpy().astype(bool))
+            stream.since += hi - lo
+            if stream.since == self.adapt_every:
+                self._adapt(stream)
+                stream.since = 0
+            lo = hi
+            if lo >= len(scaled):
+                return _concat(frames)
+
+    def _keep(self, stream: DetectorStream, new: np.ndarray, flags: np.ndarray) -> None:
+        """Remember the last ``adapt_rows`` arrived rows and the flags of those already scored."""
+        rows = np.concatenate([stream.rows, new])
+        known = np.concatenate([stream.flags, flags])
+        drop = max(0, len(rows) - self.adapt_rows)  # never more than the scored ones: adapt_rows >= a window
+        stream.rows, stream.flags = rows[drop:], known[drop:]
+
+    def _adapt(self, stream: DetectorStream) -> None:
+        """Fine-tune ``stream.module`` (warm) for ``adapt_steps`` steps of the Trainer on windows of
+        the kept rows that hold no flagged (or not yet scored) row; none such: no change."""
+        import torch
+
+        from tsrnn.training import TrainConfig, Trainer
+        from tsrnn.windows import WindowBatches, WindowIndex
+
+        number = stream.adaptations
+        stream.adaptations += 1
+        L, H = self._scorer().window_shape()
+        width = L + H
+        bad = np.concatenate([[0], np.cumsum(stream.flags)])  # flagged rows among the scored prefix
+        n_starts = len(stream.flags) - width + 1
+        if n_starts <= 0:
+            return
+        starts = np.flatnonzero(bad[width : width + n_starts] - bad[:n_starts] == 0)
+        if len(starts) == 0:
+            return
+        seed = (self.random_state or 0, number)
+        rng = np.random.default_rng(seed)
+        size = min(self.batch_size, len(starts))
+        drawn = np.concatenate([rng.choice(starts, size, replace=False) for _ in range(self.adapt_steps)])
+        values = torch.from_numpy(stream.rows).to(self.device_)
+        batches = WindowBatches(values, WindowIndex(drawn.astype(np.int64), L, H), values.shape[1], size)
+        config = TrainConfig(
+            epochs=1,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            optimizer=self.optimizer,
+            lr_schedule="none",
+            clip_grad_norm=self.clip_grad_norm,
+            device=str(self.device_),
+            precision=self.precision if self.device_.type == "cuda" else "fp32",
         )
-        return self._frame(times, errors, stream)
+        cuda = [self.device_] if self.device_.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):  # dropout draws its own seeded stream; the caller's is kept
+            torch.manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
+            Trainer(stream.module, self._loss(), config).fit(batches)
+        stream.module.eval()
 
     def flush(self) -> "pd.DataFrame":
         """End a stream: score the rows still waiting for windows that will never come."""
@@ -624,3 +769,11 @@ class RNNAnomalyDetector(RecurrentEstimator):
         self.score_mean_, self.score_std_, self.threshold_ = cal["score_mean"], cal["score_std"], cal["threshold"]
         self.calibration_scores_ = tensors["calibration_scores"].numpy()
         self._stream = None
+
+
+def _concat(frames: list["pd.DataFrame"]) -> "pd.DataFrame":
+    """Scored pieces one after another (empty pieces left out, unless all are)."""
+    import pandas as pd
+
+    kept = [f for f in frames if len(f)] or frames[:1]
+    return kept[0] if len(kept) == 1 else pd.concat(kept, ignore_index=True)
