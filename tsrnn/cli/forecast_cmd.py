@@ -162,7 +162,6 @@ def fit(
     as_json: Json = False,
 ) -> None:
     """Train a recurrent forecaster, report it and save it (anomaly detectors: `tsrnn detect`)."""
-    from tsrnn.data import load_series
     from tsrnn.distributed import is_main
     from tsrnn.estimators import RNNForecaster
     from tsrnn.tracking import maybe_run, resume_from
@@ -187,13 +186,11 @@ def fit(
         )
         if plan.run_id:
             err(f"resuming MLflow run {plan.run_id} from its checkpoint")
-        p = plan.params
-        keys = ("time_col", "target", "covariates", "id_col", "fill", "duplicates", "resample", "agg")
-        series = load_series(data, **{k: p[k] for k in keys}, sort=sort, sep=sep)
+        model = RNNForecaster(**plan.params, verbose=not quiet and not as_json)
+        series = model.read(data, sort=sort, sep=sep)
         plan.check_data(series, str(data))
         for warning in series.report.warnings if is_main() else ():
             err(f"[yellow]warning:[/] {warning}")
-        model = RNNForecaster(**p, verbose=not quiet and not as_json)
         with maybe_run(
             not no_track and is_main(), tracking_uri, experiment, run_name, {"tsrnn.task": "forecast"}, plan.run_id
         ) as run:

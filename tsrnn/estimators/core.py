@@ -6,7 +6,7 @@ An estimator is this core plus three things of its own: the torch module it trai
 fitted network (forecasts, anomaly scores). Its ``fit`` reads top to bottom::
 
     self._check_params()
-    series = self._read(data)                       # the constructor's data options
+    series = self.read(data)                        # the constructor's data options
     windows = make_windows(series, ...)             # lazy windows and splits
     values = self._fit_module(series, windows, resume)   # scaler, seed, module, Trainer, batches, fit
     ...                                             # metrics / calibration
@@ -55,9 +55,14 @@ class RecurrentEstimator(BaseEstimator):
         raise NotImplementedError
 
     def _data_options(self) -> dict[str, Any]:
-        """Keyword arguments of ``tsrnn.data.load_series`` for the data given to ``fit``
-        (``exclude``: columns dropped first)."""
-        raise NotImplementedError
+        """Keyword arguments of ``tsrnn.data.load_series`` for the data given to ``fit``: the
+        options every estimator has (an estimator adds its own, e.g. ``exclude``: columns dropped
+        first)."""
+        return dict(time_col=self.time_col, target=self.target, **self._cleaning_options())
+
+    def _cleaning_options(self) -> dict[str, Any]:
+        """How rows are cleaned on the way in, for fitting and for new data alike."""
+        return dict(fill=self.fill, duplicates=self.duplicates, resample=self.resample, agg=self.agg)
 
     def _build_module(self, series: "SeriesData") -> "torch.nn.Module":
         raise NotImplementedError
@@ -79,21 +84,25 @@ class RecurrentEstimator(BaseEstimator):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ data
-    def _read(self, data: "str | Path | pd.DataFrame | SeriesData") -> "SeriesData":
-        """The data given to ``fit``, read with the constructor's data options."""
+    def read(
+        self, data: "str | Path | pd.DataFrame | SeriesData", sort: bool = False, sep: str | None = None
+    ) -> "SeriesData":
+        """``data`` as ``fit`` reads it, with the constructor's data options: to check or inspect
+        the data before fitting (``fit`` accepts the result). ``sort``: sort rows by time instead
+        of refusing unsorted input; ``sep``: the CSV separator (default: detected)."""
         from tsrnn.data import SeriesData, load_series, read_frame
 
         if isinstance(data, SeriesData):
             return data
         options = self._data_options()
         exclude = options.pop("exclude", None)
-        frame, name, _ = read_frame(data)
+        frame, name, _ = read_frame(data, sep=sep)
         if exclude:
             missing = [c for c in exclude if c not in frame.columns]
             if missing:
                 raise DataError(f"{name}: no column(s) {missing} to exclude", f"columns are {list(frame.columns)}")
             frame = frame.drop(columns=list(exclude))
-        return load_series(frame, source_name=name, **options)
+        return load_series(frame, source_name=name, sort=sort, **options)
 
     def load_data(self, data: "str | Path | pd.DataFrame | SeriesData") -> "SeriesData":
         """``data`` (a CSV/Parquet path or a DataFrame) read with the columns and frequency the
@@ -118,10 +127,7 @@ class RecurrentEstimator(BaseEstimator):
             target=self.targets_,
             covariates=self.covariates_ or None,
             id_col=self.id_col_,
-            fill=self.fill,
-            duplicates=self.duplicates,
-            resample=self.resample,
-            agg=self.agg,
+            **self._cleaning_options(),
         )
         if self.freq_ and series.freq and series.freq != self.freq_:
             raise DataError(

@@ -317,7 +317,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
         from tsrnn.windows import make_windows
 
         self._check_params()
-        series = self._read(data)
+        series = self.read(data)
         if series.n_series != 1:
             raise ConfigError("the detector scores one series at a time", "fit one detector per series")
         lookback, horizon = self._scorer().window_shape()
@@ -389,15 +389,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
         return SCORERS[self.method].from_detector(self)
 
     def _data_options(self) -> dict[str, Any]:
-        return dict(
-            time_col=self.time_col,
-            target=self.target,
-            fill=self.fill,
-            duplicates=self.duplicates,
-            resample=self.resample,
-            agg=self.agg,
-            exclude=self.exclude,
-        )
+        return {**super()._data_options(), "exclude": self.exclude}
 
     def _module_class(self) -> type:
         return self._scorer().module_class()

@@ -252,7 +252,7 @@ class RNNForecaster(RecurrentEstimator):
         from tsrnn.windows import make_windows
 
         self._check_params()
-        series = self._read(data)
+        series = self.read(data)
         self._check_many_series(series)
         windows = make_windows(series, self.lookback, self.horizon, self.stride, self.val, self.test)
         values = self._fit_module(series, windows, resume)
@@ -310,16 +310,7 @@ class RNNForecaster(RecurrentEstimator):
                 raise ConfigError(f"stateful mode does not support {name}", f"drop {name}, or train without stateful")
 
     def _data_options(self) -> dict[str, Any]:
-        return dict(
-            time_col=self.time_col,
-            target=self.target,
-            covariates=self.covariates,
-            id_col=self.id_col,
-            fill=self.fill,
-            duplicates=self.duplicates,
-            resample=self.resample,
-            agg=self.agg,
-        )
+        return {**super()._data_options(), "covariates": self.covariates, "id_col": self.id_col}
 
     def _check_many_series(self, series: "SeriesData") -> None:
         """series_embedding and balanced sampling tell series apart; stateful mode follows one."""
