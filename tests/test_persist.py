@@ -354,3 +354,15 @@ def test_pickle_as_config_is_refused_and_not_run(saved, tmp_path):
 def test_a_harmless_extra_file_is_allowed(model, saved):
     (saved / "README.txt").write_text("notes about this model")
     pd.testing.assert_frame_equal(RNNForecaster.load(saved).predict(), model.predict(), check_exact=True)
+
+
+def test_an_estimator_missing_a_hook_cannot_be_made():
+    """The core's hooks are abstract: a subclass that forgets one fails at once, not mid-fit."""
+    from tsrnn.estimators import RecurrentEstimator
+
+    class Half(RecurrentEstimator):
+        def _check_params(self) -> None: ...
+
+    with pytest.raises(TypeError, match="abstract"):
+        Half()
+    RecurrentEstimator._kinds.pop("Half", None)

@@ -16,6 +16,7 @@ fitted network (forecasts, anomaly scores). Its ``fit`` reads top to bottom::
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -39,9 +40,10 @@ NOT_RECORDED = ("callbacks", "checkpoint_dir", "verbose")
 INFER_BATCH = 1024  # windows per no-grad forward pass
 
 
-class RecurrentEstimator(BaseEstimator):
+class RecurrentEstimator(BaseEstimator, metaclass=ABCMeta):
     """The shared core; see the module docstring. Subclasses set ``task`` ("forecast" or
-    "detect") and are registered by class name, so ``load`` can return the class that was saved."""
+    "detect"), define the abstract hooks below (a class missing one cannot be instantiated) and
+    are registered by class name, so ``load`` can return the class that was saved."""
 
     task: ClassVar[str] = ""
     _kinds: ClassVar[dict[str, type]] = {}
@@ -51,8 +53,9 @@ class RecurrentEstimator(BaseEstimator):
         RecurrentEstimator._kinds[cls.__name__] = cls
 
     # ------------------------------------------------------------------ what each estimator defines
+    @abstractmethod
     def _check_params(self) -> None:
-        raise NotImplementedError
+        """Refuse parameter values (and combinations) the estimator cannot use, before any work."""
 
     def _data_options(self) -> dict[str, Any]:
         """Keyword arguments of ``tsrnn.data.load_series`` for the data given to ``fit``: the
@@ -64,24 +67,27 @@ class RecurrentEstimator(BaseEstimator):
         """How rows are cleaned on the way in, for fitting and for new data alike."""
         return dict(fill=self.fill, duplicates=self.duplicates, resample=self.resample, agg=self.agg)
 
+    @abstractmethod
     def _build_module(self, series: "SeriesData") -> "torch.nn.Module":
-        raise NotImplementedError
+        """The untrained torch module for ``series``' channels (and series, for embeddings)."""
 
+    @abstractmethod
     def _module_class(self) -> type:
         """The torch module class a saved model's ``config()`` rebuilds."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _loss(self) -> Callable[..., "torch.Tensor"]:
-        raise NotImplementedError
+        """``loss(model, batch) -> scalar tensor``, the Trainer's ``compute_loss``."""
 
+    @abstractmethod
     def _batches(
         self, series: "SeriesData", windows: "Windows", values: "torch.Tensor", seed: int
     ) -> tuple["Batches", "Batches | None"]:
-        raise NotImplementedError
+        """(training batches, validation batches or None) over ``values`` on the Trainer's device."""
 
+    @abstractmethod
     def _history_length(self) -> int:
         """How many last rows of each fitted series a saved model keeps (and an input example shows)."""
-        raise NotImplementedError
 
     # ------------------------------------------------------------------ data
     def read(
@@ -273,9 +279,9 @@ class RecurrentEstimator(BaseEstimator):
         """The parameters that define the model (not how its fit was watched)."""
         return {k: v for k, v in self.get_params().items() if k not in NOT_RECORDED}
 
+    @abstractmethod
     def predict_frame(self, frame: "pd.DataFrame") -> "pd.DataFrame":
         """The model's answer to ``frame`` as a flat table (what the MLflow pyfunc model returns)."""
-        raise NotImplementedError
 
     def example_frame(self, max_series: int = 2) -> "pd.DataFrame":
         """A small input for ``predict_frame`` in the user's own columns: the last rows the model
