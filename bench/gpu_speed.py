@@ -13,7 +13,7 @@ Model (both sides): ``nn.LSTM`` / ``nn.GRU`` (7 -> hidden, ``layers``, batch_fir
 bidirectional) and a Linear from the last layer's final hidden state (both directions) to all
 96 x 7 outputs; Adam lr 1e-3, MSE, no clipping, no schedule, no validation, no instance norm.
 tsrnn runs ``RNNForecaster(cell, hidden_size, num_layers, bidirectional, batch_size,
-instance_norm=False, channel_independent=False, clip_grad_norm=None, lr_schedule="none", val=0,
+norm="none", channel_independent=False, clip_grad_norm=None, lr_schedule="none", val=0,
 test=0, patience=None, precision=fp32|bf16)``; bf16 is ``torch.autocast(dtype=bfloat16)`` on
 both sides. The plain loop builds all windows on the device once (``unfold``) and indexes
 batches out of them; tsrnn gathers each batch on the device from the (rows, 7) series by index.
@@ -204,7 +204,7 @@ def tsrnn_run(
         horizon=H,
         batch_size=batch,
         lr=LR,
-        instance_norm=False,
+        norm="none",
         channel_independent=False,
         clip_grad_norm=None,
         lr_schedule="none",

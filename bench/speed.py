@@ -139,7 +139,7 @@ def tsrnn_run(df: pd.DataFrame, cell: str, bidirectional: bool, epochs: int, see
         num_layers=LAYERS,
         batch_size=BATCH,
         lr=LR,
-        instance_norm=False,
+        norm="none",
         channel_independent=False,
         clip_grad_norm=None,
         patience=None,

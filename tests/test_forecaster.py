@@ -364,7 +364,7 @@ def expected_scaling(method: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndar
         {"num_layers": 2, "dropout": 0.2},
         {"head": "seq2seq", "bidirectional": True, "cell": "gru"},
         {"lr_schedule": "onecycle", "optimizer": "adamw", "weight_decay": 0.03},
-        {"instance_norm": False, "scaler": "minmax"},
+        {"norm": "none", "scaler": "minmax"},
         {"scaler": "robust", "lr_schedule": "plateau", "clip_grad_norm": None},
         {"lr_schedule": "none", "clip_grad_norm": 0.01, "scaler": "none"},
     ],

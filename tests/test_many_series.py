@@ -30,7 +30,7 @@ def ar_frame(n: int = 300, n_series: int = 4, seed: int = 0) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-ONE_STEP = dict(lookback=1, horizon=1, instance_norm=False, id_col="id")  # instance norm needs > 1 step
+ONE_STEP = dict(lookback=1, horizon=1, norm="none", id_col="id")  # instance norm needs > 1 step
 
 
 @pytest.fixture(scope="module")

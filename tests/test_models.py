@@ -14,6 +14,7 @@ import torch
 from tsrnn.models import (
     CELLS,
     HEADS,
+    NORMS,
     InstanceNorm,
     NextStepRNN,
     RecurrentEncoder,
@@ -40,7 +41,8 @@ def small(**overrides) -> RecurrentForecaster:
 
 def test_constants():
     assert CELLS == ("rnn", "lstm", "gru")
-    assert HEADS == ("direct", "seq2seq")
+    assert HEADS == ("direct", "seq2seq", "parallel")
+    assert NORMS == ("instance", "last", "none")
 
 
 @pytest.mark.parametrize("n_quantiles", [1, 3])
@@ -120,7 +122,7 @@ def test_config_round_trip_rebuilds_the_same_model():
         bidirectional=True,
         dropout=0.1,
         teacher_forcing=0.25,
-        instance_norm=False,
+        norm="none",
         channel_independent=True,
         n_quantiles=3,
     ).eval()
@@ -157,7 +159,7 @@ def test_instance_norm_normalize_and_denormalize():
 @pytest.mark.parametrize("head", HEADS)
 @pytest.mark.parametrize("channel_independent", [False, True])
 def test_instance_norm_makes_forecasts_affine_equivariant(head, channel_independent):
-    model = small(head=head, channel_independent=channel_independent, n_quantiles=3, instance_norm=True).eval()
+    model = small(head=head, channel_independent=channel_independent, n_quantiles=3, norm="instance").eval()
     x = torch.randn(4, 16, 3)
     a = torch.tensor([2.5, 0.3, 4.0])  # per channel, a > 0
     b = torch.tensor([-1.0, 7.0, 30.0])
@@ -174,7 +176,7 @@ def test_instance_norm_makes_forecasts_affine_equivariant(head, channel_independ
 
 
 def test_without_instance_norm_forecasts_are_not_equivariant():
-    model = small(instance_norm=False).eval()
+    model = small(norm="none").eval()
     assert model.norm is None
     x = torch.randn(4, 16, 3)
     assert not torch.allclose(model(x * 3.0 + 5.0), model(x) * 3.0 + 5.0, atol=1e-2)
@@ -186,7 +188,7 @@ def test_without_instance_norm_forecasts_are_not_equivariant():
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("lookback, k", [(12, 4), (10, 4), (10, 1)])
 def test_tbptt_gradient_reaches_only_the_last_k_steps(cell, lookback, k):
-    model = small(cell=cell, instance_norm=False)  # instance norm's mean/std would pass gradient to every step
+    model = small(cell=cell, norm="none")  # instance norm's mean/std would pass gradient to every step
     x = torch.randn(3, lookback, 3, requires_grad=True)
     model(x, tbptt_steps=k).sum().backward()
     per_step = x.grad.abs().sum(dim=(0, 2))  # (L,)
@@ -199,7 +201,7 @@ def test_tbptt_gradient_reaches_only_the_last_k_steps(cell, lookback, k):
 
 
 def test_tbptt_longer_than_the_window_is_a_plain_pass():
-    model = small(instance_norm=False)
+    model = small(norm="none")
     x = torch.randn(2, 6, 3, requires_grad=True)
     model(x, tbptt_steps=50).sum().backward()
     assert x.grad[:, 0].abs().sum() > 0
@@ -287,7 +289,7 @@ def test_seq2seq_teacher_forcing_probability_follows_the_seed():
 
 
 def test_seq2seq_feeds_back_the_middle_quantile_detached():
-    model = small(head="seq2seq", n_quantiles=3, instance_norm=False).eval()
+    model = small(head="seq2seq", n_quantiles=3, norm="none").eval()
     x = torch.randn(2, 8, 3, requires_grad=True)
     out = model(x)
     (grad_model,) = torch.autograd.grad(out[:, -1].sum(), x)
@@ -324,7 +326,12 @@ def test_channel_independent_permuting_targets_permutes_outputs(head):
     x_perm[:, :, [0, 1, 2]] = x[:, :, perm]  # channel 3 (covariate) stays
     model = RecurrentForecaster(channel_independent=True, **kwargs).eval()
     assert model.encoder.rnn.input_size == 2  # one target + one covariate
-    torch.testing.assert_close(model(x_perm), model(x)[:, :, perm])
+    expected = model(x)[:, :, perm]
+    if head == "parallel":  # its learned channel vectors tell the channels apart: permute them too
+        assert not torch.allclose(model(x_perm), expected)
+        with torch.no_grad():
+            model.channel_vectors.copy_(model.channel_vectors[perm])
+    torch.testing.assert_close(model(x_perm), expected)
     joint = RecurrentForecaster(channel_independent=False, **kwargs).eval()
     assert joint.encoder.rnn.input_size == 4
     assert not torch.allclose(joint(x_perm), joint(x)[:, :, perm])

@@ -95,7 +95,7 @@ def test_saved_directory_holds_json_and_safetensors_only(saved):
     names = sorted(p.name for p in saved.iterdir())
     assert names == ["config.json", "weights.safetensors"]
     config = json.loads((saved / "config.json").read_text())
-    assert config["kind"] == "RNNForecaster" and config["format"] == 1
+    assert config["kind"] == "RNNForecaster" and config["format"] == 2
     assert config["schema"]["targets"] == ["a", "b"]
     for name, data in files(saved).items():
         assert not data.startswith(b"\x80"), f"{name} looks like a pickle"

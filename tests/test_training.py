@@ -533,7 +533,7 @@ def test_progress_needs_no_arguments_and_counts_the_trainers_batches(data):
 
 def _saved_numel(lookback, tbptt, cell="gru"):
     torch.manual_seed(0)
-    model = RecurrentForecaster(2, [0], 4, cell=cell, hidden_size=8, num_layers=2, instance_norm=False)
+    model = RecurrentForecaster(2, [0], 4, cell=cell, hidden_size=8, num_layers=2, norm="none")
     x = torch.randn(4, lookback, 2)
     total = 0
 
@@ -559,7 +559,7 @@ def test_tbptt_keeps_activations_for_k_steps_only(cell):
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_tbptt_gradient_stops_k_steps_back(cell):
     torch.manual_seed(0)
-    model = RecurrentForecaster(2, [0], 4, cell=cell, hidden_size=8, num_layers=2, instance_norm=False)
+    model = RecurrentForecaster(2, [0], 4, cell=cell, hidden_size=8, num_layers=2, norm="none")
     L, k = 40, 8
     x = torch.randn(3, L, 2, requires_grad=True)
     model(x, tbptt_steps=k).pow(2).sum().backward()
@@ -579,10 +579,10 @@ def test_estimator_loss_truncates_backprop_too(quantiles):
 
     L, k = 40, 8
     est = RNNForecaster(
-        lookback=L, horizon=4, tbptt_steps=k, instance_norm=False, hidden_size=8, num_layers=1, quantiles=quantiles
+        lookback=L, horizon=4, tbptt_steps=k, norm="none", hidden_size=8, num_layers=1, quantiles=quantiles
     )
     torch.manual_seed(0)
-    series = SimpleNamespace(channels=("a", "b"), targets=("a",), n_series=1)  # what _build_module reads
+    series = SimpleNamespace(channels=("a", "b"), targets=("a",), n_series=1, freq=None)  # what _build_module reads
     model = est._build_module(series)
     x = torch.randn(3, L, 2, requires_grad=True)
     est._loss()(model, (x, torch.randn(3, 4, 1))).backward()
@@ -592,7 +592,7 @@ def test_estimator_loss_truncates_backprop_too(quantiles):
 
 def test_tbptt_forward_values_equal_the_full_pass():
     torch.manual_seed(0)
-    model = RecurrentForecaster(2, [0], 4, cell="lstm", hidden_size=8, num_layers=2, instance_norm=False)
+    model = RecurrentForecaster(2, [0], 4, cell="lstm", hidden_size=8, num_layers=2, norm="none")
     x = torch.randn(3, 50, 2)
     torch.testing.assert_close(model(x, tbptt_steps=8), model(x), atol=1e-6, rtol=1e-5)
 

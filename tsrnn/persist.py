@@ -19,7 +19,7 @@ from tsrnn.errors import ModelFileError, OutputExistsError
 
 CONFIG = "config.json"
 WEIGHTS = "weights.safetensors"
-FORMAT = 1
+FORMAT = 2
 _PICKLE_SUFFIXES = {".pkl", ".pickle", ".pt", ".pth", ".bin", ".joblib", ".ckpt", ".npy", ".npz", ".dill"}
 
 

@@ -97,7 +97,20 @@ def fit(
     lookback: Lookback = 96,
     horizon: Annotated[int, typer.Option("--horizon", "-H", help="Rows to forecast.")] = 24,
     cell: Cell = "lstm",
-    head: Annotated[str, typer.Option(help="direct (all steps at once) | seq2seq (a recurrent decoder).")] = "direct",
+    head: Annotated[
+        str,
+        typer.Option(
+            help="direct (all steps by one linear layer) | seq2seq (a recurrent decoder fed its own output) | "
+            "parallel (one recurrent step per output segment, all at once)."
+        ),
+    ] = "direct",
+    segment_length: Annotated[
+        str,
+        typer.Option(
+            help="Rows per recurrent step (segment recurrence): a number, auto (the season, e.g. 24 for hourly "
+            "data) or none (one row per step)."
+        ),
+    ] = "none",
     num_layers: Layers = 1,
     hidden_size: Hidden = 32,
     bidirectional: Bidirectional = False,
@@ -105,9 +118,10 @@ def fit(
     teacher_forcing: Annotated[
         float, typer.Option(help="seq2seq: share of decoder steps fed the truth in training.")
     ] = 0.5,
-    instance_norm: Annotated[
-        bool, typer.Option("--instance-norm/--no-instance-norm", help="Normalise each window by its own mean and std.")
-    ] = True,
+    norm: Annotated[
+        str,
+        typer.Option(help="Per-window normalisation: instance (own mean and std) | last (minus last value) | none."),
+    ] = "instance",
     channel_independent: Annotated[
         bool,
         typer.Option(

@@ -56,7 +56,7 @@ Cell = Annotated[str, typer.Option(help="Recurrent cell: rnn | lstm | gru.")]
 Layers = Annotated[int, typer.Option("--layers", help="Stacked recurrent layers.")]
 Hidden = Annotated[int, typer.Option("--hidden", help="Units per layer.")]
 Bidirectional = Annotated[bool, typer.Option("--bidirectional", help="Read each window both ways.")]
-Dropout = Annotated[float, typer.Option(help="Dropout between layers.")]
+Dropout = Annotated[float, typer.Option(help="Dropout between layers and before the output layer.")]
 # --- training
 Epochs = Annotated[int, typer.Option(help="Most training epochs.")]
 Patience = Annotated[int, typer.Option(help="Stop after this many epochs without a better validation loss (0: never).")]
@@ -121,6 +121,19 @@ def quantile_list(text: str | None) -> list[float] | None:
         ) from e
 
 
+def segment_length(text: str) -> int | str | None:
+    """'24' -> 24, 'auto' -> 'auto', 'none' -> None (one row per recurrent step)."""
+    if text.strip().lower() in ("auto", "none"):
+        return None if text.strip().lower() == "none" else "auto"
+    try:
+        return int(text)
+    except ValueError as e:
+        raise ConfigError(
+            f"--segment-length {text!r} is neither a number of rows, 'auto' nor 'none'",
+            "e.g. --segment-length 24 for hourly data, auto (from the data's frequency) or none (per-step)",
+        ) from e
+
+
 # command-line value -> estimator parameter, where they differ
 _CONVERT = {
     "patience": lambda v: v or None,  # 0: off
@@ -128,6 +141,7 @@ _CONVERT = {
     "val": split_size,
     "test": split_size,
     "quantiles": quantile_list,
+    "segment_length": segment_length,
     "target": lambda v: v or None,  # an empty repeatable option: none given
     "covariates": lambda v: v or None,
     "exclude": lambda v: v or None,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tsrnn.checks import check_int, check_optional_int, refuse_unused
+from tsrnn.checks import check_choice, check_int, check_optional_int, refuse_unused
 from tsrnn.errors import ConfigError, DataError
 from tsrnn.estimators.core import RecurrentEstimator
 
@@ -51,13 +51,22 @@ class RNNForecaster(RecurrentEstimator):
     ----------
     cell : {"lstm", "gru", "rnn"}
         The recurrent cell.
-    head : {"direct", "seq2seq"}
-        "direct": all ``horizon`` steps at once from the encoder's final state; "seq2seq": a
-        recurrent decoder fed its own previous step.
+    head : {"direct", "seq2seq", "parallel"}
+        "direct": all ``horizon`` steps at once by one Linear layer on the encoder's final state;
+        "seq2seq": a recurrent decoder fed its own previous step (or segment); "parallel":
+        SegRNN's parallel decoding, one recurrent step per output segment from the encoder's
+        final state and a learned position (and channel) embedding, all segments at once.
     lookback : int
         Input rows per window (L).
     horizon : int
         Rows forecast per window (H).
+    segment_length : int, "auto" or None
+        Segment recurrence (SegRNN): cut the lookback into segments of this many rows, embed each
+        (Linear + ReLU) and run the recurrent cell over segments instead of rows; the seq2seq and
+        parallel heads then emit one segment per step. ``"auto"``: the data's season (24 for
+        hourly data, 7 for daily, ``season_length`` if given) when the lookback holds at least two
+        seasons, else ``lookback // 4`` (at least 1). None: one row per recurrent step. A lookback
+        that is not a multiple of it loses its oldest ``lookback % segment_length`` rows.
     hidden_size : int
         Units per recurrent layer.
     num_layers : int
@@ -65,11 +74,12 @@ class RNNForecaster(RecurrentEstimator):
     bidirectional : bool
         Read the lookback both ways.
     dropout : float
-        Dropout between stacked layers.
+        Dropout between stacked layers and before the output layer.
     teacher_forcing : float
         seq2seq head only: the share of decoder steps fed the true previous value in training.
-    instance_norm : bool
-        Normalise each window by its own mean and std (and undo it on the forecast).
+    norm : {"instance", "last", "none"}
+        Per-window normalisation, undone on the forecast: "instance" by the window's own mean and
+        std per channel, "last" minus the window's last value per channel.
     channel_independent : bool
         Each target its own sequence through shared weights (True), or all channels as one
         multivariate sequence (False).
@@ -156,12 +166,13 @@ class RNNForecaster(RecurrentEstimator):
         head: str = "direct",
         lookback: int = 96,
         horizon: int = 24,
+        segment_length: int | str | None = None,
         hidden_size: int = 32,
         num_layers: int = 1,
         bidirectional: bool = False,
         dropout: float = 0.0,
         teacher_forcing: float = 0.5,
-        instance_norm: bool = True,
+        norm: str = "instance",
         channel_independent: bool = True,
         quantiles: Sequence[float] | None = None,
         series_embedding: int | None = None,
@@ -200,12 +211,13 @@ class RNNForecaster(RecurrentEstimator):
         self.head = head
         self.lookback = lookback
         self.horizon = horizon
+        self.segment_length = segment_length
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.bidirectional = bidirectional
         self.dropout = dropout
         self.teacher_forcing = teacher_forcing
-        self.instance_norm = instance_norm
+        self.norm = norm
         self.channel_independent = channel_independent
         self.quantiles = quantiles
         self.series_embedding = series_embedding
@@ -272,10 +284,15 @@ class RNNForecaster(RecurrentEstimator):
         check_sampling(self.sampling)
         quantile_levels(self.quantiles)
         check_int("batch_size", self.batch_size, 1)
+        from tsrnn.models import HEADS, NORMS
+
+        check_choice("head", self.head, HEADS)
+        check_choice("norm", self.norm, NORMS)
         for name in ("series_embedding", "tbptt_steps", "patience", "season_length"):
             check_optional_int(name, getattr(self, name), 1)
-        if self.head == "direct":
-            refuse_unused(self, ("teacher_forcing",), "with head='direct' (it is for the seq2seq decoder)")
+        if self.head != "seq2seq":
+            refuse_unused(self, ("teacher_forcing",), f"with head={self.head!r} (it is for the seq2seq decoder)")
+        self._check_segment_length()
         if self.stateful:
             self._check_stateful()
 
@@ -300,6 +317,8 @@ class RNNForecaster(RecurrentEstimator):
             )
         for name, bad in (
             ("head", self.head != "direct"),
+            ("segment_length", self.segment_length is not None),
+            ("norm", self.norm != "instance"),
             ("bidirectional", self.bidirectional),
             ("quantiles", self.quantiles),
             ("covariates", self.covariates),
@@ -349,12 +368,37 @@ class RNNForecaster(RecurrentEstimator):
             dropout=self.dropout,
             head=self.head,
             teacher_forcing=self.teacher_forcing,
-            instance_norm=self.instance_norm,
+            norm=self.norm,
             channel_independent=self.channel_independent,
             n_quantiles=len(q) if q else 1,
             n_ids=series.n_series if self.series_embedding else 0,
             embedding_dim=self.series_embedding or 0,
+            segment_length=self._segment_length(series.freq),
         )
+
+    def _check_segment_length(self) -> None:
+        w = self.segment_length
+        if w is None or w == "auto":
+            return
+        if isinstance(w, str) or isinstance(w, bool) or not isinstance(w, (int, np.integer)):
+            raise ConfigError(
+                f"segment_length must be a whole number of rows, 'auto' or None, got {w!r}",
+                "e.g. segment_length=24 for hourly data (--segment-length 24), or 'auto'",
+            )
+        if not 1 <= w <= self.lookback:
+            raise ConfigError(
+                f"segment_length={w} must be between 1 and the lookback ({self.lookback} rows)",
+                f"pick a segment length that divides the lookback, e.g. {max(self.lookback // 4, 1)}",
+            )
+
+    def _segment_length(self, freq: str | None) -> int | None:
+        """The rows per segment: ``segment_length``, or for "auto" the season or lookback // 4."""
+        if self.segment_length != "auto":
+            return self.segment_length
+        season = self._season(freq)
+        if season and 2 * season <= self.lookback:
+            return season
+        return max(self.lookback // 4, 1)
 
     def _loss(self) -> Any:
         import torch

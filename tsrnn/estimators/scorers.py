@@ -70,7 +70,7 @@ class ForecastScorer:
         return RecurrentForecaster
 
     def build(self, n_channels: int, net: dict[str, Any]) -> "torch.nn.Module":
-        return self.module_class()(n_channels, list(range(n_channels)), 1, instance_norm=False, **net)
+        return self.module_class()(n_channels, list(range(n_channels)), 1, norm="none", **net)
 
     def loss(self, model: "torch.nn.Module", batch: Any) -> "torch.Tensor":
         import torch

@@ -4,13 +4,15 @@ from .autoencoder import RecurrentAutoencoder
 from .encoder import CELLS, RecurrentEncoder, detach_state
 from .losses import pinball_loss
 from .next_step import NextStepRNN
-from .norm import InstanceNorm
+from .norm import NORMS, InstanceNorm, LastValueNorm
 from .recurrent_forecaster import HEADS, RecurrentForecaster
 
 __all__ = [
     "CELLS",
     "HEADS",
     "InstanceNorm",
+    "LastValueNorm",
+    "NORMS",
     "NextStepRNN",
     "RecurrentAutoencoder",
     "RecurrentEncoder",

@@ -14,6 +14,8 @@ A recurrent "state" is ``h`` for RNN and GRU, or the tuple ``(h, c)`` for LSTM, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -25,15 +27,20 @@ _TORCH_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 
+def map_state(state: State, fn: Callable[[torch.Tensor], torch.Tensor]) -> State:
+    """``fn`` applied to ``h``, or to both ``h`` and ``c`` of an LSTM state."""
+    if isinstance(state, tuple):
+        return tuple(fn(s) for s in state)
+    return fn(state)
+
+
 def detach_state(state: State) -> State:
     """Return ``state`` with the same values but cut from the autograd graph behind it.
 
     Used when a state is carried from one chunk of a long series to the next: gradients stop at
     the chunk boundary, so backward memory and time stay bounded by the chunk length.
     """
-    if isinstance(state, tuple):
-        return tuple(s.detach() for s in state)
-    return state.detach()
+    return map_state(state, torch.Tensor.detach)
 
 
 class RecurrentEncoder(nn.Module):
@@ -114,9 +121,7 @@ class RecurrentEncoder(nn.Module):
         Each layer's forward and backward final hidden states are concatenated, [forward, backward],
         which is the layout of the outputs' feature axis. For LSTM both h and c are reshaped.
         """
-        if isinstance(state, tuple):
-            return tuple(self._merge_directions(s) for s in state)
-        return self._merge_directions(state)
+        return map_state(state, self._merge_directions)
 
     def summary(self, state: State) -> torch.Tensor:
         """The last layer's final hidden state, both directions concatenated: (B, D * hidden)."""
