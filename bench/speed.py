@@ -20,6 +20,16 @@ load, CPU time much less (with --threads 1; with several threads, spinning infla
 
     python bench/speed.py [--data datasets/ETTh2.csv] [--rounds 3] [--epochs 1]
                           [--cells lstm gru bilstm] [--threads N]
+
+``--suite models`` compares three *different* models instead, each doing its own default work, at
+L = 96 and L = 720 (``--lookbacks``), H = 96, on the same 8640 training rows: the plain-loop LSTM
+above (64 x 2, multivariate, batch 32), tsrnn's per-step model as the default was before segment
+recurrence (``STEP_MODEL``: LSTM 32 x 1, channel-independent, instance norm, direct head, batch 32)
+and tsrnn's default model of the day (``RNNForecaster()``'s own defaults). For each, interleaved,
+it reports windows/s and seconds per epoch (wall and process CPU); one window is one (L, 7) input
+and its (H, 7) target, whatever the model does inside (channel independence makes it 7 sequences).
+
+    python bench/speed.py --suite models --threads 1 [--lookbacks 96 720] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -76,13 +86,13 @@ def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def plain_run(values: np.ndarray, cell: str, bidirectional: bool, epochs: int, seed: int) -> dict:
+def plain_run(values: np.ndarray, cell: str, bidirectional: bool, epochs: int, seed: int, lookback: int = L) -> dict:
     """Build windows + model, train ``epochs`` epochs; samples/s of each epoch and the total wall time."""
     t_start = time.perf_counter()
     torch.manual_seed(seed)
     v = torch.from_numpy(values)
-    w = v.unfold(0, L + H, 1).permute(0, 2, 1).contiguous()  # (N, L+H, C), built once
-    x_all, y_all = w[:, :L].contiguous(), w[:, L:].contiguous()
+    w = v.unfold(0, lookback + H, 1).permute(0, 2, 1).contiguous()  # (N, L+H, C), built once
+    x_all, y_all = w[:, :lookback].contiguous(), w[:, lookback:].contiguous()
     n = len(w)
     model = PlainModel(values.shape[1], cell, bidirectional)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
@@ -117,17 +127,7 @@ def tsrnn_run(df: pd.DataFrame, cell: str, bidirectional: bool, epochs: int, see
     from tsrnn import RNNForecaster
     from tsrnn.training import Callback
 
-    class EpochCPU(Callback):  # process CPU time per epoch (its per-batch hook is the base no-op)
-        def __init__(self) -> None:
-            self.cpu: list[float] = []
-
-        def on_epoch_start(self, trainer, epoch) -> None:
-            self.c0 = time.process_time()
-
-        def on_epoch_end(self, trainer, epoch, logs) -> None:
-            self.cpu.append(time.process_time() - self.c0)
-
-    timer = EpochCPU()
+    timer = type("Timer", (EpochCPU, Callback), {})()  # its per-batch hook is the base no-op
 
     t_start = time.perf_counter()
     est = RNNForecaster(
@@ -164,6 +164,109 @@ def tsrnn_run(df: pd.DataFrame, cell: str, bidirectional: bool, epochs: int, see
     }
 
 
+STEP_MODEL = dict(
+    cell="lstm",
+    hidden_size=32,
+    num_layers=1,
+    head="direct",
+    norm="instance",
+    channel_independent=True,
+    segment_length=None,
+    batch_size=32,
+    lr=1e-3,
+)  # fmt: skip  (tsrnn's default model before segment recurrence)
+
+
+class EpochCPU:
+    """A training callback: process CPU seconds of every epoch."""
+
+    def __init__(self) -> None:
+        self.cpu: list[float] = []
+
+    def on_epoch_start(self, trainer, epoch) -> None:
+        self.c0 = time.process_time()
+
+    def on_epoch_end(self, trainer, epoch, logs) -> None:
+        self.cpu.append(time.process_time() - self.c0)
+
+
+def model_run(df: pd.DataFrame, params: dict, lookback: int, epochs: int, seed: int) -> dict:
+    """``epochs`` epochs of RNNForecaster(**params) at this lookback, H = 96: windows/s and s/epoch."""
+    from tsrnn import RNNForecaster
+    from tsrnn.training import Callback
+
+    timer = type("Timer", (EpochCPU, Callback), {})()
+    est = RNNForecaster(
+        **params, lookback=lookback, horizon=H, epochs=epochs, patience=None, lr_schedule="none", val=0, test=0,
+        random_state=seed, device="cpu", callbacks=[timer],
+    )  # fmt: skip
+    est.fit(df)
+    n = len(est.windows_.train)
+    sps = [e["samples_per_s"] for e in est.history_.epochs]
+    return {
+        "samples_per_s": sps,
+        "epoch_s": [n / v for v in sps],
+        "epoch_cpu_s": timer.cpu,
+        "n_windows": n,
+        "params": n_params(est.model_),
+    }
+
+
+def plain_model_run(values: np.ndarray, lookback: int, epochs: int, seed: int) -> dict:
+    """The plain-loop LSTM (64 x 2, multivariate) at this lookback: windows/s and s/epoch."""
+    c0 = time.process_time()
+    res = plain_run(values, "lstm", False, epochs, seed, lookback)
+    res["epoch_s"] = [res["n_windows"] / v for v in res["samples_per_s"]]
+    res["epoch_cpu_s"] = [res["n_windows"] / v for v in res["samples_per_cpu_s"]]
+    res["setup_cpu_s"] = time.process_time() - c0 - sum(res["epoch_cpu_s"])
+    return res
+
+
+def models_suite(args: argparse.Namespace, df: pd.DataFrame, values: np.ndarray, info: dict) -> dict:
+    from tsrnn import RNNForecaster
+
+    default = {k: v for k, v in RNNForecaster().get_params().items() if k in STEP_MODEL}
+    sides = {
+        "plain_lstm": lambda lb, r: plain_model_run(values, lb, args.epochs, args.seed + r),
+        "step_model": lambda lb, r: model_run(df, STEP_MODEL, lb, args.epochs, args.seed + r),
+        "default": lambda lb, r: model_run(df, default, lb, args.epochs, args.seed + r),
+    }
+    results: dict = {"machine": info, "suite": "models", "step_model": STEP_MODEL, "default": default, "lookbacks": {}}
+    for lookback in args.lookbacks:
+        runs: dict[str, list] = {name: [] for name in sides}
+        for r in range(args.rounds):
+            for name, run in sides.items():
+                res = run(lookback, r)
+                res["load1"] = os.getloadavg()[0]
+                runs[name].append(res)
+                print(
+                    f"# L={lookback} round {r + 1} {name:10s}: {res['samples_per_s'][-1]:.0f} windows/s, "
+                    f"{res['epoch_s'][-1]:.1f} s/epoch, {res['epoch_cpu_s'][-1]:.1f} CPU-s/epoch, "
+                    f"load1 {res['load1']:.2f}",
+                    file=sys.stderr,
+                )
+        results["lookbacks"][lookback] = {
+            name: {
+                "params": rs[0]["params"],
+                "n_windows": rs[0]["n_windows"],
+                "windows_per_s_median": statistics.median(x for r in rs for x in r["samples_per_s"]),
+                "epoch_s_median": statistics.median(x for r in rs for x in r["epoch_s"]),
+                "epoch_cpu_s_median": statistics.median(x for r in rs for x in r["epoch_cpu_s"]),
+                "epoch_s_all": [x for r in rs for x in r["epoch_s"]],
+            }
+            for name, rs in runs.items()
+        }
+    print(json.dumps(results, indent=2))
+    print(f"\n{'L':>4s} {'model':12s} {'params':>9s} {'windows/s':>10s} {'s/epoch':>8s} {'CPU-s/epoch':>11s}")
+    for lookback, table in results["lookbacks"].items():
+        for name, c in table.items():
+            print(
+                f"{lookback:4d} {name:12s} {c['params']:9d} {c['windows_per_s_median']:10.0f} "
+                f"{c['epoch_s_median']:8.2f} {c['epoch_cpu_s_median']:11.2f}"
+            )
+    return results
+
+
 def machine() -> dict:
     """The machine a figure was taken on (the other bench scripts import this)."""
     cpu = "?"
@@ -196,8 +299,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument(
         "--threads", type=int, default=None, help="torch.set_num_threads (default: leave torch's default, one per core)"
     )
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "speed.json")
+    ap.add_argument("--suite", choices=("cells", "models"), default="cells")
+    ap.add_argument("--lookbacks", type=int, nargs="+", default=[96, 720], help="--suite models: lookbacks")
+    ap.add_argument("--out", type=Path, default=None, help="default bench/results/speed.json (speed_models.json)")
     args = ap.parse_args(argv)
+    args.out = args.out or ROOT / "bench" / "results" / ("speed.json" if args.suite == "cells" else "speed_models.json")
 
     import tsrnn  # noqa: F401  (import cost outside the timings)
 
@@ -213,6 +319,11 @@ def main(argv: list[str] | None = None) -> dict:
         file=sys.stderr,
     )
     info["threads_source"] = "torch default" if args.threads is None else "--threads"
+    if args.suite == "models":
+        results = models_suite(args, df, values, info)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2))
+        return results
     results: dict = {
         "machine": info,
         "data": str(args.data),
