@@ -616,3 +616,21 @@ def test_stream_batches_are_consecutive_in_time():
 def test_teacher_forcing_is_refused_with_the_direct_head():
     with pytest.raises(ConfigError, match="teacher_forcing"):
         RNNForecaster(head="direct", teacher_forcing=0.9, epochs=1).fit(sine_frame(n=300))
+
+
+@pytest.mark.parametrize("name, fn", [("mse", "mse_loss"), ("mae", "l1_loss"), ("huber", "huber_loss")])
+def test_point_loss_is_the_one_named(name, fn):
+    from types import SimpleNamespace
+
+    est = RNNForecaster(loss=name, lookback=12, horizon=3, hidden_size=4)
+    model = est._build_module(SimpleNamespace(channels=("a",), targets=("a",), n_series=1, freq="h"))
+    x, y = torch.randn(4, 12, 1), 3 * torch.randn(4, 3, 1)
+    expected = getattr(torch.nn.functional, fn)(model(x)[..., 0], y)
+    torch.testing.assert_close(est._loss()(model, (x, y)), expected)
+
+
+def test_loss_is_refused_with_quantiles_and_when_unknown():
+    with pytest.raises(ConfigError, match="pinball"):
+        RNNForecaster(loss="mae", quantiles=[0.1, 0.9]).fit("no-such-file.csv")
+    with pytest.raises(ConfigError, match="unknown loss"):
+        RNNForecaster(loss="l2").fit("no-such-file.csv")

@@ -9,7 +9,7 @@ memory O(chunk).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -42,10 +42,12 @@ class StreamBatches:
 
 
 class StatefulLoss:
-    """MSE of next-step predictions, carrying the detached state across batches; reset per epoch."""
+    """A point loss (MSE by default) of next-step predictions, carrying the detached state across
+    batches; reset per epoch."""
 
-    def __init__(self) -> None:
+    def __init__(self, point_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> None:
         self.state: Any = None
+        self.point_loss = point_loss or torch.nn.functional.mse_loss
 
     def reset(self) -> None:
         self.state = None
@@ -54,4 +56,4 @@ class StatefulLoss:
         x, y = batch
         pred, state = model(x, self.state)  # (S, chunk, n_targets)
         self.state = detach_state(state)
-        return torch.nn.functional.mse_loss(pred.float(), y)
+        return self.point_loss(pred.float(), y)

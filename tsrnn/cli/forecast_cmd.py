@@ -129,6 +129,9 @@ def fit(
             help="Each target its own sequence with shared weights, or all targets in one sequence.",
         ),
     ] = True,
+    loss: Annotated[
+        str, typer.Option(help="Training loss of a point forecast: mse (the mean) | mae (the median) | huber.")
+    ] = "mse",
     quantiles: Annotated[
         Optional[str], typer.Option(help="Prediction intervals, e.g. 0.1,0.5,0.9 (pinball loss).")
     ] = None,

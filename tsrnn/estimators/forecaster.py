@@ -83,6 +83,10 @@ class RNNForecaster(RecurrentEstimator):
     channel_independent : bool
         Each target its own sequence through shared weights (True), or all channels as one
         multivariate sequence (False).
+    loss : {"mse", "mae", "huber"}
+        The training loss of a point forecast: "mse" fits the mean, "mae" the median (robust to
+        outliers), "huber" is MSE for errors under 1 (scaled units) and MAE beyond. Quantile
+        forecasts use the pinball loss instead.
     quantiles : sequence of float, optional
         Forecast these quantile levels (pinball loss) instead of a point; the point forecast is
         the level nearest 0.5.
@@ -174,6 +178,7 @@ class RNNForecaster(RecurrentEstimator):
         teacher_forcing: float = 0.5,
         norm: str = "instance",
         channel_independent: bool = True,
+        loss: str = "mse",
         quantiles: Sequence[float] | None = None,
         series_embedding: int | None = None,
         scaler: str = "standard",
@@ -219,6 +224,7 @@ class RNNForecaster(RecurrentEstimator):
         self.teacher_forcing = teacher_forcing
         self.norm = norm
         self.channel_independent = channel_independent
+        self.loss = loss
         self.quantiles = quantiles
         self.series_embedding = series_embedding
         self.scaler = scaler
@@ -284,10 +290,13 @@ class RNNForecaster(RecurrentEstimator):
         check_sampling(self.sampling)
         quantile_levels(self.quantiles)
         check_int("batch_size", self.batch_size, 1)
-        from tsrnn.models import HEADS, NORMS
+        from tsrnn.models import HEADS, NORMS, POINT_LOSSES
 
         check_choice("head", self.head, HEADS)
         check_choice("norm", self.norm, NORMS)
+        check_choice("loss", self.loss, tuple(POINT_LOSSES))
+        if self.quantiles is not None:
+            refuse_unused(self, ("loss",), "with quantiles (they are trained with the pinball loss)")
         for name in ("series_embedding", "tbptt_steps", "patience", "season_length"):
             check_optional_int(name, getattr(self, name), 1)
         if self.head != "seq2seq":
@@ -403,10 +412,13 @@ class RNNForecaster(RecurrentEstimator):
     def _loss(self) -> Any:
         import torch
 
+        from tsrnn.models import POINT_LOSSES
+
+        point_loss = POINT_LOSSES[self.loss]
         if self.stateful:
             from tsrnn.stateful import StatefulLoss
 
-            return StatefulLoss()
+            return StatefulLoss(point_loss)
         q, tbptt, embed = quantile_levels(self.quantiles), self.tbptt_steps, self.series_embedding is not None
         levels = torch.tensor(q) if q else None
 
@@ -414,7 +426,7 @@ class RNNForecaster(RecurrentEstimator):
             x, y, *numbers = batch  # numbers: the windows' series numbers, when the batches carry them
             pred = model(x, y, tbptt, numbers[0] if embed else None)  # (B, H, C_t, Q)
             if levels is None:
-                return torch.nn.functional.mse_loss(pred[..., 0], y)
+                return point_loss(pred[..., 0], y)
             from tsrnn.models import pinball_loss
 
             return pinball_loss(pred, y, levels.to(y.device))

@@ -2,7 +2,7 @@
 
 from .autoencoder import RecurrentAutoencoder
 from .encoder import CELLS, RecurrentEncoder, detach_state
-from .losses import pinball_loss
+from .losses import POINT_LOSSES, pinball_loss
 from .next_step import NextStepRNN
 from .norm import NORMS, InstanceNorm, LastValueNorm
 from .recurrent_forecaster import HEADS, RecurrentForecaster
@@ -13,6 +13,7 @@ __all__ = [
     "InstanceNorm",
     "LastValueNorm",
     "NORMS",
+    "POINT_LOSSES",
     "NextStepRNN",
     "RecurrentAutoencoder",
     "RecurrentEncoder",

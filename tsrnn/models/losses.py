@@ -1,8 +1,13 @@
-"""Quantile (pinball) loss for probabilistic forecasts."""
+"""Training losses: point losses by name, and the quantile (pinball) loss for probabilistic forecasts."""
 
 from __future__ import annotations
 
 import torch
+from torch.nn import functional
+
+# point forecasts: "mse" fits the mean, "mae" the median (robust to outliers), "huber" is MSE for
+# errors under 1 (in scaled units) and MAE beyond
+POINT_LOSSES = {"mse": functional.mse_loss, "mae": functional.l1_loss, "huber": functional.huber_loss}
 
 
 def pinball_loss(pred: torch.Tensor, y: torch.Tensor, quantiles: torch.Tensor) -> torch.Tensor:
