@@ -622,7 +622,7 @@ def test_teacher_forcing_is_refused_with_the_direct_head():
 def test_point_loss_is_the_one_named(name, fn):
     from types import SimpleNamespace
 
-    est = RNNForecaster(loss=name, lookback=12, horizon=3, hidden_size=4)
+    est = RNNForecaster(loss=name, lookback=12, horizon=3, hidden_size=4, dropout=0.0)
     model = est._build_module(SimpleNamespace(channels=("a",), targets=("a",), n_series=1, freq="h"))
     x, y = torch.randn(4, 12, 1), 3 * torch.randn(4, 3, 1)
     expected = getattr(torch.nn.functional, fn)(model(x)[..., 0], y)

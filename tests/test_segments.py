@@ -260,8 +260,12 @@ def test_auto_segment_length_fits_on_a_short_file():
         ({"head": "parallel", "teacher_forcing": 0.3}, "teacher_forcing"),
         ({"norm": "revin"}, "unknown norm"),
         ({"head": "sideways"}, "unknown head"),
-        ({"stateful": True, "tbptt_steps": 10, "channel_independent": False, "segment_length": 24}, "segment_length"),
-        ({"stateful": True, "tbptt_steps": 10, "channel_independent": False, "norm": "last"}, "norm"),
+        (
+            {"stateful": True, "tbptt_steps": 10, "channel_independent": False, "segment_length": 24},
+            "segment_length=24",
+        ),
+        ({"stateful": True, "tbptt_steps": 10, "channel_independent": False, "head": "direct"}, "head=.direct"),
+        ({"stateful": True, "tbptt_steps": 10, "channel_independent": False, "norm": "instance"}, "norm"),
     ],
 )
 def test_nonsense_is_refused_before_reading_data(params, words):

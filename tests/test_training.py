@@ -579,7 +579,14 @@ def test_estimator_loss_truncates_backprop_too(quantiles):
 
     L, k = 40, 8
     est = RNNForecaster(
-        lookback=L, horizon=4, tbptt_steps=k, norm="none", hidden_size=8, num_layers=1, quantiles=quantiles
+        lookback=L,
+        horizon=4,
+        tbptt_steps=k,
+        norm="none",
+        hidden_size=8,
+        num_layers=1,
+        quantiles=quantiles,
+        segment_length=None,  # per-step tokens: k counts rows (tests/test_segments.py counts segments)
     )
     torch.manual_seed(0)
     series = SimpleNamespace(channels=("a", "b"), targets=("a",), n_series=1, freq=None)  # what _build_module reads

@@ -96,32 +96,32 @@ def fit(
     sep: Sep = None,
     lookback: Lookback = 96,
     horizon: Annotated[int, typer.Option("--horizon", "-H", help="Rows to forecast.")] = 24,
-    cell: Cell = "lstm",
+    cell: Cell = "gru",
     head: Annotated[
         str,
         typer.Option(
             help="direct (all steps by one linear layer) | seq2seq (a recurrent decoder fed its own output) | "
             "parallel (one recurrent step per output segment, all at once)."
         ),
-    ] = "direct",
+    ] = "parallel",
     segment_length: Annotated[
         str,
         typer.Option(
             help="Rows per recurrent step (segment recurrence): a number, auto (the season, e.g. 24 for hourly "
             "data) or none (one row per step)."
         ),
-    ] = "none",
+    ] = "auto",
     num_layers: Layers = 1,
-    hidden_size: Hidden = 32,
+    hidden_size: Hidden = 64,
     bidirectional: Bidirectional = False,
-    dropout: Dropout = 0.0,
+    dropout: Dropout = 0.5,
     teacher_forcing: Annotated[
         float, typer.Option(help="seq2seq: share of decoder steps fed the truth in training.")
     ] = 0.5,
     norm: Annotated[
         str,
         typer.Option(help="Per-window normalisation: instance (own mean and std) | last (minus last value) | none."),
-    ] = "instance",
+    ] = "last",
     channel_independent: Annotated[
         bool,
         typer.Option(
@@ -144,8 +144,8 @@ def fit(
     ] = None,
     epochs: Epochs = 30,
     patience: Patience = 5,
-    batch_size: BatchSize = 32,
-    lr: Lr = 1e-3,
+    batch_size: BatchSize = 64,
+    lr: Lr = 3e-4,
     lr_schedule: LrSchedule = "cosine",
     tbptt_steps: Annotated[
         Optional[int], typer.Option(help="Truncated BPTT: backpropagate through the last K steps only.")
