@@ -688,6 +688,15 @@ class RNNForecaster(RecurrentEstimator):
         columns["step"] = np.tile(np.arange(1, H + 1), len(starts))
         return pd.DataFrame({**columns, **self._forecast_columns(out)})
 
+    def export_onnx(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the fitted network as an ONNX graph with a JSON sidecar to the directory ``path``,
+        so that ``tsrnn.onnx_runner.OnnxForecaster`` forecasts with onnxruntime and numpy alone
+        (see ``tsrnn.onnx_export``; needs the ``onnx`` extra). ``overwrite`` replaces an
+        existing directory. Stateful models are refused."""
+        from tsrnn.onnx_export import export_onnx
+
+        return export_onnx(self, path, overwrite)
+
     # ------------------------------------------------------------------ persistence
     def _restore(self, config: dict[str, Any], tensors: dict[str, Any]) -> None:
         self.quantile_levels_ = quantile_levels(self.quantiles)
