@@ -114,10 +114,10 @@ class RecurrentEstimator(BaseEstimator, metaclass=ABCMeta):
         """``data`` (a CSV/Parquet path or a DataFrame) read with the columns and frequency the
         model was fitted on: a clear error names what is missing or different.
 
-        ``last``: read only the last ``last`` rows of each series (``tsrnn.data.last_rows``), for
-        a forecast that needs no more; only the rows read are checked. Ignored when the cleaning
-        options repair data (fill, duplicates, resample), since a repair can change which rows
-        are last: the whole of ``data`` is read then."""
+        ``last``: the forecast needs only the last ``last`` rows of each series, so only those are
+        read and checked (``tsrnn.data.last_rows``). When the cleaning options repair data
+        (fill, duplicates, resample), every row is read instead, since a repair can change
+        which rows are last; the rows the forecast uses are the same either way."""
         from tsrnn.data import SeriesData, last_rows, load_series, read_frame
 
         self._check_fitted()
