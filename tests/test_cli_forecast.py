@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -76,6 +77,51 @@ def test_backtest_table(fitted: Path, workdir: Path) -> None:
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["windows"] > 0 and {"model", "repeat_last", "seasonal_naive"} <= set(out["methods"])
+
+
+def test_backtest_writes_every_windows_forecast(fitted: Path, workdir: Path) -> None:
+    r = run_cli("backtest", "data.csv", "--model", "m", "--output", "hf.csv", "--json", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    hf = pd.read_csv(workdir / "hf.csv")
+    assert list(hf.columns) == [
+        "origin",
+        "time",
+        "step",
+        "a",
+        "b",
+        "a_q0.1",
+        "b_q0.1",
+        "a_q0.5",
+        "b_q0.5",
+        "a_q0.9",
+        "b_q0.9",
+    ]
+    assert len(hf) == json.loads(r.stdout)["windows"] * 12
+    again = run_cli("backtest", "data.csv", "--model", "m", "--output", "hf.csv", cwd=workdir)
+    assert again.returncode == 2 and "hf.csv already exists" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_export_onnx_runs_without_torch(fitted: Path, workdir: Path) -> None:
+    pytest.importorskip("onnx", reason="ONNX export needs the onnx package (pip install 'tsrnn[onnx]')")
+    pytest.importorskip("onnxruntime", reason="running exported models needs onnxruntime")
+    r = run_cli("export", "--model", "m", "--format", "onnx", "--out", "exported", cwd=workdir)
+    assert r.returncode == 0, r.stderr
+    code = (
+        "import sys, numpy as np, pandas as pd; sys.modules['torch'] = None\n"  # importing torch would fail
+        "from tsrnn.onnx_runner import OnnxForecaster\n"
+        "m = OnnxForecaster('exported')\n"
+        "x = pd.read_csv('data.csv')[m.channels].to_numpy()[-m.lookback:]\n"
+        "print(m.forecast(x)[0, :, :, m.point_index].tolist())"
+    )
+    from cli import run
+
+    ran = run([sys.executable, "-c", code], cwd=workdir)
+    assert ran.returncode == 0, ran.stderr
+    predicted = run_cli("predict", "data.csv", "--model", "m", "--json", cwd=workdir)
+    want = pd.DataFrame(json.loads(predicted.stdout))[["a", "b"]].to_numpy()
+    np.testing.assert_allclose(np.array(json.loads(ran.stdout)), want, rtol=1e-4, atol=1e-4)
+    bad = run_cli("export", "--model", "m", "--format", "tflite", "--out", "x", cwd=workdir)
+    assert bad.returncode == 2 and "--format 'tflite' is not an export format" in bad.stderr
 
 
 @pytest.mark.parametrize(
