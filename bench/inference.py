@@ -3,7 +3,7 @@ over many series, and single-window latency of torch, ONNX Runtime and the REST 
 
 1. ``historical``: ETTh2 (``--data``), L = 96, H = 96, all 7 channels. tsrnn
    ``RNNForecaster(cell="lstm", hidden_size=64, num_layers=2, channel_independent=False,
-   instance_norm=False)`` (direct head: LSTM(7 -> 64, 2 layers) -> Linear(64 -> 96 x 7), 95,648
+   segment_length=None, head="direct", norm="none", dropout=0)`` (per-step, direct head: LSTM(7 -> 64, 2 layers) -> Linear(64 -> 96 x 7), 95,648
    parameters) and Darts ``BlockRNNModel`` of the same size (``bench/inference_darts.py``, run
    with ``--darts-python``, Darts' own virtual environment), each trained for one epoch on
    about 1,500 training windows (accuracy is not the point). Timed: every forecast whose
@@ -11,7 +11,7 @@ over many series, and single-window latency of torch, ONNX Runtime and the REST 
    ``historical_forecasts()`` (a long DataFrame in original units) against Darts
    ``historical_forecasts(retrain=False, last_points_only=False)`` (a list of TimeSeries, on
    data standardized beforehand, so Darts does no scaling).
-2. ``many``: the default forecaster (32-unit LSTM, channel-independent, instance norm, L = 96,
+2. ``many``: the default forecaster of the day (``RNNForecaster()``'s defaults, L = 96,
    H = 96) fitted briefly on ``--series`` generated series of ``--steps`` hourly rows (string
    ids, long format), then ``predict(frame)`` on that 20 M-row DataFrame: it reads the last 96
    rows of every series, checks them, forecasts all series in batches and builds the table.
@@ -58,7 +58,10 @@ def ett_model(data: Path, epochs: int):
         hidden_size=64,
         num_layers=2,
         channel_independent=False,
-        instance_norm=False,
+        segment_length=None,
+        head="direct",
+        norm="none",
+        dropout=0.0,
         epochs=epochs,
         stride=8,  # about 1,500 training windows
         patience=None,
