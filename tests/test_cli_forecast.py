@@ -1,4 +1,6 @@
-"""End-to-end: the real `tsrnn fit / predict / backtest` commands on real CSV files."""
+"""End-to-end: the real `tsrnn fit / predict / backtest` commands on real CSV files, as
+`python -m tsrnn` subprocesses; refusals of bad input, and some commands reading a model a
+subprocess saved, run the same command line in this process (``cli.invoke_cli``)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from cli import run_cli, start_cli
+from cli import invoke_cli, run_cli, start_cli
 
-pytestmark = pytest.mark.slow  # every test runs the CLI
+pytestmark = pytest.mark.slow  # every test runs the CLI as a subprocess, or uses what one made
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,7 @@ def test_fit_saves_model_and_reports_baselines(fitted: Path, workdir: Path) -> N
 
 def test_fit_json_and_refuses_existing_out(fitted: Path, workdir: Path) -> None:
     before = (fitted / "weights.safetensors").read_bytes()
-    r = run_cli("fit", "data.csv", *SMALL, "--out", "m", cwd=workdir)
+    r = invoke_cli("fit", "data.csv", *SMALL, "--out", "m", cwd=workdir)
     assert r.returncode == 2 and "already exists" in r.stderr and "--force" in r.stderr
     assert (fitted / "weights.safetensors").read_bytes() == before
     r = run_cli("fit", "data.csv", *SMALL, "--out", "m2", "--json", "--cell", "gru", "--head", "seq2seq", cwd=workdir)
@@ -67,7 +69,7 @@ def test_predict_writes_csv_and_plot(fitted: Path, workdir: Path) -> None:
     assert {"a", "b", "a_q0.1", "a_q0.9"} <= set(f.columns)
     assert 5 < f["a"].mean() < 15  # original units, not scaled ones
     assert (workdir / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    r = run_cli("predict", "data.csv", "--model", "m", "--output", "f.csv", cwd=workdir)
+    r = invoke_cli("predict", "data.csv", "--model", "m", "--output", "f.csv", cwd=workdir)
     assert r.returncode == 2 and "already exists" in r.stderr
 
 
@@ -96,7 +98,7 @@ def test_bad_input_exits_2(fitted: Path, workdir: Path, args: list[str], words: 
     df = pd.read_csv(workdir / "data.csv")
     df[["time", "a"]].to_csv(workdir / "other.csv", index=False)
     df.head(10).to_csv(workdir / "short.csv", index=False)
-    r = run_cli(*args, cwd=workdir)
+    r = invoke_cli(*args, cwd=workdir)
     assert r.returncode == 2, r.stderr
     for w in words:
         assert w in r.stderr
@@ -108,7 +110,7 @@ def test_damaged_model_directory(fitted: Path, workdir: Path) -> None:
 
     shutil.copytree(fitted, workdir / "broken", dirs_exist_ok=True)
     (workdir / "broken" / "weights.safetensors").write_bytes(b"not a safetensors file")
-    r = run_cli("predict", "data.csv", "--model", "broken", cwd=workdir)
+    r = invoke_cli("predict", "data.csv", "--model", "broken", cwd=workdir)
     assert r.returncode == 2 and "damaged" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -219,7 +221,7 @@ def test_many_series_with_balanced_sampling_and_series_embedding(workdir: Path) 
 
     model = RNNForecaster.load(workdir / "global")
     assert model.sampling == "balanced" and model.series_embedding == 4
-    r = run_cli("predict", "long.csv", "--model", "global", "--json", cwd=workdir)
+    r = invoke_cli("predict", "long.csv", "--model", "global", "--json", cwd=workdir)
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
     assert sorted({row["store"] for row in rows}) == ["s0", "s1", "s2"] and len(rows) == 18

@@ -1,6 +1,10 @@
 """The MLflow parts against real servers: a tracking server (`mlflow server`, sqlite backend)
 and a model server (`tsrnn serve`), both started here on 127.0.0.1 on a free port; the pyfunc
-model, `runs:/` and `models:/` URIs, --register, and resume of a killed run."""
+model, `runs:/` and `models:/` URIs, --register, and resume of a killed run.
+
+What trains, tracks or serves runs as `python -m tsrnn` subprocesses; commands that only read what
+those made (`tsrnn runs`, `tsrnn predict --model runs:/...`) and refusals of mistakes run the same
+command line in this process (``cli.invoke_cli``)."""
 
 from __future__ import annotations
 
@@ -19,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from cli import TSRNN, run_cli, start, start_cli
+from cli import TSRNN, invoke_cli, run_cli, start, start_cli
 from tracked_cli import SMALL, hourly_workdir
 
-pytestmark = pytest.mark.slow  # servers, and the CLI as subprocesses
+pytestmark = pytest.mark.slow  # servers, and the CLI as subprocesses (or reading what they made)
 
 
 def free_port() -> int:
@@ -108,24 +112,24 @@ def test_logged_model_is_a_pyfunc_with_signature_that_forecasts(local_run: str, 
 
 
 def test_predict_cli_takes_runs_and_models_uris(local_run: str, workdir: Path) -> None:
-    by_dir = run_cli("predict", "data.csv", "--model", "m", cwd=workdir)
-    by_run = run_cli("predict", "data.csv", "--model", f"runs:/{local_run}/model", cwd=workdir)
-    by_name = run_cli("predict", "data.csv", "--model", "models:/demo/1", cwd=workdir)
+    by_dir = invoke_cli("predict", "data.csv", "--model", "m", cwd=workdir)
+    by_run = invoke_cli("predict", "data.csv", "--model", f"runs:/{local_run}/model", cwd=workdir)
+    by_name = invoke_cli("predict", "data.csv", "--model", "models:/demo/1", cwd=workdir)
     assert by_dir.returncode == by_run.returncode == by_name.returncode == 0, by_run.stderr + by_name.stderr
     assert by_dir.stdout == by_run.stdout == by_name.stdout and by_dir.stdout.count("\n") == 13
 
 
 def test_bad_model_uris_are_clear_errors(local_run: str, workdir: Path) -> None:
-    r = run_cli("predict", "data.csv", "--model", "runs:/0123456789abcdef0123456789abcdef/model", cwd=workdir)
+    r = invoke_cli("predict", "data.csv", "--model", "runs:/0123456789abcdef0123456789abcdef/model", cwd=workdir)
     assert r.returncode == 2 and "cannot fetch the model" in r.stderr and "Traceback" not in r.stderr
-    r = run_cli("predict", "data.csv", "--model", "models:/no-such-model/3", cwd=workdir)
+    r = invoke_cli("predict", "data.csv", "--model", "models:/no-such-model/3", cwd=workdir)
     assert r.returncode == 2 and "cannot fetch the model" in r.stderr
-    r = run_cli("predict", "data.csv", "--model", "m", "--tracking-uri", local_store(workdir), cwd=workdir)
+    r = invoke_cli("predict", "data.csv", "--model", "m", "--tracking-uri", local_store(workdir), cwd=workdir)
     assert r.returncode == 2 and "--tracking-uri applies to an MLflow model" in r.stderr
 
 
 def test_register_needs_tracking(workdir: Path) -> None:
-    r = run_cli("fit", "data.csv", "--no-track", "--register", "x", cwd=workdir)
+    r = invoke_cli("fit", "data.csv", "--no-track", "--register", "x", cwd=workdir)
     assert r.returncode == 2 and "--register" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -150,14 +154,14 @@ def detector_run(workdir: Path) -> tuple[str, dict]:
         cwd=workdir,
     )
     assert r.returncode == 0, r.stderr
-    runs = json.loads(run_cli("runs", "--experiment", "det", "--json", cwd=workdir).stdout)
+    runs = json.loads(invoke_cli("runs", "--experiment", "det", "--json", cwd=workdir).stdout)
     return runs[0]["run_id"], json.loads(r.stdout)
 
 
 def test_detector_runs_log_a_servable_model_used_by_detect(detector_run: tuple[str, dict], workdir: Path) -> None:
     run_id, report = detector_run
     uri = f"runs:/{run_id}/model"
-    again = run_cli("detect", "data.csv", "--model", uri, "--json", "--no-track", cwd=workdir)
+    again = invoke_cli("detect", "data.csv", "--model", uri, "--json", "--no-track", cwd=workdir)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["flagged"] == report["flagged"]
     import mlflow
@@ -181,7 +185,7 @@ def test_killed_run_resumes_from_its_checkpoint_by_run_id(workdir: Path) -> None
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130, err
-    run = json.loads(run_cli("runs", "--experiment", "resume", "--json", cwd=workdir).stdout)[0]
+    run = json.loads(invoke_cli("runs", "--experiment", "resume", "--json", cwd=workdir).stdout)[0]
     assert run["status"] == "KILLED" and f"--resume {run['run_id']}" in err
     import mlflow
 
@@ -209,11 +213,11 @@ def test_killed_run_resumes_from_its_checkpoint_by_run_id(workdir: Path) -> None
 
 
 def test_resume_refuses_what_it_cannot_use(workdir: Path) -> None:
-    r = run_cli("fit", "data.csv", "--resume", "not-a-run", cwd=workdir)
+    r = invoke_cli("fit", "data.csv", "--resume", "not-a-run", cwd=workdir)
     assert r.returncode == 2 and "neither a checkpoint file nor an MLflow run id" in r.stderr
-    r = run_cli("fit", "data.csv", "--resume", "0123456789abcdef0123456789abcdef", cwd=workdir)
+    r = invoke_cli("fit", "data.csv", "--resume", "0123456789abcdef0123456789abcdef", cwd=workdir)
     assert r.returncode == 2 and "no MLflow run" in r.stderr
-    r = run_cli("fit", "data.csv", "--resume", "0123456789abcdef0123456789abcdef", "--no-track", cwd=workdir)
+    r = invoke_cli("fit", "data.csv", "--resume", "0123456789abcdef0123456789abcdef", "--no-track", cwd=workdir)
     assert r.returncode == 2 and "--no-track" in r.stderr
 
 
@@ -310,7 +314,7 @@ def test_fit_logs_to_a_real_tracking_server(tracking_server: str, workdir: Path)
     )
     assert r.returncode == 0, r.stderr
     run_id = json.loads(r.stdout)["run_id"]
-    listed = run_cli("runs", "--tracking-uri", tracking_server, "--experiment", "remote", "--json", cwd=workdir)
+    listed = invoke_cli("runs", "--tracking-uri", tracking_server, "--experiment", "remote", "--json", cwd=workdir)
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout)[0]["run_id"] == run_id
     assert not (workdir / "mlruns" / "artifacts" / run_id).exists()  # nothing went to the local store
@@ -322,7 +326,7 @@ def test_fit_logs_to_a_real_tracking_server(tracking_server: str, workdir: Path)
     from tsrnn import RNNForecaster
 
     pd.testing.assert_frame_equal(got, RNNForecaster.load(workdir / "served").predict(frame).reset_index())
-    by_cli = run_cli(
+    by_cli = invoke_cli(
         "predict", "data.csv", "--model", f"runs:/{run_id}/model", "--tracking-uri", tracking_server, cwd=workdir
     )
     assert by_cli.returncode == 0 and by_cli.stdout.count("\n") == 13, by_cli.stderr
@@ -404,9 +408,9 @@ def test_serve_refuses_a_busy_port_and_a_missing_model(workdir: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
-        r = run_cli("serve", "--model", "m", "--port", str(s.getsockname()[1]), cwd=workdir)
+        r = invoke_cli("serve", "--model", "m", "--port", str(s.getsockname()[1]), cwd=workdir)
     assert r.returncode == 2 and "cannot listen" in r.stderr and "Traceback" not in r.stderr
-    r = run_cli("serve", "--model", "no-such-dir", "--port", str(free_port()), cwd=workdir)
+    r = invoke_cli("serve", "--model", "no-such-dir", "--port", str(free_port()), cwd=workdir)
     assert r.returncode == 2 and "no-such-dir" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -421,9 +425,9 @@ def test_a_mistaken_resume_leaves_the_named_run_as_it_was(
     client = mlflow.MlflowClient(local_store(workdir))
     before = client.get_run(local_run)
     (workdir / "other.csv").write_text((workdir / "data.csv").read_text().replace(",0.", ",1."))
-    r = run_cli("fit", "other.csv", "--resume", local_run, cwd=workdir)  # other data
+    r = invoke_cli("fit", "other.csv", "--resume", local_run, cwd=workdir)  # other data
     assert r.returncode == 2 and "is not the data MLflow run" in r.stderr and "Traceback" not in r.stderr
-    r = run_cli("fit", "data.csv", "--resume", detector_run[0], cwd=workdir)  # no forecaster checkpoint
+    r = invoke_cli("fit", "data.csv", "--resume", detector_run[0], cwd=workdir)  # no forecaster checkpoint
     assert r.returncode == 2 and "has no params.json" in r.stderr
     assert client.get_run(detector_run[0]).info.status == "FINISHED"
     after = client.get_run(local_run)
@@ -450,7 +454,7 @@ def test_a_mistaken_resume_leaves_the_named_run_as_it_was(
     ],
 )
 def test_mistakes_are_refused_before_anything_runs(workdir: Path, args: list[str], words: list[str]) -> None:
-    r = run_cli(*args, cwd=workdir)
+    r = invoke_cli(*args, cwd=workdir)
     assert r.returncode == 2, r.stderr
     assert all(w in r.stderr for w in words) and "Traceback" not in r.stderr
     assert not (workdir / "never").exists()
@@ -459,8 +463,8 @@ def test_mistakes_are_refused_before_anything_runs(workdir: Path, args: list[str
 def test_reading_commands_create_no_store_and_errors_name_the_uri(
     local_run: str, workdir: Path, tmp_path: Path
 ) -> None:
-    r = run_cli("runs", cwd=tmp_path)
+    r = invoke_cli("runs", cwd=tmp_path)
     assert r.returncode == 2 and "no MLflow store" in r.stderr and not (tmp_path / "mlruns").exists()
-    r = run_cli("detect", "data.csv", "--model", f"runs:/{local_run}/model", "--no-track", cwd=workdir)
+    r = invoke_cli("detect", "data.csv", "--model", f"runs:/{local_run}/model", "--no-track", cwd=workdir)
     assert r.returncode == 2 and f"runs:/{local_run}/model holds a RNNForecaster" in r.stderr
     assert "/tmp/tsrnn-model-" not in r.stderr
