@@ -149,7 +149,7 @@ def test_ctrl_c_stops_cleanly_and_resume_continues(workdir: Path) -> None:
     config = json.loads((workdir / "ctrlc" / "config.json").read_text())
     done = len(config["history"]["epochs"])
     assert config["history"]["status"] == "interrupted" and done < 200
-    r = run_cli(
+    r = invoke_cli(
         "fit",
         "data.csv",
         "-L",

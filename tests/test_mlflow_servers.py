@@ -191,7 +191,7 @@ def test_killed_run_resumes_from_its_checkpoint_by_run_id(workdir: Path) -> None
 
     client = mlflow.MlflowClient(local_store(workdir))
     done = len(client.get_metric_history(run["run_id"], "loss"))
-    r = run_cli(
+    r = invoke_cli(
         "fit",
         "data.csv",
         "--resume",
@@ -264,35 +264,44 @@ def test_code_api_marks_a_failing_run_failed(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- real servers
 
 
-@pytest.fixture()
-def tracking_server(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    proc = start_server(
+def mlflow_server(folder: Path, port: int, *options: str) -> subprocess.Popen:
+    """`mlflow server` on 127.0.0.1:``port`` with a sqlite store in ``folder``, one worker, no
+    background job workers (nothing here uses them)."""
+    return start_server(
         [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'server.db'}",
-            "--artifacts-destination",
-            str(tmp_path / "artifacts"),
-            "--workers",
-            "1",
+            *(sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)),
+            *("--backend-store-uri", f"sqlite:///{folder / 'server.db'}", "--workers", "1", *options),
         ],
-        tmp_path,
+        folder,
         MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
-    )  # no background job workers: nothing here uses them
-    url = f"http://127.0.0.1:{port}"
+    )
+
+
+@pytest.fixture(scope="module")
+def tracking_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[str, subprocess.Popen]]]:
+    """Two tracking servers, started side by side (each takes seconds to come up): "remote" for a
+    test to log to, "gone" for a test to stop mid-training. ``{name: (url, process)}``."""
+    remote, gone = tmp_path_factory.mktemp("remote"), tmp_path_factory.mktemp("gone")
+    servers = {}
     try:
-        wait_until_up(url + "/health", proc)
-        yield url
+        for name, folder, options in (
+            ("remote", remote, ("--artifacts-destination", str(remote / "artifacts"))),
+            ("gone", gone, ()),
+        ):
+            port = free_port()
+            servers[name] = (f"http://127.0.0.1:{port}", mlflow_server(folder, port, *options))
+        for url, proc in servers.values():
+            wait_until_up(url + "/health", proc)
+        yield servers
     finally:
-        stop(proc)
+        for _, proc in servers.values():
+            if proc.poll() is None:
+                stop(proc)
+
+
+@pytest.fixture()
+def tracking_server(tracking_servers) -> str:
+    return tracking_servers["remote"][0]
 
 
 def test_fit_logs_to_a_real_tracking_server(tracking_server: str, workdir: Path) -> None:
@@ -332,30 +341,11 @@ def test_fit_logs_to_a_real_tracking_server(tracking_server: str, workdir: Path)
     assert by_cli.returncode == 0 and by_cli.stdout.count("\n") == 13, by_cli.stderr
 
 
-def test_tracking_server_going_away_during_training_keeps_the_model(tmp_path: Path, workdir: Path) -> None:
-    port = free_port()
-    server = start_server(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'gone.db'}",
-            "--workers",
-            "1",
-        ],
-        tmp_path,
-        MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
-    )
-    wait_until_up(f"http://127.0.0.1:{port}/health", server)
+def test_tracking_server_going_away_during_training_keeps_the_model(tracking_servers, workdir: Path) -> None:
+    url, server = tracking_servers["gone"]
     fit = start_cli(
         *("fit", "data.csv", "-L", "48", "-H", "12", "--epochs", "300", "--hidden", "8", "--patience", "0"),
-        *("--out", "orphan", "--quiet", "--tracking-uri", f"http://127.0.0.1:{port}"),
+        *("--out", "orphan", "--quiet", "--tracking-uri", url),
         cwd=workdir,
     )
     ckpt = workdir / ".orphan.checkpoint" / "last.safetensors"
@@ -373,30 +363,40 @@ def test_tracking_server_going_away_during_training_keeps_the_model(tmp_path: Pa
     assert len(RNNForecaster.load(workdir / "orphan").predict()) == 12
 
 
-@pytest.mark.parametrize("source", ["run", "directory"])
-def test_model_server_answers_invocations_with_the_forecast(source: str, local_run: str, workdir: Path) -> None:
-    port = free_port()
-    model = f"runs:/{local_run}/model" if source == "run" else "m"
-    proc = start_server([*TSRNN, "serve", "--model", model, "--port", str(port)], workdir)
+@pytest.fixture(scope="module")
+def model_servers(local_run: str, workdir: Path) -> Iterator[dict[str, int]]:
+    """`tsrnn serve` of the local run's model, by run URI ("run") and by directory ("directory"),
+    started side by side (each takes seconds to come up): ``{source: port}``."""
+    models = {"run": f"runs:/{local_run}/model", "directory": "m"}
+    servers: dict[str, tuple[int, subprocess.Popen]] = {}
     try:
-        wait_until_up(f"http://127.0.0.1:{port}/ping", proc)
-        frame = pd.read_csv(workdir / "data.csv").tail(100)
-        body = json.dumps({"dataframe_split": frame.to_dict(orient="split")}).encode()
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", body, {"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=60) as r:
-            answer = json.loads(r.read())["predictions"]
-        short = json.dumps({"dataframe_split": frame.tail(10).to_dict(orient="split")}).encode()
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", short, {"Content-Type": "application/json"}
-        )
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(request, timeout=60)
-        assert refused.value.code == 400
-        assert "looks back 48 rows" in json.loads(refused.value.read())["message"]  # tsrnn's words, first
+        for source, model in models.items():
+            port = free_port()
+            servers[source] = (port, start_server([*TSRNN, "serve", "--model", model, "--port", str(port)], workdir))
+        for port, proc in servers.values():
+            wait_until_up(f"http://127.0.0.1:{port}/ping", proc)
+        yield {source: port for source, (port, _) in servers.items()}
     finally:
-        stop(proc)
+        for _, proc in servers.values():
+            stop(proc)
+
+
+@pytest.mark.parametrize("source", ["run", "directory"])
+def test_model_server_answers_invocations_with_the_forecast(source: str, model_servers, workdir: Path) -> None:
+    port = model_servers[source]
+    frame = pd.read_csv(workdir / "data.csv").tail(100)
+    body = json.dumps({"dataframe_split": frame.to_dict(orient="split")}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as r:
+        answer = json.loads(r.read())["predictions"]
+    short = json.dumps({"dataframe_split": frame.tail(10).to_dict(orient="split")}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations", short, {"Content-Type": "application/json"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=60)
+    assert refused.value.code == 400
+    assert "looks back 48 rows" in json.loads(refused.value.read())["message"]  # tsrnn's words, first
     got = pd.DataFrame(answer)
     want = local_forecast(workdir, frame)
     assert list(got.columns) == ["time", "a", "b"] and len(got) == 12
