@@ -40,16 +40,76 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-@pytest.fixture(scope="module")
-def labelled(workdir: Path) -> dict:
-    """`tsrnn detect` fitting a detector with --labels and an excluded column, tracked in experiment
-    det-runs, writing scores.csv: its --json report. (No --plot: the run then logs its plot as
-    anomalies.png; test_detect_resamples_a_jittered_feed checks --plot.)"""
-    r = run_cli(
-        *("detect", "data.csv", *SMALL, "--labels", "label", "-x", "other_label"),
-        *("--output", "scores.csv", "--experiment", "det-runs", "--json"),
-        cwd=workdir,
+JITTERED_ROWS = 400
+
+
+def jittered_csv(folder: Path) -> str:
+    """A 5-minute feed arriving 0-59 s late, one sample missed, a labelled spike."""
+    n = JITTERED_ROWS
+    rng = np.random.default_rng(0)
+    t = np.arange(n)
+    df = pd.DataFrame(
+        {
+            "time": pd.date_range("2024-01-01", periods=n, freq="5min") + pd.to_timedelta(rng.integers(0, 60, n), "s"),
+            "a": np.sin(2 * np.pi * t / 48) + 0.05 * rng.normal(size=n),
+            "label": 0,
+        }
     )
+    df.loc[330:332, "a"] += 4
+    df.loc[330:332, "label"] = 1
+    df.drop(index=100).to_csv(folder / "jittered.csv", index=False)
+    return "jittered.csv"
+
+
+@pytest.fixture(scope="module")
+def fits(workdir: Path, run_cli_many) -> dict[str, subprocess.CompletedProcess]:
+    """The `tsrnn detect` runs that fit a detector, side by side (each spends seconds starting
+    Python and importing torch; two at once keep both cores busy): ``{name: result}``."""
+    jittered = workdir / "jittered"
+    jittered.mkdir()
+    return run_cli_many(
+        {
+            # --labels and an excluded column, tracked in experiment det-runs. No --plot: the run
+            # then logs its plot as anomalies.png ("jittered" checks --plot)
+            "labelled": (
+                [
+                    *("detect", "data.csv", *SMALL, "--labels", "label", "-x", "other_label"),
+                    *("--output", "scores.csv", "--experiment", "det-runs", "--json"),
+                ],
+                workdir,
+            ),
+            "likelihood": (
+                [
+                    *("detect", "data.csv", "--lookback", "24", "--epochs", "2", "-t", "a", "-t", "b"),
+                    *("--normalize", "likelihood", "--likelihood-window", "200", "--likelihood-eps", "0.01"),
+                    *("--output", "likely.csv", "--json", "--no-track"),
+                ],
+                workdir,
+            ),
+            # fitted on every row and saved as workdir/det
+            "detector": (
+                [
+                    *("detect", "data.csv", "-t", "a", "-t", "b", "-L", "24", "--epochs", "2"),
+                    *("--train-fraction", "1", "--threshold", "gaussian", "--out", "det", "--quiet", "--no-track"),
+                ],
+                workdir,
+            ),
+            "jittered": (
+                [
+                    *("detect", jittered_csv(jittered), *SMALL, "--labels", "label", "--no-track", "--json"),
+                    *("--resample", "5min", "--fill", "interpolate", "--train-until", "2024-01-01 16:00"),
+                    *("--output", "scores.csv", "--plot", "scores.png"),
+                ],
+                jittered,
+            ),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def labelled(fits) -> dict:
+    """The --json report of the labelled, tracked detect."""
+    r = fits["labelled"]
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 
@@ -63,13 +123,8 @@ def test_detect_fits_scores_every_row_and_reports_metrics(labelled: dict, workdi
     assert scores["score"].iloc[400:403].max() > scores["score"].iloc[300:390].max()  # the spike stands out
 
 
-def test_detect_normalize_likelihood_flags_from_the_likelihood_column(workdir: Path) -> None:
-    r = run_cli(
-        *("detect", "data.csv", "--lookback", "24", "--epochs", "2", "-t", "a", "-t", "b"),
-        *("--normalize", "likelihood", "--likelihood-window", "200", "--likelihood-eps", "0.01"),
-        *("--output", "likely.csv", "--json", "--no-track"),
-        cwd=workdir,
-    )
+def test_detect_normalize_likelihood_flags_from_the_likelihood_column(fits, workdir: Path) -> None:
+    r = fits["likelihood"]
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["threshold"] == "likelihood" and out["likelihood_threshold"] == 0.99
@@ -83,13 +138,9 @@ def test_detect_normalize_likelihood_flags_from_the_likelihood_column(workdir: P
 
 
 @pytest.fixture(scope="module")
-def detector(workdir: Path) -> Path:
+def detector(fits, workdir: Path) -> Path:
     """A detector fitted on every row and saved by `tsrnn detect --out` as workdir/det."""
-    r = run_cli(
-        *("detect", "data.csv", "-t", "a", "-t", "b", "-L", "24", "--epochs", "2", "--train-fraction", "1"),
-        *("--threshold", "gaussian", "--out", "det", "--quiet", "--no-track"),
-        cwd=workdir,
-    )
+    r = fits["detector"]
     assert r.returncode == 0, r.stderr
     assert "fitting a forecast detector on 500 of 500 rows" in r.stderr
     return workdir / "det"
@@ -229,33 +280,17 @@ def test_detect_is_tracked_unless_no_track(labelled: dict, workdir: Path) -> Non
     assert r.returncode == 2 and "--experiment" in r.stderr
 
 
-def test_detect_resamples_a_jittered_feed(tmp_path: Path) -> None:
-    # a 5-minute feed arriving 0-59 s late, one sample missed, a labelled spike
-    n = 400
-    rng = np.random.default_rng(0)
-    t = np.arange(n)
-    df = pd.DataFrame(
-        {
-            "time": pd.date_range("2024-01-01", periods=n, freq="5min") + pd.to_timedelta(rng.integers(0, 60, n), "s"),
-            "a": np.sin(2 * np.pi * t / 48) + 0.05 * rng.normal(size=n),
-            "label": 0,
-        }
-    )
-    df.loc[330:332, "a"] += 4
-    df.loc[330:332, "label"] = 1
-    df.drop(index=100).to_csv(tmp_path / "jittered.csv", index=False)
-    r = invoke_cli("detect", "jittered.csv", *SMALL, "--labels", "label", "--no-track", cwd=tmp_path)
+def test_detect_resamples_a_jittered_feed(fits, workdir: Path) -> None:
+    folder = workdir / "jittered"
+    r = invoke_cli("detect", "jittered.csv", *SMALL, "--labels", "label", "--no-track", cwd=folder)
     assert r.returncode == 2 and "--resample 5min" in r.stderr and "Traceback" not in r.stderr
-    r = run_cli(
-        *("detect", "jittered.csv", *SMALL, "--labels", "label", "--no-track", "--json"),
-        *("--resample", "5min", "--fill", "interpolate", "--train-until", "2024-01-01 16:00"),
-        *("--output", "scores.csv", "--plot", "scores.png"),
-        cwd=tmp_path,
-    )
+    r = fits["jittered"]  # with --resample 5min --fill interpolate --train-until 16:00
     assert r.returncode == 0, r.stderr
     assert "fitting a forecast detector on 191 of 399 rows" in r.stderr  # the file's rows before 16:00
     out = json.loads(r.stdout)
-    assert out["rows"] == n and out["point"]["recall"] > 0  # one row per 5-minute step, the missed one filled
-    scores = pd.read_csv(tmp_path / "scores.csv")
-    assert len(scores) == n and scores["time"].iloc[1] == "2024-01-01 00:05:00"
-    assert (tmp_path / "scores.png").read_bytes()[:4] == b"\x89PNG"
+    assert (
+        out["rows"] == JITTERED_ROWS and out["point"]["recall"] > 0
+    )  # one row per 5-minute step, the missed one filled
+    scores = pd.read_csv(folder / "scores.csv")
+    assert len(scores) == JITTERED_ROWS and scores["time"].iloc[1] == "2024-01-01 00:05:00"
+    assert (folder / "scores.png").read_bytes()[:4] == b"\x89PNG"
