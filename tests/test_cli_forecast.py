@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -35,9 +36,52 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 SMALL = ["-L", "48", "-H", "12", "--epochs", "2", "--hidden", "8", "--layers", "1", "--quiet", "--no-track"]
 
 
+def long_csv(folder: Path) -> str:
+    """Long format: stores s0, s1, s2 with 300, 120 and 200 hourly rows."""
+    t = np.arange(300)
+    long = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "time": pd.date_range("2024-01-01", periods=n, freq="h"),
+                    "store": f"s{k}",
+                    "units": (k + 1) * np.sin(2 * np.pi * t[:n] / 24) + k,
+                }
+            )
+            for k, n in enumerate((300, 120, 200))
+        ]
+    )
+    long.to_csv(folder / "long.csv", index=False)
+    return "long.csv"
+
+
 @pytest.fixture(scope="module")
-def fitted(workdir: Path) -> Path:
-    r = run_cli("fit", "data.csv", *SMALL, "--out", "m", "--quantiles", "0.1,0.5,0.9", cwd=workdir)
+def fits(workdir: Path, run_cli_many) -> dict[str, subprocess.CompletedProcess]:
+    """The `tsrnn fit` runs the tests read, side by side (each spends seconds starting Python and
+    importing torch; two at once keep both cores busy): ``{name: result}``."""
+    return run_cli_many(
+        {
+            "quantiles": (["fit", "data.csv", *SMALL, "--out", "m", "--quantiles", "0.1,0.5,0.9"], workdir),
+            "gru": (
+                ["fit", "data.csv", *SMALL, "--out", "m2", "--json", "--cell", "gru", "--head", "seq2seq"],
+                workdir,
+            ),
+            "global": (
+                [
+                    *("fit", long_csv(workdir), "--id-col", "store", "--sampling", "balanced"),
+                    *("--series-embedding", "4", "-L", "24", "-H", "6", "--epochs", "2", "--hidden", "8"),
+                    *("--quiet", "--no-track", "--out", "global", "--json"),
+                ],
+                workdir,
+            ),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def fitted(fits, workdir: Path) -> Path:
+    """The model with quantiles saved by `tsrnn fit --out m`."""
+    r = fits["quantiles"]
     assert r.returncode == 0, r.stderr
     return workdir / "m"
 
@@ -50,12 +94,12 @@ def test_fit_saves_model_and_reports_baselines(fitted: Path, workdir: Path) -> N
     assert not list(workdir.glob(".m.checkpoint"))  # staging area cleaned up
 
 
-def test_fit_json_and_refuses_existing_out(fitted: Path, workdir: Path) -> None:
+def test_fit_json_and_refuses_existing_out(fits, fitted: Path, workdir: Path) -> None:
     before = (fitted / "weights.safetensors").read_bytes()
     r = invoke_cli("fit", "data.csv", *SMALL, "--out", "m", cwd=workdir)
     assert r.returncode == 2 and "already exists" in r.stderr and "--force" in r.stderr
     assert (fitted / "weights.safetensors").read_bytes() == before
-    r = run_cli("fit", "data.csv", *SMALL, "--out", "m2", "--json", "--cell", "gru", "--head", "seq2seq", cwd=workdir)
+    r = fits["gru"]  # --out m2 --json --cell gru --head seq2seq
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["model_dir"] == "m2" and out["metrics"]["val"]["model"]["mse"] > 0
@@ -177,45 +221,8 @@ def test_ctrl_c_stops_cleanly_and_resume_continues(workdir: Path) -> None:
     assert json.loads(r.stdout)["epochs"] == done + 1  # the resumed history continues the old one
 
 
-def test_many_series_with_balanced_sampling_and_series_embedding(workdir: Path) -> None:
-    t = np.arange(300)
-    long = pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "time": pd.date_range("2024-01-01", periods=n, freq="h"),
-                    "store": f"s{k}",
-                    "units": (k + 1) * np.sin(2 * np.pi * t[:n] / 24) + k,
-                }
-            )
-            for k, n in enumerate((300, 120, 200))
-        ]
-    )
-    long.to_csv(workdir / "long.csv", index=False)
-    r = run_cli(
-        "fit",
-        "long.csv",
-        "--id-col",
-        "store",
-        "--sampling",
-        "balanced",
-        "--series-embedding",
-        "4",
-        "-L",
-        "24",
-        "-H",
-        "6",
-        "--epochs",
-        "2",
-        "--hidden",
-        "8",
-        "--quiet",
-        "--no-track",
-        "--out",
-        "global",
-        "--json",
-        cwd=workdir,
-    )
+def test_many_series_with_balanced_sampling_and_series_embedding(fits, workdir: Path) -> None:
+    r = fits["global"]  # long.csv: --id-col store --sampling balanced --series-embedding 4
     assert r.returncode == 0, r.stderr
     from tsrnn import RNNForecaster
 
