@@ -103,22 +103,27 @@ def _show_on_stderr(message, category, filename, lineno, file=None, line=None) -
     sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
-def _tracking_service():
-    return sys.modules.get("mlflow.tracking._tracking_service.utils")
+# MLflow's process-wide state that a tracked command sets (mlflow.set_tracking_uri,
+# set_registry_uri, set_experiment): (module, variable).
+_MLFLOW_GLOBALS = (
+    ("mlflow.tracking._tracking_service.utils", "_tracking_uri"),
+    ("mlflow.tracking._model_registry.utils", "_registry_uri"),
+    ("mlflow.tracking.fluent", "_active_experiment_id"),
+)
 
 
-def _tracking_uri() -> str | None:
-    """MLflow's process-wide tracking URI as ``mlflow.set_tracking_uri`` left it (None: unset)."""
-    service = _tracking_service()
-    return None if service is None else service._tracking_uri
+def _mlflow_state() -> dict[tuple[str, str], object]:
+    """What those variables hold now (None for a module not imported yet: its initial value)."""
+    return {(m, v): getattr(sys.modules[m], v) if m in sys.modules else None for m, v in _MLFLOW_GLOBALS}
 
 
-def _restore_tracking_uri(uri: str | None) -> None:
-    """A tracked command sets MLflow's process-wide tracking URI; its own process would have ended
-    there. Put back what this process had, so that no later test inherits the command's store."""
-    service = _tracking_service()
-    if service is not None:
-        service._tracking_uri = uri
+def _set_mlflow_state(state: dict[tuple[str, str], object]) -> None:
+    for (module, variable), value in state.items():
+        if module in sys.modules:
+            setattr(sys.modules[module], variable, value)
+
+
+_FRESH_MLFLOW = dict.fromkeys(_MLFLOW_GLOBALS)  # as a new process starts: all unset
 
 
 def invoke_cli(
@@ -131,13 +136,13 @@ def invoke_cli(
     is printed as a traceback on stderr with status 1, as Python does, so a "no traceback" check
     means what it means for the real command. Python warnings are shown on stderr as a fresh
     interpreter shows them, not collected by pytest. What the command changes in the process
-    (environment, working directory, signal handlers, MLflow's tracking URI) is put back after it."""
+    (environment, working directory, signal handlers, MLflow's store and experiment) is put back after it."""
     from tsrnn.cli import main
 
     argv = ["tsrnn", *args]
     out, err = io.StringIO(), io.StringIO()
     saved_env, saved_cwd, saved_argv, saved_stdin = dict(os.environ), os.getcwd(), sys.argv, sys.stdin
-    saved_uri = _tracking_uri()
+    saved_mlflow = _mlflow_state()
     saved_handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}  # `serve` sets one
     code: int | str | None = 0
     try:
@@ -145,6 +150,9 @@ def invoke_cli(
         os.environ.update({**ENV, **(env or {})})
         os.chdir(cwd)
         sys.argv, sys.stdin = argv, io.StringIO(stdin or "")
+        # a tracked command sets MLflow's store and experiment for the whole process: it starts
+        # from none, as in a process of its own, and what this process had comes back after it
+        _set_mlflow_state(_FRESH_MLFLOW)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
             warnings.resetwarnings()
             for category in _FRESH_WARNING_FILTERS:
@@ -162,7 +170,7 @@ def invoke_cli(
         os.environ.clear()
         os.environ.update(saved_env)
         sys.argv, sys.stdin = saved_argv, saved_stdin
-        _restore_tracking_uri(saved_uri)
+        _set_mlflow_state(saved_mlflow)
         for sig, handler in saved_handlers.items():
             signal.signal(sig, handler)
     if code is None:
