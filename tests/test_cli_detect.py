@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from cli import invoke_cli, run_cli, start_cli
+from frames import sine_frame
 
 pytestmark = pytest.mark.slow  # every test runs the CLI as a subprocess, or uses what one made
 SMALL = ["--lookback", "24", "--epochs", "2", "--threshold", "gaussian"]
@@ -22,18 +23,7 @@ SMALL = ["--lookback", "24", "--epochs", "2", "--threshold", "gaussian"]
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("detect")
-    n = 500
-    t = np.arange(n)
-    rng = np.random.default_rng(0)
-    df = pd.DataFrame(
-        {
-            "time": pd.date_range("2024-01-01", periods=n, freq="h"),
-            "a": np.sin(2 * np.pi * t / 24) + 0.05 * rng.normal(size=n),
-            "b": np.cos(2 * np.pi * t / 24) + 0.05 * rng.normal(size=n),
-            "label": 0,
-            "other_label": 0,
-        }
-    )
+    df = sine_frame(500, noise=0.05).assign(label=0, other_label=0)
     df.loc[400:402, "a"] += 4
     df.loc[400:402, "label"] = 1
     df.to_csv(d / "data.csv", index=False)

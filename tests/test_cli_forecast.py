@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from cli import invoke_cli, run_cli, start_cli
+from frames import sine_frame
 
 pytestmark = pytest.mark.slow  # every test runs the CLI as a subprocess, or uses what one made
 
@@ -21,15 +22,7 @@ pytestmark = pytest.mark.slow  # every test runs the CLI as a subprocess, or use
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("cli")
-    t = np.arange(600)
-    rng = np.random.default_rng(0)
-    pd.DataFrame(
-        {
-            "time": pd.date_range("2024-01-01", periods=600, freq="h"),
-            "a": 10 + np.sin(2 * np.pi * t / 24) + 0.1 * rng.normal(size=600),
-            "b": np.cos(2 * np.pi * t / 24) + 0.1 * rng.normal(size=600),
-        }
-    ).to_csv(d / "data.csv", index=False)
+    sine_frame(600, offset=10).to_csv(d / "data.csv", index=False)
     return d
 
 
