@@ -4,14 +4,24 @@
 such commands side by side; ``start_cli`` starts one in the background (``--follow``, Ctrl-C
 tests); ``run`` and ``start`` do the same for any other command line (a console script,
 ``python -c``, a server) in the same environment.
+
+``invoke_cli(*args, cwd=...)`` runs the same ``tsrnn.cli.main`` inside the test process, as
+``python -m tsrnn`` would run it (same environment, stdin, stdout, stderr, warnings, exit status,
+a traceback for an uncaught exception), without paying for a new interpreter and its imports
+(about 2 s a run, more with MLflow). Tests of refusals and messages use it; each command keeps
+tests that run it as a real subprocess.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import signal
 import subprocess
 import sys
+import traceback
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -83,6 +93,92 @@ def run_many(
     with ThreadPoolExecutor(max_workers=(os.cpu_count() or 2) + 1) as pool:
         futures = {name: pool.submit(run_cli, *args, cwd=cwd, timeout=timeout) for name, (args, cwd) in jobs.items()}
         return {name: f.result() for name, f in futures.items()}
+
+
+# What a fresh interpreter shows of Python warnings (`python -W` unset): everything but these.
+_FRESH_WARNING_FILTERS = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
+
+
+def _show_on_stderr(message, category, filename, lineno, file=None, line=None) -> None:
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+# MLflow's process-wide state that a tracked command sets (mlflow.set_tracking_uri,
+# set_registry_uri, set_experiment): (module, variable).
+_MLFLOW_GLOBALS = (
+    ("mlflow.tracking._tracking_service.utils", "_tracking_uri"),
+    ("mlflow.tracking._model_registry.utils", "_registry_uri"),
+    ("mlflow.tracking.fluent", "_active_experiment_id"),
+)
+
+
+def _mlflow_state() -> dict[tuple[str, str], object]:
+    """What those variables hold now (None for a module not imported yet: its initial value)."""
+    return {(m, v): getattr(sys.modules[m], v) if m in sys.modules else None for m, v in _MLFLOW_GLOBALS}
+
+
+def _set_mlflow_state(state: dict[tuple[str, str], object]) -> None:
+    for (module, variable), value in state.items():
+        if module in sys.modules:
+            setattr(sys.modules[module], variable, value)
+
+
+_FRESH_MLFLOW = dict.fromkeys(_MLFLOW_GLOBALS)  # as a new process starts: all unset
+
+
+def invoke_cli(
+    *args: str, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """``tsrnn.cli.main(args)`` in this process, in ``cwd`` and ``ENV`` (plus ``env``), reading
+    ``stdin`` (none: an empty stdin): a ``CompletedProcess`` as ``run_cli`` returns it.
+
+    The exit status is what ``python -m tsrnn`` would exit with; an exception that escapes ``main``
+    is printed as a traceback on stderr with status 1, as Python does, so a "no traceback" check
+    means what it means for the real command. Python warnings are shown on stderr as a fresh
+    interpreter shows them, not collected by pytest. What the command changes in the process
+    (environment, working directory, signal handlers, MLflow's store and experiment) is put back after it."""
+    from tsrnn.cli import main
+
+    argv = ["tsrnn", *args]
+    out, err = io.StringIO(), io.StringIO()
+    saved_env, saved_cwd, saved_argv, saved_stdin = dict(os.environ), os.getcwd(), sys.argv, sys.stdin
+    saved_mlflow = _mlflow_state()
+    saved_handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}  # `serve` sets one
+    code: int | str | None = 0
+    try:
+        os.environ.clear()
+        os.environ.update({**ENV, **(env or {})})
+        os.chdir(cwd)
+        sys.argv, sys.stdin = argv, io.StringIO(stdin or "")
+        # a tracked command sets MLflow's store and experiment for the whole process: it starts
+        # from none, as in a process of its own, and what this process had comes back after it
+        _set_mlflow_state(_FRESH_MLFLOW)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+            warnings.resetwarnings()
+            for category in _FRESH_WARNING_FILTERS:
+                warnings.simplefilter("ignore", category)
+            warnings.showwarning = _show_on_stderr  # not collected by pytest's warnings plugin
+            try:
+                main(list(args))
+            except SystemExit as e:
+                code = e.code
+            except BaseException:  # what the interpreter does with an uncaught exception
+                traceback.print_exc()
+                code = 1
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        sys.argv, sys.stdin = saved_argv, saved_stdin
+        _set_mlflow_state(saved_mlflow)
+        for sig, handler in saved_handlers.items():
+            signal.signal(sig, handler)
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # sys.exit("message"): printed on stderr, status 1
+        err.write(f"{code}\n")
+        code = 1
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
 def _default_sigint() -> None:

@@ -1,8 +1,11 @@
-"""Bad input to the real CLI: `python -m tsrnn inspect FILE [options]` as a subprocess.
+"""Bad input to the real CLI: `tsrnn inspect FILE [options]`.
 
 Every refused case must exit with status 2, say on stderr what is wrong in specific words (the
 column, the line, the option, the rows needed) and never show a traceback. All the commands run
-once, side by side, in a module fixture; each test then checks its own result.
+once in a module fixture, in this process (``cli.invoke_cli``: the exit status, stdout and stderr
+that `python -m tsrnn` would give); each test then checks its own result. A sample of them also
+runs as `python -m tsrnn` subprocesses, which must answer byte for byte the same, and the
+`--debug` traceback is checked on a subprocess.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cli import invoke_cli
 
-pytestmark = pytest.mark.slow  # every test runs the CLI
 HEADER = ["time", "load", "temp"]
 N = 200  # rows of a good file: enough for the default lookback 96 + horizon 24 with --val 0.1 --test 0.2
 
@@ -325,15 +328,31 @@ def _(d: Path) -> list[str]:
 # ----------------------------------------------------------------------------- running
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory, run_cli_many) -> dict[str, subprocess.CompletedProcess]:
-    base = tmp_path_factory.mktemp("bad_input")
-    jobs = {}
-    for name, build in [*((n, c.build) for n, c in REFUSED.items()), *OTHER.items()]:
+BUILDS: dict[str, Callable[[Path], list[str]]] = {**{n: c.build for n, c in REFUSED.items()}, **OTHER}
+# also run as `python -m tsrnn` subprocesses: a file error, a value error, click's own usage error,
+# a success, and --debug
+SUBPROCESS = ("missing_file", "non_numeric_value", "unknown_option", "fill_ffill", "debug_traceback")
+
+
+def jobs(base: Path, names) -> dict[str, tuple[list[str], Path]]:
+    """``{name: (args, folder)}``: each case's files written in a fresh folder of ``base``."""
+    out = {}
+    for name in names:
         folder = base / name
         folder.mkdir()
-        jobs[name] = (build(folder), folder)
-    return run_cli_many(jobs)
+        out[name] = (BUILDS[name](folder), folder)
+    return out
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+    todo = jobs(tmp_path_factory.mktemp("bad_input"), BUILDS)
+    return {name: invoke_cli(*args, cwd=folder) for name, (args, folder) in todo.items()}
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory, run_cli_many) -> dict[str, subprocess.CompletedProcess]:
+    return run_cli_many(jobs(tmp_path_factory.mktemp("bad_input_real"), SUBPROCESS))
 
 
 def no_traceback(r: subprocess.CompletedProcess) -> bool:
@@ -380,7 +399,15 @@ def test_the_stated_row_count_is_enough(results) -> None:
     assert min(w["train"], w["val"], w["test"]) >= 1, w
 
 
-def test_debug_shows_the_traceback(results) -> None:
-    r = results["debug_traceback"]
+@pytest.mark.slow  # runs the CLI as subprocesses
+@pytest.mark.parametrize("name", [n for n in SUBPROCESS if n != "debug_traceback"])
+def test_the_real_command_answers_the_same(name: str, results, real) -> None:
+    r, want = real[name], results[name]
+    assert (r.returncode, r.stdout, r.stderr) == (want.returncode, want.stdout, want.stderr)
+
+
+@pytest.mark.slow  # runs the CLI as a subprocess
+def test_debug_shows_the_traceback(real) -> None:
+    r = real["debug_traceback"]
     assert r.returncode != 0
     assert "Traceback" in r.stderr and "DataError" in r.stderr and "line 9" in r.stderr

@@ -1,4 +1,6 @@
-"""End-to-end: the real `tsrnn detect` (fit, save, load, score, stream) on real CSV files."""
+"""End-to-end: the real `tsrnn detect` (fit, save, load, score, stream) on real CSV files, as
+`python -m tsrnn` subprocesses; refusals of bad input, and `tsrnn runs` reading what a subprocess
+tracked, run the same command line in this process (``cli.invoke_cli``)."""
 
 from __future__ import annotations
 
@@ -11,66 +13,108 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from cli import run_cli, start_cli
+from cli import invoke_cli, run_cli, start_cli
+from frames import sine_frame
 
-pytestmark = pytest.mark.slow  # every test runs the CLI
+pytestmark = pytest.mark.slow  # every test runs the CLI as a subprocess, or uses what one made
 SMALL = ["--lookback", "24", "--epochs", "2", "--threshold", "gaussian"]
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("detect")
-    n = 500
-    t = np.arange(n)
-    rng = np.random.default_rng(0)
-    df = pd.DataFrame(
-        {
-            "time": pd.date_range("2024-01-01", periods=n, freq="h"),
-            "a": np.sin(2 * np.pi * t / 24) + 0.05 * rng.normal(size=n),
-            "b": np.cos(2 * np.pi * t / 24) + 0.05 * rng.normal(size=n),
-            "label": 0,
-            "other_label": 0,
-        }
-    )
+    df = sine_frame(500, noise=0.05).assign(label=0, other_label=0)
     df.loc[400:402, "a"] += 4
     df.loc[400:402, "label"] = 1
     df.to_csv(d / "data.csv", index=False)
     return d
 
 
-def test_detect_fits_scores_every_row_and_reports_metrics(workdir: Path) -> None:
-    r = run_cli(
-        "detect",
-        "data.csv",
-        *SMALL,
-        "--labels",
-        "label",
-        "-x",
-        "other_label",
-        "--output",
-        "scores.csv",
-        "--plot",
-        "scores.png",
-        "--json",
-        cwd=workdir,
+JITTERED_ROWS = 400
+
+
+def jittered_csv(folder: Path) -> str:
+    """A 5-minute feed arriving 0-59 s late, one sample missed, a labelled spike."""
+    n = JITTERED_ROWS
+    rng = np.random.default_rng(0)
+    t = np.arange(n)
+    df = pd.DataFrame(
+        {
+            "time": pd.date_range("2024-01-01", periods=n, freq="5min") + pd.to_timedelta(rng.integers(0, 60, n), "s"),
+            "a": np.sin(2 * np.pi * t / 48) + 0.05 * rng.normal(size=n),
+            "label": 0,
+        }
     )
+    df.loc[330:332, "a"] += 4
+    df.loc[330:332, "label"] = 1
+    df.drop(index=100).to_csv(folder / "jittered.csv", index=False)
+    return "jittered.csv"
+
+
+@pytest.fixture(scope="module")
+def fits(workdir: Path, run_cli_many) -> dict[str, subprocess.CompletedProcess]:
+    """The `tsrnn detect` runs that fit a detector, side by side (each spends seconds starting
+    Python and importing torch; two at once keep both cores busy): ``{name: result}``."""
+    jittered = workdir / "jittered"
+    jittered.mkdir()
+    return run_cli_many(
+        {
+            # --labels and an excluded column, tracked in experiment det-runs. No --plot: the run
+            # then logs its plot as anomalies.png ("jittered" checks --plot)
+            "labelled": (
+                [
+                    *("detect", "data.csv", *SMALL, "--labels", "label", "-x", "other_label"),
+                    *("--output", "scores.csv", "--experiment", "det-runs", "--json"),
+                ],
+                workdir,
+            ),
+            "likelihood": (
+                [
+                    *("detect", "data.csv", "--lookback", "24", "--epochs", "2", "-t", "a", "-t", "b"),
+                    *("--normalize", "likelihood", "--likelihood-window", "200", "--likelihood-eps", "0.01"),
+                    *("--output", "likely.csv", "--json", "--no-track"),
+                ],
+                workdir,
+            ),
+            # fitted on every row and saved as workdir/det
+            "detector": (
+                [
+                    *("detect", "data.csv", "-t", "a", "-t", "b", "-L", "24", "--epochs", "2"),
+                    *("--train-fraction", "1", "--threshold", "gaussian", "--out", "det", "--quiet", "--no-track"),
+                ],
+                workdir,
+            ),
+            "jittered": (
+                [
+                    *("detect", jittered_csv(jittered), *SMALL, "--labels", "label", "--no-track", "--json"),
+                    *("--resample", "5min", "--fill", "interpolate", "--train-until", "2024-01-01 16:00"),
+                    *("--output", "scores.csv", "--plot", "scores.png"),
+                ],
+                jittered,
+            ),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def labelled(fits) -> dict:
+    """The --json report of the labelled, tracked detect."""
+    r = fits["labelled"]
     assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout)
+    return json.loads(r.stdout)
+
+
+def test_detect_fits_scores_every_row_and_reports_metrics(labelled: dict, workdir: Path) -> None:
+    out = labelled
     assert out["rows"] == 500 and {"precision", "recall", "f1"} <= set(out["point"]) and 0 <= out["pr_auc"] <= 1
     scores = pd.read_csv(workdir / "scores.csv")
     assert list(scores.columns) == ["time", "score", "is_anomaly", "likelihood", "score_a", "score_b"]  # no labels
     assert len(scores) == 500
-    assert (workdir / "scores.png").read_bytes()[:4] == b"\x89PNG"
     assert scores["score"].iloc[400:403].max() > scores["score"].iloc[300:390].max()  # the spike stands out
 
 
-def test_detect_normalize_likelihood_flags_from_the_likelihood_column(workdir: Path) -> None:
-    r = run_cli(
-        *("detect", "data.csv", "--lookback", "24", "--epochs", "2", "-t", "a", "-t", "b"),
-        *("--normalize", "likelihood", "--likelihood-window", "200", "--likelihood-eps", "0.01"),
-        *("--output", "likely.csv", "--json", "--no-track"),
-        cwd=workdir,
-    )
+def test_detect_normalize_likelihood_flags_from_the_likelihood_column(fits, workdir: Path) -> None:
+    r = fits["likelihood"]
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["threshold"] == "likelihood" and out["likelihood_threshold"] == 0.99
@@ -84,13 +128,9 @@ def test_detect_normalize_likelihood_flags_from_the_likelihood_column(workdir: P
 
 
 @pytest.fixture(scope="module")
-def detector(workdir: Path) -> Path:
+def detector(fits, workdir: Path) -> Path:
     """A detector fitted on every row and saved by `tsrnn detect --out` as workdir/det."""
-    r = run_cli(
-        *("detect", "data.csv", "-t", "a", "-t", "b", "-L", "24", "--epochs", "2", "--train-fraction", "1"),
-        *("--threshold", "gaussian", "--out", "det", "--quiet", "--no-track"),
-        cwd=workdir,
-    )
+    r = fits["detector"]
     assert r.returncode == 0, r.stderr
     assert "fitting a forecast detector on 500 of 500 rows" in r.stderr
     return workdir / "det"
@@ -98,11 +138,11 @@ def detector(workdir: Path) -> Path:
 
 def test_detect_out_then_detect_model_and_stdin(detector: Path, workdir: Path) -> None:
     assert (detector / "weights.safetensors").is_file()
-    r = run_cli("detect", "data.csv", "--model", "det", "--json", cwd=workdir)
+    r = invoke_cli("detect", "data.csv", "--model", "det", "--json", cwd=workdir)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["rows"] == 500
     # how flags become events applies to a saved detector too: long events only
-    r = run_cli("detect", "data.csv", "--model", "det", "--min-event-length", "400", "--json", cwd=workdir)
+    r = invoke_cli("detect", "data.csv", "--model", "det", "--min-event-length", "400", "--json", cwd=workdir)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["events"] == 0
     lines = (workdir / "data.csv").read_text().splitlines()[:101]
@@ -114,7 +154,7 @@ def test_detect_out_then_detect_model_and_stdin(detector: Path, workdir: Path) -
 
 def test_detect_model_adapts_while_scoring_without_changing_the_saved_detector(detector: Path, workdir: Path) -> None:
     saved = (detector / "weights.safetensors").read_bytes()
-    r = run_cli(
+    r = invoke_cli(
         "detect",
         "data.csv",
         "--model",
@@ -131,7 +171,7 @@ def test_detect_model_adapts_while_scoring_without_changing_the_saved_detector(d
     )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["rows"] == 500
-    r = run_cli("detect", "data.csv", "--model", "det", "-o", "p.csv", "--force", "--json", cwd=workdir)
+    r = invoke_cli("detect", "data.csv", "--model", "det", "-o", "p.csv", "--force", "--json", cwd=workdir)
     adapted, plain = pd.read_csv(workdir / "a.csv"), pd.read_csv(workdir / "p.csv")
     assert (adapted["score"] - plain["score"]).abs().max() > 1e-3
     assert (detector / "weights.safetensors").read_bytes() == saved
@@ -209,68 +249,38 @@ def test_follow_prints_flags_for_appended_rows(detector: Path, workdir: Path) ->
     ],
 )
 def test_bad_input_exits_2(detector: Path, workdir: Path, args: list[str], words: list[str]) -> None:
-    r = run_cli(*args, cwd=workdir, stdin="")
+    r = invoke_cli(*args, cwd=workdir, stdin="")
     assert r.returncode == 2, r.stderr
     for w in words:
         assert w in r.stderr
     assert "Traceback" not in r.stderr + r.stdout
 
 
-def test_detect_is_tracked_unless_no_track(workdir: Path) -> None:
-    r = run_cli(
-        "detect",
-        "data.csv",
-        *SMALL,
-        "--labels",
-        "label",
-        "-x",
-        "other_label",
-        "--experiment",
-        "det-runs",
-        "--json",
-        cwd=workdir,
-    )
-    assert r.returncode == 0, r.stderr
-    r = run_cli("runs", "--experiment", "det-runs", "--json", cwd=workdir)
+def test_detect_is_tracked_unless_no_track(labelled: dict, workdir: Path) -> None:
+    r = invoke_cli("runs", "--experiment", "det-runs", "--json", cwd=workdir)
     assert r.returncode == 0, r.stderr
     run = json.loads(r.stdout)[0]
     assert run["status"] == "FINISHED" and "tsrnn detect" in run["command"]
-    r = run_cli("runs", "show", run["run_id"], "--json", cwd=workdir)
+    r = invoke_cli("runs", "show", run["run_id"], "--json", cwd=workdir)
     info = json.loads(r.stdout)
     assert "point_f1" in info["metrics"] and "pr_auc" in info["metrics"] and "loss" in info["metrics"]
     assert {"events.csv", "anomalies.png", "config.json"} <= set(info["artifacts"])
     assert [m["name"] for m in info["models"]] == ["model"]
-    r = run_cli("detect", "data.csv", *SMALL, "--no-track", "--experiment", "x", cwd=workdir)
+    r = invoke_cli("detect", "data.csv", *SMALL, "--no-track", "--experiment", "x", cwd=workdir)
     assert r.returncode == 2 and "--experiment" in r.stderr
 
 
-def test_detect_resamples_a_jittered_feed(tmp_path: Path) -> None:
-    # a 5-minute feed arriving 0-59 s late, one sample missed, a labelled spike
-    n = 400
-    rng = np.random.default_rng(0)
-    t = np.arange(n)
-    df = pd.DataFrame(
-        {
-            "time": pd.date_range("2024-01-01", periods=n, freq="5min") + pd.to_timedelta(rng.integers(0, 60, n), "s"),
-            "a": np.sin(2 * np.pi * t / 48) + 0.05 * rng.normal(size=n),
-            "label": 0,
-        }
-    )
-    df.loc[330:332, "a"] += 4
-    df.loc[330:332, "label"] = 1
-    df.drop(index=100).to_csv(tmp_path / "jittered.csv", index=False)
-    r = run_cli("detect", "jittered.csv", *SMALL, "--labels", "label", "--no-track", cwd=tmp_path)
+def test_detect_resamples_a_jittered_feed(fits, workdir: Path) -> None:
+    folder = workdir / "jittered"
+    r = invoke_cli("detect", "jittered.csv", *SMALL, "--labels", "label", "--no-track", cwd=folder)
     assert r.returncode == 2 and "--resample 5min" in r.stderr and "Traceback" not in r.stderr
-    r = run_cli(
-        *("detect", "jittered.csv", *SMALL, "--labels", "label", "--no-track", "--json"),
-        *("--resample", "5min", "--fill", "interpolate", "--train-until", "2024-01-01 16:00"),
-        *("--output", "scores.csv", "--plot", "scores.png"),
-        cwd=tmp_path,
-    )
+    r = fits["jittered"]  # with --resample 5min --fill interpolate --train-until 16:00
     assert r.returncode == 0, r.stderr
     assert "fitting a forecast detector on 191 of 399 rows" in r.stderr  # the file's rows before 16:00
     out = json.loads(r.stdout)
-    assert out["rows"] == n and out["point"]["recall"] > 0  # one row per 5-minute step, the missed one filled
-    scores = pd.read_csv(tmp_path / "scores.csv")
-    assert len(scores) == n and scores["time"].iloc[1] == "2024-01-01 00:05:00"
-    assert (tmp_path / "scores.png").read_bytes()[:4] == b"\x89PNG"
+    assert (
+        out["rows"] == JITTERED_ROWS and out["point"]["recall"] > 0
+    )  # one row per 5-minute step, the missed one filled
+    scores = pd.read_csv(folder / "scores.csv")
+    assert len(scores) == JITTERED_ROWS and scores["time"].iloc[1] == "2024-01-01 00:05:00"
+    assert (folder / "scores.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,7 +1,10 @@
 """`tsrnn inspect` on good files, run as the real CLI; `--help`; and that importing tsrnn is light.
 
-All the commands run once, side by side, in a module fixture; each test checks its own result.
-The tests that run the CLI are marked slow; the import checks are not.
+All the commands run once in a module fixture, in this process (``cli.invoke_cli``: the exit
+status, stdout and stderr that `python -m tsrnn` would give); each test checks its own result. A
+sample also runs as `python -m tsrnn` subprocesses, which must print byte for byte the same, and
+`--help` is checked on the module and on the console script. The tests that run the CLI as a
+subprocess are marked slow; the in-process runs and the import checks are not.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cli import run
+from cli import invoke_cli, run
 
 N = 240
 HEAVY = ("torch", "pandas", "mlflow", "matplotlib", "numpy", "sklearn")
@@ -129,14 +132,27 @@ def base(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("inspect")
 
 
-@pytest.fixture(scope="module")
-def results(base, run_cli_many) -> dict[str, subprocess.CompletedProcess]:
-    jobs = {}
-    for name, build in JOBS.items():
+SUBPROCESS = ("table", "json", "parquet", "help")  # also run as `python -m tsrnn` subprocesses
+
+
+def jobs(base: Path, names) -> dict[str, tuple[list[str], Path]]:
+    """``{name: (args, folder)}``: each job's files written in a fresh folder of ``base``."""
+    out = {}
+    for name in names:
         folder = base / name
         folder.mkdir()
-        jobs[name] = (build(folder), folder)
-    return run_cli_many(jobs)
+        out[name] = (JOBS[name](folder), folder)
+    return out
+
+
+@pytest.fixture(scope="module")
+def results(base) -> dict[str, subprocess.CompletedProcess]:
+    return {name: invoke_cli(*args, cwd=folder) for name, (args, folder) in jobs(base, JOBS).items()}
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory, run_cli_many) -> dict[str, subprocess.CompletedProcess]:
+    return run_cli_many(jobs(tmp_path_factory.mktemp("inspect_real"), SUBPROCESS))
 
 
 def ok(r: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -145,7 +161,6 @@ def ok(r: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     return r
 
 
-@pytest.mark.slow
 def test_table_names_rows_frequency_and_targets(results) -> None:
     out = ok(results["table"]).stdout
     lines = {
@@ -159,7 +174,6 @@ def test_table_names_rows_frequency_and_targets(results) -> None:
     assert lines["time"] == "time: 2024-01-01 00:00:00 -> 2024-01-10 23:00:00"
 
 
-@pytest.mark.slow
 def test_json_matches_make_windows(results, base) -> None:
     from tsrnn.data import load_series
     from tsrnn.windows import make_windows
@@ -176,7 +190,6 @@ def test_json_matches_make_windows(results, base) -> None:
     assert info["split_rows"] == {"train": 168, "val": 24, "test": 48}
 
 
-@pytest.mark.slow
 def test_long_format_reports_two_series(results) -> None:
     info = json.loads(ok(results["long"]).stdout)
     assert info["series"] == 2
@@ -187,7 +200,6 @@ def test_long_format_reports_two_series(results) -> None:
     assert info["targets"] == ["load"] and info["frequency"] == "h"
 
 
-@pytest.mark.slow
 def test_gaps_are_reported(results) -> None:
     out = ok(results["gaps"]).stdout
     assert "2 (5 missing steps)" in out and f"│ {N - 5} " in out
@@ -196,7 +208,6 @@ def test_gaps_are_reported(results) -> None:
     assert "rows inserted" not in out
 
 
-@pytest.mark.slow
 def test_fill_interpolate_inserts_the_missing_rows(results) -> None:
     info = json.loads(ok(results["gaps_filled"]).stdout)
     assert info["filled_gap_rows"] == 5
@@ -205,7 +216,6 @@ def test_fill_interpolate_inserts_the_missing_rows(results) -> None:
     assert info["filled"] == "interpolate"
 
 
-@pytest.mark.slow
 def test_a_jittered_feed_is_resampled(results) -> None:
     r = ok(results["jittered"])
     lines = {
@@ -219,7 +229,6 @@ def test_a_jittered_feed_is_resampled(results) -> None:
     assert info["rows"] == N and info["filled_gap_rows"] == 1 and info["frequency"] == "5min"
 
 
-@pytest.mark.slow
 def test_a_repeated_local_hour_is_collapsed(results) -> None:
     r = ok(results["repeated_hour"])
     info = json.loads(r.stdout)
@@ -227,13 +236,11 @@ def test_a_repeated_local_hour_is_collapsed(results) -> None:
     assert any("--duplicates mean" in w for w in info["warnings"])
 
 
-@pytest.mark.slow
 def test_semicolon_separator_is_detected(results) -> None:
     info = json.loads(ok(results["semicolon"]).stdout)
     assert info["targets"] == ["load", "temp"] and info["rows"] == N and info["time_column"] == "time"
 
 
-@pytest.mark.slow
 def test_parquet_is_read(results) -> None:
     info = json.loads(ok(results["parquet"]).stdout)
     assert info["rows"] == N and info["frequency"] == "15min"
@@ -241,9 +248,20 @@ def test_parquet_is_read(results) -> None:
 
 
 @pytest.mark.slow
-def test_python_m_tsrnn_help(results) -> None:
+@pytest.mark.parametrize("name", [n for n in SUBPROCESS if n != "help"])
+def test_the_real_command_prints_the_same(name: str, results, real) -> None:
+    r, want = ok(real[name]), results[name]
+    assert (r.returncode, r.stdout, r.stderr) == (want.returncode, want.stdout, want.stderr)
+
+
+def test_help(results) -> None:
     out = ok(results["help"]).stdout
     assert "Usage: tsrnn" in out and "inspect" in out
+
+
+@pytest.mark.slow
+def test_python_m_tsrnn_help(results, real) -> None:
+    assert ok(real["help"]).stdout == results["help"].stdout
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from frames import sine_frame
 from sklearn.base import clone
 
 from tsrnn import RNNAnomalyDetector
@@ -17,15 +18,7 @@ from tsrnn.errors import ConfigError, DataError, NotFittedError
 
 
 def series(n: int = 900, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    t = np.arange(n)
-    return pd.DataFrame(
-        {
-            "time": pd.date_range("2024-01-01", periods=n, freq="h"),
-            "a": np.sin(2 * np.pi * t / 24) + 0.05 * rng.normal(size=n),
-            "b": np.cos(2 * np.pi * t / 24) + 0.05 * rng.normal(size=n),
-        }
-    )
+    return sine_frame(n, noise=0.05, seed=seed)
 
 
 def with_anomalies() -> tuple[pd.DataFrame, np.ndarray]:

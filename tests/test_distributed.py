@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from cli import run, run_cli
+from cli import invoke_cli, run
 from safetensors.torch import load_file
 
 from tsrnn import RNNForecaster, distributed
@@ -150,5 +150,5 @@ def test_torchrun_tsrnn_fit_tracks_saves_and_prints_once(tmp_path):
     summary = json.loads(done.stdout)  # one report: rank 1 printed nothing
     assert summary["epochs"] == 2 and summary["model_dir"] == "model"
     assert len(RNNForecaster.load(tmp_path / "model").predict()) == 6
-    runs = run_cli("runs", "--experiment", "ddp", "--json", cwd=tmp_path)
+    runs = invoke_cli("runs", "--experiment", "ddp", "--json", cwd=tmp_path)
     assert [r["run_id"] for r in json.loads(runs.stdout)] == [summary["run_id"]]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 
+import frames
 import numpy as np
 import pandas as pd
 import pytest
@@ -31,18 +32,9 @@ FAST = dict(
 )
 
 
-def sine_frame(n=480, offset=0.0, noise=0.1, seed=0, start="2024-01-01", freq="h", period=24):
-    """Two targets, ``a`` (offset by ``offset``) and ``b``, and a covariate ``temp``."""
-    rng = np.random.default_rng(seed)
-    k = np.arange(n)
-    return pd.DataFrame(
-        {
-            "time": pd.date_range(start, periods=n, freq=freq),
-            "a": offset + np.sin(2 * np.pi * k / period) + noise * rng.standard_normal(n),
-            "b": np.cos(2 * np.pi * k / period) + noise * rng.standard_normal(n),
-            "temp": np.sin(2 * np.pi * (k + 3) / period) + noise * rng.standard_normal(n),
-        }
-    )
+def sine_frame(n: int = 480, **options) -> pd.DataFrame:
+    """Two targets, ``a`` and ``b``, and a covariate ``temp`` (``frames.sine_frame``)."""
+    return frames.sine_frame(n, temp=True, **options)
 
 
 def long_frame(n=300):

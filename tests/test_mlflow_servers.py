@@ -1,6 +1,10 @@
 """The MLflow parts against real servers: a tracking server (`mlflow server`, sqlite backend)
 and a model server (`tsrnn serve`), both started here on 127.0.0.1 on a free port; the pyfunc
-model, `runs:/` and `models:/` URIs, --register, and resume of a killed run."""
+model, `runs:/` and `models:/` URIs, --register, and resume of a killed run.
+
+What trains, tracks or serves runs as `python -m tsrnn` subprocesses; commands that only read what
+those made (`tsrnn runs`, `tsrnn predict --model runs:/...`) and refusals of mistakes run the same
+command line in this process (``cli.invoke_cli``)."""
 
 from __future__ import annotations
 
@@ -19,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from cli import TSRNN, run_cli, start, start_cli
+from cli import TSRNN, invoke_cli, run_cli, start, start_cli
 from tracked_cli import SMALL, hourly_workdir
 
-pytestmark = pytest.mark.slow  # servers, and the CLI as subprocesses
+pytestmark = pytest.mark.slow  # servers, and the CLI as subprocesses (or reading what they made)
 
 
 def free_port() -> int:
@@ -108,24 +112,24 @@ def test_logged_model_is_a_pyfunc_with_signature_that_forecasts(local_run: str, 
 
 
 def test_predict_cli_takes_runs_and_models_uris(local_run: str, workdir: Path) -> None:
-    by_dir = run_cli("predict", "data.csv", "--model", "m", cwd=workdir)
-    by_run = run_cli("predict", "data.csv", "--model", f"runs:/{local_run}/model", cwd=workdir)
-    by_name = run_cli("predict", "data.csv", "--model", "models:/demo/1", cwd=workdir)
+    by_dir = invoke_cli("predict", "data.csv", "--model", "m", cwd=workdir)
+    by_run = invoke_cli("predict", "data.csv", "--model", f"runs:/{local_run}/model", cwd=workdir)
+    by_name = invoke_cli("predict", "data.csv", "--model", "models:/demo/1", cwd=workdir)
     assert by_dir.returncode == by_run.returncode == by_name.returncode == 0, by_run.stderr + by_name.stderr
     assert by_dir.stdout == by_run.stdout == by_name.stdout and by_dir.stdout.count("\n") == 13
 
 
 def test_bad_model_uris_are_clear_errors(local_run: str, workdir: Path) -> None:
-    r = run_cli("predict", "data.csv", "--model", "runs:/0123456789abcdef0123456789abcdef/model", cwd=workdir)
+    r = invoke_cli("predict", "data.csv", "--model", "runs:/0123456789abcdef0123456789abcdef/model", cwd=workdir)
     assert r.returncode == 2 and "cannot fetch the model" in r.stderr and "Traceback" not in r.stderr
-    r = run_cli("predict", "data.csv", "--model", "models:/no-such-model/3", cwd=workdir)
+    r = invoke_cli("predict", "data.csv", "--model", "models:/no-such-model/3", cwd=workdir)
     assert r.returncode == 2 and "cannot fetch the model" in r.stderr
-    r = run_cli("predict", "data.csv", "--model", "m", "--tracking-uri", local_store(workdir), cwd=workdir)
+    r = invoke_cli("predict", "data.csv", "--model", "m", "--tracking-uri", local_store(workdir), cwd=workdir)
     assert r.returncode == 2 and "--tracking-uri applies to an MLflow model" in r.stderr
 
 
 def test_register_needs_tracking(workdir: Path) -> None:
-    r = run_cli("fit", "data.csv", "--no-track", "--register", "x", cwd=workdir)
+    r = invoke_cli("fit", "data.csv", "--no-track", "--register", "x", cwd=workdir)
     assert r.returncode == 2 and "--register" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -150,14 +154,14 @@ def detector_run(workdir: Path) -> tuple[str, dict]:
         cwd=workdir,
     )
     assert r.returncode == 0, r.stderr
-    runs = json.loads(run_cli("runs", "--experiment", "det", "--json", cwd=workdir).stdout)
+    runs = json.loads(invoke_cli("runs", "--experiment", "det", "--json", cwd=workdir).stdout)
     return runs[0]["run_id"], json.loads(r.stdout)
 
 
 def test_detector_runs_log_a_servable_model_used_by_detect(detector_run: tuple[str, dict], workdir: Path) -> None:
     run_id, report = detector_run
     uri = f"runs:/{run_id}/model"
-    again = run_cli("detect", "data.csv", "--model", uri, "--json", "--no-track", cwd=workdir)
+    again = invoke_cli("detect", "data.csv", "--model", uri, "--json", "--no-track", cwd=workdir)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["flagged"] == report["flagged"]
     import mlflow
@@ -181,13 +185,13 @@ def test_killed_run_resumes_from_its_checkpoint_by_run_id(workdir: Path) -> None
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130, err
-    run = json.loads(run_cli("runs", "--experiment", "resume", "--json", cwd=workdir).stdout)[0]
+    run = json.loads(invoke_cli("runs", "--experiment", "resume", "--json", cwd=workdir).stdout)[0]
     assert run["status"] == "KILLED" and f"--resume {run['run_id']}" in err
     import mlflow
 
     client = mlflow.MlflowClient(local_store(workdir))
     done = len(client.get_metric_history(run["run_id"], "loss"))
-    r = run_cli(
+    r = invoke_cli(
         "fit",
         "data.csv",
         "--resume",
@@ -209,11 +213,11 @@ def test_killed_run_resumes_from_its_checkpoint_by_run_id(workdir: Path) -> None
 
 
 def test_resume_refuses_what_it_cannot_use(workdir: Path) -> None:
-    r = run_cli("fit", "data.csv", "--resume", "not-a-run", cwd=workdir)
+    r = invoke_cli("fit", "data.csv", "--resume", "not-a-run", cwd=workdir)
     assert r.returncode == 2 and "neither a checkpoint file nor an MLflow run id" in r.stderr
-    r = run_cli("fit", "data.csv", "--resume", "0123456789abcdef0123456789abcdef", cwd=workdir)
+    r = invoke_cli("fit", "data.csv", "--resume", "0123456789abcdef0123456789abcdef", cwd=workdir)
     assert r.returncode == 2 and "no MLflow run" in r.stderr
-    r = run_cli("fit", "data.csv", "--resume", "0123456789abcdef0123456789abcdef", "--no-track", cwd=workdir)
+    r = invoke_cli("fit", "data.csv", "--resume", "0123456789abcdef0123456789abcdef", "--no-track", cwd=workdir)
     assert r.returncode == 2 and "--no-track" in r.stderr
 
 
@@ -260,35 +264,44 @@ def test_code_api_marks_a_failing_run_failed(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- real servers
 
 
-@pytest.fixture()
-def tracking_server(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    proc = start_server(
+def mlflow_server(folder: Path, port: int, *options: str) -> subprocess.Popen:
+    """`mlflow server` on 127.0.0.1:``port`` with a sqlite store in ``folder``, one worker, no
+    background job workers (nothing here uses them)."""
+    return start_server(
         [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'server.db'}",
-            "--artifacts-destination",
-            str(tmp_path / "artifacts"),
-            "--workers",
-            "1",
+            *(sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)),
+            *("--backend-store-uri", f"sqlite:///{folder / 'server.db'}", "--workers", "1", *options),
         ],
-        tmp_path,
+        folder,
         MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
-    )  # no background job workers: nothing here uses them
-    url = f"http://127.0.0.1:{port}"
+    )
+
+
+@pytest.fixture(scope="module")
+def tracking_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[str, subprocess.Popen]]]:
+    """Two tracking servers, started side by side (each takes seconds to come up): "remote" for a
+    test to log to, "gone" for a test to stop mid-training. ``{name: (url, process)}``."""
+    remote, gone = tmp_path_factory.mktemp("remote"), tmp_path_factory.mktemp("gone")
+    servers = {}
     try:
-        wait_until_up(url + "/health", proc)
-        yield url
+        for name, folder, options in (
+            ("remote", remote, ("--artifacts-destination", str(remote / "artifacts"))),
+            ("gone", gone, ()),
+        ):
+            port = free_port()
+            servers[name] = (f"http://127.0.0.1:{port}", mlflow_server(folder, port, *options))
+        for url, proc in servers.values():
+            wait_until_up(url + "/health", proc)
+        yield servers
     finally:
-        stop(proc)
+        for _, proc in servers.values():
+            if proc.poll() is None:
+                stop(proc)
+
+
+@pytest.fixture()
+def tracking_server(tracking_servers) -> str:
+    return tracking_servers["remote"][0]
 
 
 def test_fit_logs_to_a_real_tracking_server(tracking_server: str, workdir: Path) -> None:
@@ -310,7 +323,7 @@ def test_fit_logs_to_a_real_tracking_server(tracking_server: str, workdir: Path)
     )
     assert r.returncode == 0, r.stderr
     run_id = json.loads(r.stdout)["run_id"]
-    listed = run_cli("runs", "--tracking-uri", tracking_server, "--experiment", "remote", "--json", cwd=workdir)
+    listed = invoke_cli("runs", "--tracking-uri", tracking_server, "--experiment", "remote", "--json", cwd=workdir)
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout)[0]["run_id"] == run_id
     assert not (workdir / "mlruns" / "artifacts" / run_id).exists()  # nothing went to the local store
@@ -322,36 +335,17 @@ def test_fit_logs_to_a_real_tracking_server(tracking_server: str, workdir: Path)
     from tsrnn import RNNForecaster
 
     pd.testing.assert_frame_equal(got, RNNForecaster.load(workdir / "served").predict(frame).reset_index())
-    by_cli = run_cli(
+    by_cli = invoke_cli(
         "predict", "data.csv", "--model", f"runs:/{run_id}/model", "--tracking-uri", tracking_server, cwd=workdir
     )
     assert by_cli.returncode == 0 and by_cli.stdout.count("\n") == 13, by_cli.stderr
 
 
-def test_tracking_server_going_away_during_training_keeps_the_model(tmp_path: Path, workdir: Path) -> None:
-    port = free_port()
-    server = start_server(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'gone.db'}",
-            "--workers",
-            "1",
-        ],
-        tmp_path,
-        MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
-    )
-    wait_until_up(f"http://127.0.0.1:{port}/health", server)
+def test_tracking_server_going_away_during_training_keeps_the_model(tracking_servers, workdir: Path) -> None:
+    url, server = tracking_servers["gone"]
     fit = start_cli(
         *("fit", "data.csv", "-L", "48", "-H", "12", "--epochs", "300", "--hidden", "8", "--patience", "0"),
-        *("--out", "orphan", "--quiet", "--tracking-uri", f"http://127.0.0.1:{port}"),
+        *("--out", "orphan", "--quiet", "--tracking-uri", url),
         cwd=workdir,
     )
     ckpt = workdir / ".orphan.checkpoint" / "last.safetensors"
@@ -369,30 +363,40 @@ def test_tracking_server_going_away_during_training_keeps_the_model(tmp_path: Pa
     assert len(RNNForecaster.load(workdir / "orphan").predict()) == 12
 
 
-@pytest.mark.parametrize("source", ["run", "directory"])
-def test_model_server_answers_invocations_with_the_forecast(source: str, local_run: str, workdir: Path) -> None:
-    port = free_port()
-    model = f"runs:/{local_run}/model" if source == "run" else "m"
-    proc = start_server([*TSRNN, "serve", "--model", model, "--port", str(port)], workdir)
+@pytest.fixture(scope="module")
+def model_servers(local_run: str, workdir: Path) -> Iterator[dict[str, int]]:
+    """`tsrnn serve` of the local run's model, by run URI ("run") and by directory ("directory"),
+    started side by side (each takes seconds to come up): ``{source: port}``."""
+    models = {"run": f"runs:/{local_run}/model", "directory": "m"}
+    servers: dict[str, tuple[int, subprocess.Popen]] = {}
     try:
-        wait_until_up(f"http://127.0.0.1:{port}/ping", proc)
-        frame = pd.read_csv(workdir / "data.csv").tail(100)
-        body = json.dumps({"dataframe_split": frame.to_dict(orient="split")}).encode()
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", body, {"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=60) as r:
-            answer = json.loads(r.read())["predictions"]
-        short = json.dumps({"dataframe_split": frame.tail(10).to_dict(orient="split")}).encode()
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", short, {"Content-Type": "application/json"}
-        )
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(request, timeout=60)
-        assert refused.value.code == 400
-        assert "looks back 48 rows" in json.loads(refused.value.read())["message"]  # tsrnn's words, first
+        for source, model in models.items():
+            port = free_port()
+            servers[source] = (port, start_server([*TSRNN, "serve", "--model", model, "--port", str(port)], workdir))
+        for port, proc in servers.values():
+            wait_until_up(f"http://127.0.0.1:{port}/ping", proc)
+        yield {source: port for source, (port, _) in servers.items()}
     finally:
-        stop(proc)
+        for _, proc in servers.values():
+            stop(proc)
+
+
+@pytest.mark.parametrize("source", ["run", "directory"])
+def test_model_server_answers_invocations_with_the_forecast(source: str, model_servers, workdir: Path) -> None:
+    port = model_servers[source]
+    frame = pd.read_csv(workdir / "data.csv").tail(100)
+    body = json.dumps({"dataframe_split": frame.to_dict(orient="split")}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as r:
+        answer = json.loads(r.read())["predictions"]
+    short = json.dumps({"dataframe_split": frame.tail(10).to_dict(orient="split")}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations", short, {"Content-Type": "application/json"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=60)
+    assert refused.value.code == 400
+    assert "looks back 48 rows" in json.loads(refused.value.read())["message"]  # tsrnn's words, first
     got = pd.DataFrame(answer)
     want = local_forecast(workdir, frame)
     assert list(got.columns) == ["time", "a", "b"] and len(got) == 12
@@ -404,9 +408,9 @@ def test_serve_refuses_a_busy_port_and_a_missing_model(workdir: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
-        r = run_cli("serve", "--model", "m", "--port", str(s.getsockname()[1]), cwd=workdir)
+        r = invoke_cli("serve", "--model", "m", "--port", str(s.getsockname()[1]), cwd=workdir)
     assert r.returncode == 2 and "cannot listen" in r.stderr and "Traceback" not in r.stderr
-    r = run_cli("serve", "--model", "no-such-dir", "--port", str(free_port()), cwd=workdir)
+    r = invoke_cli("serve", "--model", "no-such-dir", "--port", str(free_port()), cwd=workdir)
     assert r.returncode == 2 and "no-such-dir" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -421,9 +425,9 @@ def test_a_mistaken_resume_leaves_the_named_run_as_it_was(
     client = mlflow.MlflowClient(local_store(workdir))
     before = client.get_run(local_run)
     (workdir / "other.csv").write_text((workdir / "data.csv").read_text().replace(",0.", ",1."))
-    r = run_cli("fit", "other.csv", "--resume", local_run, cwd=workdir)  # other data
+    r = invoke_cli("fit", "other.csv", "--resume", local_run, cwd=workdir)  # other data
     assert r.returncode == 2 and "is not the data MLflow run" in r.stderr and "Traceback" not in r.stderr
-    r = run_cli("fit", "data.csv", "--resume", detector_run[0], cwd=workdir)  # no forecaster checkpoint
+    r = invoke_cli("fit", "data.csv", "--resume", detector_run[0], cwd=workdir)  # no forecaster checkpoint
     assert r.returncode == 2 and "has no params.json" in r.stderr
     assert client.get_run(detector_run[0]).info.status == "FINISHED"
     after = client.get_run(local_run)
@@ -450,7 +454,7 @@ def test_a_mistaken_resume_leaves_the_named_run_as_it_was(
     ],
 )
 def test_mistakes_are_refused_before_anything_runs(workdir: Path, args: list[str], words: list[str]) -> None:
-    r = run_cli(*args, cwd=workdir)
+    r = invoke_cli(*args, cwd=workdir)
     assert r.returncode == 2, r.stderr
     assert all(w in r.stderr for w in words) and "Traceback" not in r.stderr
     assert not (workdir / "never").exists()
@@ -459,8 +463,8 @@ def test_mistakes_are_refused_before_anything_runs(workdir: Path, args: list[str
 def test_reading_commands_create_no_store_and_errors_name_the_uri(
     local_run: str, workdir: Path, tmp_path: Path
 ) -> None:
-    r = run_cli("runs", cwd=tmp_path)
+    r = invoke_cli("runs", cwd=tmp_path)
     assert r.returncode == 2 and "no MLflow store" in r.stderr and not (tmp_path / "mlruns").exists()
-    r = run_cli("detect", "data.csv", "--model", f"runs:/{local_run}/model", "--no-track", cwd=workdir)
+    r = invoke_cli("detect", "data.csv", "--model", f"runs:/{local_run}/model", "--no-track", cwd=workdir)
     assert r.returncode == 2 and f"runs:/{local_run}/model holds a RNNForecaster" in r.stderr
     assert "/tmp/tsrnn-model-" not in r.stderr

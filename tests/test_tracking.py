@@ -1,4 +1,7 @@
-"""MLflow tracking of `tsrnn fit` into a real local store, `tsrnn runs`, --no-track (Ctrl-C and resume: test_mlflow_servers)."""
+"""MLflow tracking of `tsrnn fit` into a real local store, `tsrnn runs`, --no-track (Ctrl-C and resume: test_mlflow_servers).
+
+The tracked fit runs as a `python -m tsrnn` subprocess; `tsrnn runs`, which reads what it tracked,
+and refusals run the same command line in this process (``cli.invoke_cli``)."""
 
 from __future__ import annotations
 
@@ -7,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli import run, run_cli
+from cli import invoke_cli, run, run_cli
 from tracked_cli import SMALL, hourly_workdir
 
-pytestmark = pytest.mark.slow  # every test runs the CLI
+pytestmark = pytest.mark.slow  # the CLI as subprocesses, or reading what one tracked
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +30,7 @@ def tracked(workdir: Path) -> str:
 
 def test_fit_is_an_mlflow_run_in_the_local_store(tracked: str, workdir: Path) -> None:
     assert (workdir / "mlruns" / "mlflow.db").is_file()
-    r = run_cli("runs", "--json", cwd=workdir)
+    r = invoke_cli("runs", "--json", cwd=workdir)
     assert r.returncode == 0, r.stderr
     runs = json.loads(r.stdout)
     assert runs[0]["run_id"] == tracked and runs[0]["status"] == "FINISHED"
@@ -36,7 +39,7 @@ def test_fit_is_an_mlflow_run_in_the_local_store(tracked: str, workdir: Path) ->
 
 
 def test_runs_show_has_params_metrics_per_epoch_and_artifacts(tracked: str, workdir: Path) -> None:
-    r = run_cli("runs", "show", tracked, "--json", cwd=workdir)
+    r = invoke_cli("runs", "show", tracked, "--json", cwd=workdir)
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout)
     assert info["params"]["lookback"] == "48" and info["params"]["data.rows"] == "500"
@@ -68,11 +71,13 @@ def test_unreachable_server_is_reported_before_training(workdir: Path) -> None:
     with socket.socket() as s:  # a free port with nothing listening
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    r = run_cli("fit", "data.csv", *SMALL, "--out", "never", "--tracking-uri", f"http://127.0.0.1:{port}", cwd=workdir)
+    r = invoke_cli(
+        "fit", "data.csv", *SMALL, "--out", "never", "--tracking-uri", f"http://127.0.0.1:{port}", cwd=workdir
+    )
     assert r.returncode == 2 and "does not answer" in r.stderr and "--no-track" in r.stderr
     assert not (workdir / "never").exists()
 
 
 def test_no_track_refuses_tracking_options(workdir: Path) -> None:
-    r = run_cli("fit", "data.csv", "--no-track", "--experiment", "x", cwd=workdir)
+    r = invoke_cli("fit", "data.csv", "--no-track", "--experiment", "x", cwd=workdir)
     assert r.returncode == 2 and "--experiment" in r.stderr and "Traceback" not in r.stderr

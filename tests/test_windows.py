@@ -18,7 +18,7 @@ from tsrnn.windows import (
     WindowBatches,
     WindowDataset,
     gather,
-    latest_window,
+    latest_windows,
     make_windows,
     split_bounds,
 )
@@ -237,13 +237,13 @@ def test_window_dataset_items_are_views() -> None:
     assert x[0, 1].item() == -5.0
 
 
-def test_latest_window_is_the_last_rows_of_a_series() -> None:
+def test_latest_windows_are_the_last_rows_of_every_series() -> None:
     d = encoded([30, 12])
-    v = latest_window(d, 1, 5)
-    assert np.shares_memory(v, d.values)
-    np.testing.assert_array_equal(v[:, 0], np.arange(37, 42))
+    v = latest_windows(d, 5)  # (2, 5, C)
+    np.testing.assert_array_equal(v[0, :, 0], np.arange(25, 30))
+    np.testing.assert_array_equal(v[1, :, 0], np.arange(37, 42))
     with pytest.raises(DataError, match="series '1' of <array> has 12 rows, but the model looks back 20 rows"):
-        latest_window(d, 1, 20)
+        latest_windows(d, 20)
 
 
 def test_too_short_names_the_rows_needed() -> None:

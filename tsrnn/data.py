@@ -535,12 +535,16 @@ def load_series(
     numeric.index = df.index
 
     if id_col is not None:
-        keys = df[id_col].astype(str)
-        groups = list(dict.fromkeys(keys))
-        row_sets = [np.flatnonzero((keys == g).to_numpy()) for g in groups]
+        groups, codes = _group_codes(df[id_col])
+        sizes = np.bincount(codes, minlength=len(groups))
+        # rows grouped by series, each series' rows in their own order (None: they already are)
+        order = None if (np.diff(codes) >= 0).all() else np.argsort(codes, kind="stable")
     else:
-        groups, row_sets = [None], [np.arange(len(df))]
+        groups, sizes, order = [None], np.array([len(df)]), None
 
+    # the common case, checked for all series at once, has nothing to repair or report
+    fast = _clean_regular(times, numeric, order, sizes) if offset is None and tz is None else None
+    row_sets = np.split(np.arange(len(df)) if order is None else order, np.cumsum(sizes)[:-1]) if fast is None else []
     arrays, time_arrays, freqs = [], [], []
     for sid, rows in zip(groups, row_sets):
         t = times[rows]
@@ -598,9 +602,16 @@ def load_series(
             f"{name}: the series have different frequencies ({sorted(known)})",
             f"put every series on one grid with --resample FREQ, e.g. --resample {coarsest} (the coarsest)",
         )
-    for c, col in enumerate(cols):
-        if all((a[:, c] == a[0, c]).all() for a in arrays if len(a)):  # not ptp: it overflows near float32 max
-            report.constant_columns.append(col)
+    if fast is None:
+        values = np.ascontiguousarray(np.concatenate(arrays) if len(arrays) > 1 else arrays[0])
+        time_ns = np.concatenate(time_arrays)
+    else:
+        values, time_ns, freqs = fast
+    lengths = sizes if fast is not None else [len(a) for a in arrays]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    firsts = np.repeat(values[offsets[:-1][np.diff(offsets) > 0]], [n for n in lengths if n], axis=0)  # (rows, C)
+    for c in np.flatnonzero((values == firsts).all(axis=0)):  # not ptp: it overflows near float32 max
+        report.constant_columns.append(cols[c])
     if report.collapsed_rows:
         kept = {"first": "the first row", "last": "the last row", "mean": "the mean"}[duplicates]
         report.warnings.append(
@@ -608,7 +619,7 @@ def load_series(
             f"timestamp (--duplicates {duplicates})"
         )
     if offset is not None:
-        report.resampled = {"frequency": offset.freqstr, "agg": agg, "bins": sum(len(a) for a in arrays)}
+        report.resampled = {"frequency": offset.freqstr, "agg": agg, "bins": len(values)}
     if report.constant_columns:
         report.warnings.append(f"constant column(s) {report.constant_columns}: they carry no information")
     if report.gaps:
@@ -616,15 +627,12 @@ def load_series(
             f"{len(report.gaps)} gap(s) in the time grid ({sum(g.missing for g in report.gaps)} missing steps); "
             "windows treat the rows around a gap as consecutive (pass --fill to insert and fill them)"
         )
-    lengths = [len(a) for a in arrays]
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    values = np.ascontiguousarray(np.concatenate(arrays) if len(arrays) > 1 else arrays[0])
     freq = next((f.freqstr for f in freqs if f is not None), None)
     ids = tuple(str(g) for g in groups) if id_col is not None else None
     return SeriesData(
         values,
         offsets,
-        np.concatenate(time_arrays).view("datetime64[ns]"),
+        time_ns.view("datetime64[ns]"),
         tuple(targets),
         tuple(covariates),
         ids,
@@ -635,6 +643,82 @@ def load_series(
         name,
         report,
     )
+
+
+def last_rows(frame: "pd.DataFrame", time_col: str, id_col: str | None, rows: int) -> "pd.DataFrame":
+    """The last ``rows`` rows of each series of ``frame`` (all of a shorter one), for a reader
+    that uses no more, such as a forecast from the latest window: what ``load_series`` then
+    checks is those rows only, so a long history costs one pass over the id and time columns.
+
+    Each series' other rows must come before its last ``rows`` in time; where one does not (the
+    frame is not in time order) or the series' rows are not contiguous, ``frame`` is returned
+    whole, for ``load_series`` to refuse or sort it. Only for data loaded without repairs
+    (fill, duplicates and resample at their defaults): a repair could change which rows are last.
+    """
+    import pandas as pd
+
+    if id_col is None:
+        sizes = np.array([len(frame)])
+    else:
+        codes, _ = pd.factorize(frame[id_col], sort=False, use_na_sentinel=False)
+        if not (codes[1:] >= codes[:-1]).all():  # one series' rows are not together
+            return frame
+        sizes = np.bincount(codes)
+    if sizes.max() <= rows:
+        return frame
+    times = frame[time_col]
+    if not pd.api.types.is_datetime64_any_dtype(times):
+        return frame  # text times: load_series parses and checks all of them
+    t = pd.DatetimeIndex(times).asi8  # (n_rows,) no copy; zoned times as UTC instants
+    ends = np.cumsum(sizes)
+    tails = ends - np.minimum(sizes, rows)  # first kept row of each series
+    long = sizes > rows
+    bounds = np.stack([ends - sizes, tails], axis=1)[long].ravel()  # [start, tail) of each long series
+    head_max = np.maximum.reduceat(t, bounds)[::2]  # the latest time before each tail
+    if not (head_max < t[tails[long]]).all():
+        return frame
+    kept = ends - tails  # (n_series,) rows kept of each series
+    keep = np.arange(kept.sum()) + np.repeat(tails - (np.cumsum(kept) - kept), kept)  # (kept rows,) in order
+    return frame.iloc[keep]
+
+
+def _group_codes(ids: "pd.Series") -> tuple[list[str], np.ndarray]:
+    """The distinct ids of a column as text, in order of first appearance, and each row's series
+    number (n_rows,). Hashes the column once (ids of any dtype), then turns only the distinct
+    values into text; values that become the same text (1 and "1") are one series, as before."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(ids, sort=False, use_na_sentinel=False)
+    names = [str(u) for u in uniques]
+    if len(set(names)) < len(names):  # distinct values with the same text: group by the text
+        codes, uniques = pd.factorize(ids.astype(str), sort=False, use_na_sentinel=False)
+        names = [str(u) for u in uniques]
+    return names, codes.astype(np.int64)
+
+
+def _clean_regular(
+    times: "pd.DatetimeIndex", numeric: "pd.DataFrame", order: np.ndarray | None, sizes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[Any]] | None:
+    """(values (n_rows, C) float32, times (n_rows,) int64 ns, [step]) of every series at once, rows
+    grouped by series by ``order`` (None: already grouped; ``sizes``: rows per series), when there
+    is nothing to sort, collapse, fill or report: every series sorted with one step (a day or less)
+    and no gaps, at least 3 rows, every value finite and within float32. None otherwise: the
+    series-by-series path then finds and names the problem (or the calendar frequency)."""
+    if sizes.min() < 3:
+        return None
+    t = times.asi8 if order is None else times.asi8[order]  # (n_rows,)
+    steps = np.diff(t)
+    step = int(steps[0])
+    off = np.flatnonzero(steps != step)  # allowed only where one series ends and the next begins
+    if not 0 < step <= 86_400_000_000_000 or not np.isin(off, np.cumsum(sizes)[:-1] - 1).all():
+        return None
+    vals = numeric.to_numpy(dtype=np.float64)
+    if not (vals.max() <= _FLOAT32_MAX and vals.min() >= -_FLOAT32_MAX):  # NaN, inf or beyond float32
+        return None
+    first = times[: sizes[0]] if order is None else times[order[: sizes[0]]]
+    freq, _ = _step_and_gaps(first, None, "", "")  # infer_freq's name for the step, e.g. "h"
+    values = np.ascontiguousarray(vals if order is None else vals[order], dtype=np.float32)
+    return values, t, [freq] * len(sizes)
 
 
 def _collapse(t: "pd.DatetimeIndex", block: "pd.DataFrame", labels: Any, how: str) -> tuple[Any, Any, Any]:

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +31,25 @@ def save_model_dir(
     overwrite: bool = False,
     extra: dict[str, Path] | None = None,
 ) -> Path:
-    """Write a model directory atomically (a temporary sibling renamed into place).
+    """Write a model directory atomically (see ``write_dir``).
 
     ``extra``: files copied in as well, by their path inside the directory (e.g. the last
     training checkpoint, a safetensors file)."""
     from safetensors.torch import save_file
 
+    def fill(tmp: Path) -> None:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / WEIGHTS))
+        (tmp / CONFIG).write_text(json.dumps({"format": FORMAT, **config}, indent=2, default=str))
+        for name, source in (extra or {}).items():
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, tmp / name)
+
+    return write_dir(path, fill, overwrite)
+
+
+def write_dir(path: str | Path, fill: Callable[[Path], None], overwrite: bool = False) -> Path:
+    """Write the directory ``path`` atomically: ``fill(tmp)`` writes a temporary sibling, which
+    is then renamed into place (replacing ``path`` only with ``overwrite``)."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} already exists", "choose another directory, or pass --force / overwrite=True")
@@ -44,14 +58,7 @@ def save_model_dir(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / WEIGHTS))
-        (tmp / CONFIG).write_text(json.dumps({"format": FORMAT, **config}, indent=2, default=str))
-        for name, source in (extra or {}).items():
-            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, tmp / name)
-        for name, source in (extra or {}).items():
-            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, tmp / name)
+        fill(tmp)
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             os.replace(path, old)

@@ -25,6 +25,7 @@ from tsrnn.data import SeriesData
 from tsrnn.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
+    import pandas as pd
     import torch
 
 SplitSize = Union[float, int, str, None]
@@ -199,16 +200,32 @@ def _too_short_hint(split: str) -> str:
     return f"use a larger --{split}, a shorter --horizon, or more data"
 
 
-def latest_window(data: SeriesData, series_number: int, lookback: int) -> np.ndarray:
-    """(lookback, C) view of the last ``lookback`` rows of one series (the input of a forecast)."""
-    n = int(data.lengths[series_number])
-    if n < lookback:
-        who = f"series {data.ids[series_number]!r} of " if data.ids else ""
+def latest_windows(data: SeriesData, lookback: int) -> np.ndarray:
+    """(n_series, lookback, C): the last ``lookback`` rows of every series (the inputs of a
+    forecast), gathered in one indexing step."""
+    lengths = data.lengths
+    short = np.flatnonzero(lengths < lookback)
+    if len(short):
+        i = int(short[0])
+        who = f"series {data.ids[i]!r} of " if data.ids else ""
+        more = f" ({len(short)} series are that short)" if len(short) > 1 else ""
         raise DataError(
-            f"{who}{data.source} has {n} rows, but the model looks back {lookback} rows",
+            f"{who}{data.source} has {int(lengths[i])} rows, but the model looks back {lookback} rows{more}",
             f"pass at least {lookback} rows of history",
         )
-    return data.series(series_number)[n - lookback :]
+    return data.values[data.offsets[1:, None] - lookback + np.arange(lookback)]  # (S, L, C)
+
+
+def future_times(last: "pd.DatetimeIndex", freq: str, horizon: int) -> "pd.DatetimeIndex":
+    """(S * horizon,): the ``horizon`` times after each of ``last`` (S,) at frequency ``freq``,
+    series by series (as ``pd.date_range(last[i], periods=horizon + 1, freq=freq)[1:]``)."""
+    import pandas as pd
+
+    offset = pd.tseries.frequencies.to_offset(freq)
+    steps = [(last + k * offset).as_unit("ns").asi8 for k in range(1, horizon + 1)]  # horizon x (S,)
+    flat = np.stack(steps, axis=1).ravel()  # (S * H,) UTC instants when zoned
+    out = pd.DatetimeIndex(flat.view("datetime64[ns]"))
+    return out.tz_localize("UTC").tz_convert(last.tz) if last.tz is not None else out
 
 
 # ----------------------------------------------------------------------------- torch side

@@ -2,6 +2,7 @@
 
 from tsrnn.cli import (
     detect_cmd,  # noqa: F401
+    export_cmd,  # noqa: F401
     forecast_cmd,  # noqa: F401
     inspect_cmd,  # noqa: F401
     runs_cmd,  # noqa: F401

@@ -317,6 +317,15 @@ def backtest(
     model: ModelRef,
     val: Annotated[Optional[str], typer.Option(help="Validation split (default: the model's).")] = None,
     test: Annotated[Optional[str], typer.Option(help="Test split (default: the model's).")] = None,
+    output: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--output",
+            "-o",
+            help="Also write every test window's forecast to this CSV (id, origin, time, step, targets, quantiles).",
+        ),
+    ] = None,
+    force: Force = False,
     tracking_uri: TrackingUri = None,
     as_json: Json = False,
 ) -> None:
@@ -324,9 +333,12 @@ def backtest(
     from tsrnn.estimators import RNNForecaster
     from tsrnn.pyfunc import load_ref
 
+    refuse_existing(output, force, "--output")
     est = load_ref(model, tracking_uri, RNNForecaster)
     est.set_params(**{k: split_size(v) for k, v in (("val", val), ("test", test)) if v is not None})
-    table = est.backtest(data)
+    table = est.backtest(data, output=output)
+    if output is not None:
+        err(f"forecasts of {table.attrs['windows']:,} windows written to {output}")
     result = {"windows": table.attrs["windows"], "methods": table.to_dict(orient="index")}
     if as_json:
         print(json.dumps(result, indent=2))

@@ -18,13 +18,22 @@ from tsrnn.checks import check_choice, check_int, check_optional_int, refuse_unu
 from tsrnn.errors import ConfigError, DataError
 from tsrnn.estimators.core import RecurrentEstimator
 
+FORECAST_CHUNK = 1024  # windows per chunk of a backtest or of historical forecasts
+
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     import pandas as pd
     import torch
 
     from tsrnn.data import SeriesData
     from tsrnn.training import Batches, Callback
     from tsrnn.windows import WindowIndex, Windows
+
+
+def _repeat_ids(ids: Sequence[str], series: np.ndarray, horizon: int) -> np.ndarray:
+    """The id of series ``series`` (n,) for each of ``horizon`` rows: (n * H,) strings."""
+    return np.repeat(np.asarray(ids, dtype=object)[series], horizon)
 
 
 def quantile_levels(quantiles: Sequence[float] | None) -> list[float] | None:
@@ -498,37 +507,45 @@ class RNNForecaster(RecurrentEstimator):
 
         Returns a DataFrame indexed by time (continuing the data's frequency), one column per
         target in original units, plus ``<target>_q<level>`` columns when quantiles were asked
-        for; with many series, the id column says which series a row belongs to.
+        for; with many series, the id column says which series a row belongs to. Every series is
+        forecast in the same batched passes; of a DataFrame or file, only the last ``lookback``
+        rows of each series are read and checked (``load_data``'s ``last``).
         """
         import pandas as pd
 
-        from tsrnn.windows import latest_window
+        from tsrnn.windows import future_times, latest_windows
 
         self._check_fitted()
         if self.freq_ is None:
             raise DataError(
                 "the training data had no regular frequency, so future timestamps are unknown",
-                "fit with resample set to a frequency (--resample FREQ, e.g. --resample 1h)",
+                "fit with resample set to a frequency (--resample 1h, e.g.)",
             )
-        series = self.series_ if data is None else self.load_data(data)
+        series = self.series_ if data is None else self.load_data(data, last=self.lookback)
         rows = self._scaler_rows(series)
-        x = np.stack([latest_window(series, i, self.lookback) for i in range(series.n_series)])  # (S, L, C)
+        x = latest_windows(series, self.lookback)  # (S, L, C)
         c, s = self.scaler_.center_[rows][:, None], self.scaler_.scale_[rows][:, None]  # (S, 1, C)
         pred = self._forecast(((x - c) / s).astype(np.float32), rows)  # (S, H, C_t, Q)
         n_t = len(self.targets_)
         out = pred * s[..., :n_t, None] + c[..., :n_t, None]  # original units, (S, H, C_t, Q)
-        frames = []
-        for i in range(series.n_series):
-            index = pd.date_range(series.series_times(i)[-1], periods=self.horizon + 1, freq=self.freq_)[1:]
-            index.name = self.time_col_
-            cols: dict[str, Any] = dict(zip(self.targets_, self._point(out[i]).T))
-            for k, level in enumerate(self.quantile_levels_ or []):
-                cols.update({f"{name}_q{level:g}": out[i, :, c_, k] for c_, name in enumerate(self.targets_)})
-            f = pd.DataFrame(cols, index=index)
-            if series.ids is not None:
-                f.insert(0, self.id_col_ or "id", series.ids[i])
-            frames.append(f)
-        return pd.concat(frames) if len(frames) > 1 else frames[0]
+        last = pd.DatetimeIndex(series.times[series.offsets[1:] - 1])  # (S,) the last time of each series
+        index = future_times(
+            last.tz_localize("UTC").tz_convert(series.tz) if series.tz else last, self.freq_, self.horizon
+        )
+        frame = pd.DataFrame(self._forecast_columns(out), index=index.rename(self.time_col_))  # (S * H) rows
+        if series.ids is not None:
+            frame.insert(0, self.id_col_ or "id", _repeat_ids(series.ids, np.arange(series.n_series), self.horizon))
+        return frame
+
+    def _forecast_columns(self, out: np.ndarray) -> dict[str, np.ndarray]:
+        """Forecasts ``out`` (n, H, C_t, Q) in original units as flat (n * H,) columns: one per
+        target (the point forecast), then ``<target>_q<level>`` per quantile."""
+        n_t = len(self.targets_)
+        point = self._point(out).reshape(-1, n_t)  # (n * H, C_t)
+        cols = {name: point[:, k] for k, name in enumerate(self.targets_)}
+        for q, level in enumerate(self.quantile_levels_ or []):
+            cols.update({f"{name}_q{level:g}": out[:, :, k, q].ravel() for k, name in enumerate(self.targets_)})
+        return cols
 
     def predict_frame(self, frame: "pd.DataFrame") -> "pd.DataFrame":
         """The forecast after ``frame`` with the time as a column (the pyfunc model's answer)."""
@@ -546,64 +563,197 @@ class RNNForecaster(RecurrentEstimator):
         return Path(path)
 
     # ------------------------------------------------------------------ evaluation
+    def _window_forecasts(
+        self, starts: np.ndarray, values: np.ndarray, sid: np.ndarray, chunk_size: int
+    ) -> "Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]":
+        """The one pass over many windows that backtests and historical forecasts share: for each
+        chunk of ``chunk_size`` windows starting at rows ``starts`` (n,) of scaled ``values``,
+        ``sid`` (n,) their fitted series, yield (first window number, x (m, L, C), y (m, H, C_t),
+        scaled forecasts (m, H, C_t, Q)). Only one chunk of windows is ever materialised."""
+        L, H, n_t = self.lookback, self.horizon, len(self.targets_)
+        for lo in range(0, len(starts), chunk_size):
+            w = values[starts[lo : lo + chunk_size, None] + np.arange(L + H)]  # (m, L+H, C)
+            x = w[:, :L]
+            yield lo, x, w[:, L:, :n_t], self._forecast(x, sid[lo : lo + chunk_size])
+
     def _score_windows(
-        self, index: "WindowIndex", windows: "Windows", values: np.ndarray, scaler_rows: np.ndarray | None = None
+        self,
+        index: "WindowIndex",
+        windows: "Windows",
+        values: np.ndarray,
+        scaler_rows: np.ndarray | None = None,
+        on_chunk: "Callable[[int, np.ndarray], None] | None" = None,
+        chunk_size: int = FORECAST_CHUNK,
     ) -> dict[str, dict[str, float]]:
         """MSE and MAE (scaled and original units) of the model and the naive baselines over the
         windows ``index`` of scaled ``values``; ``scaler_rows`` maps the series of new data to
-        their fitted series."""
-        from tsrnn.metrics import coverage, repeat_last, scores, seasonal_naive
+        their fitted series. Errors are summed chunk by chunk (memory: one chunk);
+        ``on_chunk(first window number, scaled forecasts)`` sees every chunk's forecasts."""
+        from tsrnn.metrics import coverage, repeat_last, seasonal_naive
 
-        n_t, L, H = len(self.targets_), self.lookback, self.horizon
-        rows = index.starts[:, None] + np.arange(L + H)
+        n_t, H = len(self.targets_), self.horizon
         sid = windows.series_of(index)
         if scaler_rows is not None:
             sid = scaler_rows[sid]
-        preds: dict[str, list[np.ndarray]] = {"model": [], "repeat_last": []}
-        seasonal = self.season_ is not None and self.season_ <= L
-        if seasonal:
-            preds["seasonal_naive"] = []
-        truths, raw = [], []
-        for i in range(0, len(rows), 4096):
-            w = values[rows[i : i + 4096]]  # (n, L+H, C), only this chunk is materialised
-            x, y = w[:, :L], w[:, L:, :n_t]
-            truths.append(y)
-            raw.append(self._forecast(x, sid[i : i + 4096]))
-            preds["model"].append(self._point(raw[-1]))
-            preds["repeat_last"].append(repeat_last(x, n_t, H))
-            if seasonal:
-                preds["seasonal_naive"].append(seasonal_naive(x, n_t, H, self.season_))
-        y = np.concatenate(truths)
-        scale = self.scaler_.scale_of(sid, slice(0, n_t))[:, None]  # (n, 1, C_t): the centre cancels in errors
-        result: dict[str, dict[str, float]] = {}
-        for name, parts in preds.items():
-            p = np.concatenate(parts)
-            s, orig = scores(p, y), scores(p * scale, y * scale)
-            result[name] = {"mse": s["mse"], "mae": s["mae"], "mse_original": orig["mse"], "mae_original": orig["mae"]}
+        seasonal = self.season_ is not None and self.season_ <= self.lookback
         q = self.quantile_levels_
+        sums: dict[str, np.ndarray] = {}  # method -> sums of squared, absolute, and both in original units
+        inside = 0.0
+        for lo, x, y, raw in self._window_forecasts(index.starts, values, sid, chunk_size):
+            if on_chunk is not None:
+                on_chunk(lo, raw)
+            scale = self.scaler_.scale_of(sid[lo : lo + len(x)], slice(0, n_t))[:, None]  # (m, 1, C_t)
+            preds = {"model": self._point(raw), "repeat_last": repeat_last(x, n_t, H)}
+            if seasonal:
+                preds["seasonal_naive"] = seasonal_naive(x, n_t, H, self.season_)
+            for name, p in preds.items():
+                err = p.astype(np.float64) - y  # (m, H, C_t); the centre cancels in errors
+                orig = err * scale
+                part = [np.square(err).sum(), np.abs(err).sum(), np.square(orig).sum(), np.abs(orig).sum()]
+                sums[name] = sums.get(name, 0.0) + np.array(part)
+            if q and len(q) >= 2:
+                inside += coverage(raw[..., 0], raw[..., -1], y) * y.size
+        count = len(index) * H * n_t
+        keys = ("mse", "mae", "mse_original", "mae_original")
+        result = {name: dict(zip(keys, (float(v) for v in total / count))) for name, total in sums.items()}
         if q and len(q) >= 2:
-            r = np.concatenate(raw)
-            result["model"][f"coverage_{q[0]:g}_{q[-1]:g}"] = coverage(r[..., 0], r[..., -1], y)
+            result["model"][f"coverage_{q[0]:g}_{q[-1]:g}"] = inside / count
         return result
 
-    def backtest(self, data: "str | Path | pd.DataFrame | SeriesData | None" = None) -> "pd.DataFrame":
+    def backtest(
+        self,
+        data: "str | Path | pd.DataFrame | SeriesData | None" = None,
+        output: str | Path | None = None,
+        chunk_size: int = FORECAST_CHUNK,
+    ) -> "pd.DataFrame":
         """Rolling-origin evaluation over every window of the test split of ``data``.
 
         Returns one row per method (model, repeat_last, seasonal_naive) with MSE and MAE in
         scaled and original units; the scaler is the one fitted at training time.
+
+        Parameters
+        ----------
+        data : path, DataFrame or SeriesData, optional
+            The data to evaluate on (default: the training data).
+        output : path, optional
+            Also write every test window's forecast, the table ``historical_forecasts`` returns,
+            to this CSV, from the same pass and chunk by chunk (memory stays one chunk).
+        chunk_size : int
+            Windows per chunk.
         """
         import pandas as pd
 
         from tsrnn.windows import make_windows
 
         self._check_fitted()
+        check_int("chunk_size", chunk_size, 1)
         series = self.series_ if data is None else self.load_data(data)
         windows = make_windows(series, self.lookback, self.horizon, 1, self.val, self.test, require=("test",))
         rows = self._scaler_rows(series)
-        table = pd.DataFrame(self._score_windows(windows.test, windows, self._scaled(series), rows)).T
+        write = None
+        if output is not None:
+            Path(output).unlink(missing_ok=True)
+
+            def write(lo: int, raw: np.ndarray) -> None:
+                frame = self._history_frame(series, windows.test.starts[lo : lo + len(raw)], rows, raw)
+                frame.to_csv(output, mode="a", header=lo == 0, index=False)
+
+        scores = self._score_windows(windows.test, windows, self._scaled(series), rows, write, chunk_size)
+        table = pd.DataFrame(scores).T
         table.index.name = "method"
         table.attrs["windows"] = len(windows.test)
         return table
+
+    def historical_forecasts(
+        self,
+        data: "str | Path | pd.DataFrame | SeriesData | None" = None,
+        start: float | int | str | None = None,
+        stride: int = 1,
+        chunk_size: int = FORECAST_CHUNK,
+    ) -> "pd.DataFrame":
+        """Every forecast the fitted model would have made over past data, as a long table.
+
+        Named as in Darts (``historical_forecasts(retrain=False)``) and skforecast, so that users
+        of either find it; it is the table behind ``backtest``'s errors. A forecast is made at
+        every origin (a window's last input row) whose ``horizon`` targets all lie in the
+        evaluated part of each series; the windows are gathered from the scaled data by index
+        and forecast in no-grad batches, ``chunk_size`` windows at a time, so working memory is
+        one chunk whatever the number of origins (the returned table holds origins x horizon rows).
+
+        Parameters
+        ----------
+        data : path, DataFrame or SeriesData, optional
+            Past data with the model's columns (default: the training data).
+        start : float, int or str, optional
+            The evaluated part at the end of each series, as ``test`` takes it: a fraction, a
+            row count or the timestamp where it starts. Default: the model's own test split,
+            the windows ``backtest`` scores.
+        stride : int
+            Rows between consecutive origins.
+        chunk_size : int
+            Windows forecast per chunk.
+
+        Returns
+        -------
+        DataFrame
+            One row per origin and step ahead: the id column (many series), ``origin`` (the
+            time of the origin's last observed row), the time column (the forecast's target
+            time), ``step`` (1 .. horizon), one column per target in original units and
+            ``<target>_q<level>`` per quantile.
+        """
+        import pandas as pd
+
+        from tsrnn.windows import make_windows
+
+        self._check_fitted()
+        check_int("chunk_size", chunk_size, 1)
+        series = self.series_ if data is None else self.load_data(data)
+        val, test = (self.val, self.test) if start is None else (None, start)
+        windows = make_windows(series, self.lookback, self.horizon, stride, val, test, require=("test",))
+        rows = self._scaler_rows(series)
+        starts = windows.test.starts
+        sid = rows[windows.series_of(windows.test)]
+        chunks = [
+            self._history_frame(series, starts[lo : lo + len(raw)], rows, raw)
+            for lo, _, _, raw in self._window_forecasts(starts, self._scaled(series), sid, chunk_size)
+        ]
+        return pd.concat(chunks, ignore_index=True)
+
+    def _history_frame(
+        self, series: "SeriesData", starts: np.ndarray, rows: np.ndarray, raw: np.ndarray
+    ) -> "pd.DataFrame":
+        """The historical-forecast table of the windows starting at rows ``starts`` (n,) of
+        ``series`` (``rows``: the fitted series of each of its series) from their scaled
+        forecasts ``raw`` (n, H, C_t, Q)."""
+        import pandas as pd
+
+        L, H, n_t = self.lookback, self.horizon, len(self.targets_)
+        local = np.searchsorted(series.offsets, starts, side="right") - 1  # (n,) series of each window
+        fitted = rows[local]
+        c = self.scaler_.center_[fitted][:, None, :n_t, None]  # (n, 1, C_t, 1)
+        s = self.scaler_.scale_[fitted][:, None, :n_t, None]
+        out = (raw * s + c).astype(np.float32)  # original units, (n, H, C_t, Q)
+
+        def times(at: np.ndarray) -> "pd.DatetimeIndex":
+            t = pd.DatetimeIndex(series.times[at])
+            return t.tz_localize("UTC").tz_convert(series.tz) if series.tz else t
+
+        columns: dict[str, Any] = {}
+        if series.ids is not None:
+            columns[self.id_col_ or "id"] = _repeat_ids(series.ids, local, H)
+        columns["origin"] = times(np.repeat(starts + L - 1, H))  # (n * H,)
+        columns[self.time_col_] = times((starts[:, None] + L + np.arange(H)).ravel())  # (n * H,)
+        columns["step"] = np.tile(np.arange(1, H + 1), len(starts))
+        return pd.DataFrame({**columns, **self._forecast_columns(out)})
+
+    def export_onnx(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the fitted network as an ONNX graph with a JSON sidecar to the directory ``path``,
+        so that ``tsrnn.onnx_runner.OnnxForecaster`` forecasts with onnxruntime and numpy alone
+        (see ``tsrnn.onnx_export``; needs the ``onnx`` extra). ``overwrite`` replaces an
+        existing directory. Stateful models are refused."""
+        from tsrnn.onnx_export import export_onnx
+
+        return export_onnx(self, path, overwrite)
 
     # ------------------------------------------------------------------ persistence
     def _restore(self, config: dict[str, Any], tensors: dict[str, Any]) -> None:

@@ -242,9 +242,12 @@ class RecurrentForecaster(nn.Module):
         if self.channel_independent:
             targets = x[:, :, self.target_index].permute(0, 2, 1)  # (B, n_targets, L)
             targets = targets.reshape(batch * self.n_targets, lookback, 1)  # (B * n_targets, L, 1)
-            covariates = x[:, :, self.covariate_index]  # (B, L, n_cov)
-            covariates = covariates.repeat_interleave(self.n_targets, dim=0)  # (B * n_targets, L, n_cov)
-            x = torch.cat([targets, covariates], dim=-1)  # (B * n_targets, L, 1 + n_cov)
+            if self.covariate_index:  # no empty-index gather: ONNX exports it with a wrong shape
+                covariates = x[:, :, self.covariate_index]  # (B, L, n_cov)
+                covariates = covariates.repeat_interleave(self.n_targets, dim=0)  # (B * n_targets, L, n_cov)
+                x = torch.cat([targets, covariates], dim=-1)  # (B * n_targets, L, 1 + n_cov)
+            else:
+                x = targets  # (B * n_targets, L, 1)
             if y is not None:
                 y = y.permute(0, 2, 1).reshape(batch * self.n_targets, self.horizon, 1)  # (B * n_targets, H, 1)
         # from here on, B' = B * n_targets and S = 1 with channel independence, else B' = B and S = n_targets

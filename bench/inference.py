@@ -1,0 +1,320 @@
+"""Inference speed, side by side in one run: historical forecasts against Darts, batch predict
+over many series, and single-window latency of torch, ONNX Runtime and the REST server.
+
+1. ``historical``: ETTh2 (``--data``), L = 96, H = 96, all 7 channels. tsrnn
+   ``RNNForecaster(cell="lstm", hidden_size=64, num_layers=2, channel_independent=False,
+   segment_length=None, head="direct", norm="none", dropout=0)`` (per-step, direct head: LSTM(7 -> 64, 2 layers) -> Linear(64 -> 96 x 7), 95,648
+   parameters) and Darts ``BlockRNNModel`` of the same size (``bench/inference_darts.py``, run
+   with ``--darts-python``, Darts' own virtual environment), each trained for one epoch on
+   about 1,500 training windows (accuracy is not the point). Timed: every forecast whose
+   horizon lies in the test split (the last 20 %: 3,389 windows): tsrnn
+   ``historical_forecasts()`` (a long DataFrame in original units) against Darts
+   ``historical_forecasts(retrain=False, last_points_only=False)`` (a list of TimeSeries, on
+   data standardized beforehand, so Darts does no scaling).
+2. ``many``: the default forecaster of the day (``RNNForecaster()``'s defaults, L = 96,
+   H = 96) fitted briefly on ``--series`` generated series of ``--steps`` hourly rows (string
+   ids, long format), then ``predict(frame)`` on that 20 M-row DataFrame: it reads the last 96
+   rows of every series, checks them, forecasts all series in batches and builds the table.
+   Also ``predict()`` of the fitted series (no data to read).
+3. ``latency``: one window of the ETTh2 model, ``--repeats`` times each: the torch module alone
+   (``model_(x)`` under no_grad), ``RNNForecaster.predict(frame of 96 rows)``, the ONNX graph with
+   ``tsrnn.onnx_runner.OnnxForecaster.forecast`` (scaling included; 1 onnxruntime thread), and
+   ``tsrnn serve`` (POST of 96 rows as dataframe_split JSON to /invocations, answer parsed).
+
+    python bench/inference.py --darts-python /work/bench-venv-darts/bin/python
+    python bench/inference.py --parts many --series 1000     # one part, smaller
+
+Prints a table and JSON; writes ``bench/results/inference.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+L = H = 96
+
+
+def ett_model(data: Path, epochs: int):
+    from tsrnn import RNNForecaster
+
+    model = RNNForecaster(
+        cell="lstm",
+        lookback=L,
+        horizon=H,
+        hidden_size=64,
+        num_layers=2,
+        channel_independent=False,
+        segment_length=None,
+        head="direct",
+        norm="none",
+        dropout=0.0,
+        epochs=epochs,
+        stride=8,  # about 1,500 training windows
+        patience=None,
+        random_state=0,
+        device="cpu",
+    )
+    return model.fit(data)
+
+
+def historical(model, data: Path, darts_python: str | None, threads: int) -> dict:
+    frame = pd.read_csv(data)
+    t0 = time.perf_counter()
+    hf = model.historical_forecasts(frame)
+    tsrnn_s = time.perf_counter() - t0
+    out = {
+        "tsrnn_s": tsrnn_s,
+        "tsrnn_forecasts": int(hf.origin.nunique()),
+        "tsrnn_rows": len(hf),
+        "tsrnn_params": sum(p.numel() for p in model.model_.parameters()),
+        "first_origin": str(hf.origin.iloc[0]),
+        "last_target": str(hf.date.iloc[-1]),
+    }
+    if darts_python:
+        script = ROOT / "bench" / "inference_darts.py"
+        r = subprocess.run(
+            [darts_python, str(script), "--data", str(data), "--threads", str(threads)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
+        if r.returncode != 0:
+            out["darts_error"] = r.stderr[-2000:]
+        else:
+            d = json.loads(r.stdout.strip().splitlines()[-1])
+            out.update({f"darts_{k}": v for k, v in d.items()})
+            out["speedup"] = d["historical_forecasts_s"] / tsrnn_s
+    return out
+
+
+def many_frame(n_series: int, steps: int, seed: int = 0) -> pd.DataFrame:
+    """Long format: ``n_series`` hourly series of ``steps`` rows, string ids, one value column."""
+    rng = np.random.default_rng(seed)
+    k = np.arange(steps, dtype=np.float32)
+    level = rng.normal(0, 50, (n_series, 1)).astype(np.float32)
+    amp = rng.uniform(0.5, 20, (n_series, 1)).astype(np.float32)
+    y = level + amp * np.sin(2 * np.pi * k / 24) + rng.standard_normal((n_series, steps), dtype=np.float32)
+    names = pd.array([f"series-{i:05d}" for i in range(n_series)], dtype="str")
+    ids = pd.Categorical.from_codes(np.repeat(np.arange(n_series), steps), categories=names).astype("str")
+    times = pd.date_range("2024-01-01", periods=steps, freq="h").as_unit("ns").values
+    return pd.DataFrame({"id": ids, "time": np.tile(times, n_series), "y": y.ravel()})
+
+
+def many(n_series: int, steps: int) -> dict:
+    from tsrnn import RNNForecaster
+
+    t0 = time.perf_counter()
+    frame = many_frame(n_series, steps)
+    make_s = time.perf_counter() - t0
+    model = RNNForecaster(
+        lookback=L, horizon=H, epochs=1, stride=steps, batch_size=1024, val=0, test=0, id_col="id", device="cpu"
+    )
+    model.set_params(patience=None, random_state=0)
+    t0 = time.perf_counter()
+    model.fit(frame)
+    fit_s = time.perf_counter() - t0
+    runs = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        out = model.predict(frame)
+        runs.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    series = model.load_data(frame, last=L)
+    load_s = time.perf_counter() - t0
+    fitted = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        model.predict()
+        fitted.append(time.perf_counter() - t0)
+    return {
+        "series": n_series,
+        "steps": steps,
+        "frame_rows": len(frame),
+        "make_frame_s": make_s,
+        "fit_s": fit_s,
+        "predict_frame_s": runs,
+        "predict_frame_median_s": float(np.median(runs)),
+        "of_which_load_last_rows_s": load_s,
+        "loaded_rows": series.n_rows,
+        "predict_fitted_s": fitted,
+        "predict_fitted_median_s": float(np.median(fitted)),
+        "forecast_rows": len(out),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentiles(times: list[float]) -> dict:
+    ms = np.array(times) * 1000
+    return {"p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)), "n": len(ms)}
+
+
+def timed(fn, repeats: int) -> dict:
+    for _ in range(min(20, repeats)):  # warm-up
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return percentiles(times)
+
+
+def latency(model, data: Path, repeats: int, rest_repeats: int, workdir: Path) -> dict:
+    import torch
+
+    from tsrnn.onnx_runner import OnnxForecaster
+
+    frame = pd.read_csv(data)
+    window = frame.iloc[-L:].reset_index(drop=True)
+    x_orig = window[model.targets_].to_numpy(np.float32)[None]  # (1, L, C)
+    x = torch.from_numpy(((x_orig - model.scaler_.center_[0]) / model.scaler_.scale_[0]).astype(np.float32))
+    out: dict = {}
+
+    def module() -> None:
+        with torch.no_grad():
+            model.model_(x)
+
+    out["torch_module"] = timed(module, repeats)
+    out["torch_predict_frame"] = timed(lambda: model.predict(window), max(repeats // 10, 50))
+    runner = OnnxForecaster(model.export_onnx(workdir / "onnx"), threads=1)
+    got = runner.forecast(x_orig)[0, :, :, 0]
+    out["onnx_vs_predict_max_abs_diff"] = float(np.abs(got - model.predict(window).to_numpy()).max())
+    out["onnx_runtime"] = timed(lambda: runner.forecast(x_orig), repeats)
+    out["rest_server"] = rest(model, window, rest_repeats, workdir)
+    return out
+
+
+def rest(model, window: pd.DataFrame, repeats: int, workdir: Path) -> dict:
+    model.save(workdir / "model", overwrite=True)
+    port = free_port()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tsrnn", "serve", "--model", str(workdir / "model"), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1).read()
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    return {"error": "the server did not start"}
+                time.sleep(0.5)
+        body = json.dumps({"dataframe_split": json.loads(window.to_json(orient="split", index=False))}).encode()
+
+        def post() -> None:
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
+            )
+            json.loads(urllib.request.urlopen(req, timeout=30).read())
+
+        return timed(post, repeats)
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+
+
+def machine() -> dict:
+    import torch
+
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "load1_before": os.getloadavg()[0],
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=ROOT / "datasets" / "ETTh2.csv")
+    p.add_argument("--darts-python", help="python of a virtual environment with Darts (else Darts is skipped)")
+    p.add_argument("--parts", default="historical,many,latency")
+    p.add_argument("--series", type=int, default=10_000)
+    p.add_argument("--steps", type=int, default=2_000)
+    p.add_argument("--repeats", type=int, default=1000)
+    p.add_argument("--rest-repeats", type=int, default=200)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (torch.set_num_threads)")
+    a = p.parse_args()
+    import torch
+
+    torch.set_num_threads(a.threads)
+    parts = a.parts.split(",")
+    result: dict = {"machine": machine()}
+    with tempfile.TemporaryDirectory(prefix="tsrnn-bench-") as tmp:
+        model = ett_model(a.data, epochs=1) if {"historical", "latency"} & set(parts) else None
+        if "historical" in parts:
+            result["historical"] = historical(model, a.data, a.darts_python, a.threads)
+        if "many" in parts:
+            result["many"] = many(a.series, a.steps)
+        if "latency" in parts:
+            result["latency"] = latency(model, a.data, a.repeats, a.rest_repeats, Path(tmp))
+    result["machine"]["load1_after"] = os.getloadavg()[0]
+    print(json.dumps(result, indent=2))
+    (ROOT / "bench" / "results").mkdir(exist_ok=True)
+    (ROOT / "bench" / "results" / "inference.json").write_text(json.dumps(result, indent=2))
+    table(result)
+
+
+def table(r: dict) -> None:
+    rows = []
+    if h := r.get("historical"):
+        rows.append(("historical forecasts, tsrnn", f"{h['tsrnn_s']:.2f} s", f"{h['tsrnn_forecasts']} forecasts"))
+        if "darts_historical_forecasts_s" in h:
+            rows.append(
+                (
+                    "historical forecasts, Darts",
+                    f"{h['darts_historical_forecasts_s']:.2f} s",
+                    f"{h['darts_forecasts']} forecasts",
+                )
+            )
+            rows.append(("  tsrnn speed-up", f"{h['speedup']:.1f}x", "target >= 20x"))
+    if m := r.get("many"):
+        rows.append(
+            (f"predict(frame) {m['series']:,} x {m['steps']:,}", f"{m['predict_frame_median_s']:.2f} s", "target < 2 s")
+        )
+        rows.append(("  of which reading the last rows", f"{m['of_which_load_last_rows_s']:.2f} s", ""))
+        rows.append(("predict() of the fitted series", f"{m['predict_fitted_median_s']:.2f} s", ""))
+    if lat := r.get("latency"):
+        for k in ("torch_module", "torch_predict_frame", "onnx_runtime", "rest_server"):
+            v = lat[k]
+            rows.append(
+                (
+                    f"one window, {k}",
+                    f"p50 {v.get('p50_ms', float('nan')):.3f} ms",
+                    f"p95 {v.get('p95_ms', float('nan')):.3f} ms",
+                )
+            )
+    for row in rows:
+        print(f"{row[0]:<42} {row[1]:>16}  {row[2]}")
+
+
+if __name__ == "__main__":
+    main()
