@@ -8,7 +8,8 @@ independently by accuracy.py), and the child's peak resident memory (``ru_maxrss
 process: Python, torch, the data and the fit).
 
 The two models: ``old`` is tsrnn's per-step default before segment recurrence (``STEP_MODEL`` in
-bench/speed.py: LSTM 32 x 1, channel-independent, instance norm, direct head, batch 32, lr 1e-3);
+bench/speed.py: LSTM 32 x 1, channel-independent, instance norm, direct head, no dropout, batch
+32, lr 1e-3);
 ``new`` is ``RNNForecaster()``'s defaults of the day. Both keep every other default (epochs 30,
 patience 5, cosine schedule, clipping 1.0).
 
