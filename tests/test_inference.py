@@ -140,16 +140,19 @@ def test_clean_data_loads_the_same_at_once_as_series_by_series(data, monkeypatch
 
 # one entry per model configuration: every cell and head, and each option that changes the graph
 CONFIGS = {  # every cell, head, encoder (per step / segments) and normalisation at least once
-    "default-gru-segments-parallel-last": dict(),
+    "default-gru-segments-direct-last": dict(),
+    "gru-segments-parallel": dict(head="parallel"),
     "lstm-per-step-direct-instance": dict(cell="lstm", segment_length=None, head="direct", norm="instance"),
     "rnn-per-step-direct": dict(cell="rnn", segment_length=None, head="direct"),
     "lstm-per-step-seq2seq": dict(cell="lstm", segment_length=None, head="seq2seq"),
     "gru-segments-seq2seq-2-layers": dict(head="seq2seq", num_layers=2),
     "rnn-seq2seq-bidirectional": dict(cell="rnn", segment_length=None, head="seq2seq", bidirectional=True),
-    "lstm-segments-parallel-bidirectional-2-layers": dict(cell="lstm", bidirectional=True, num_layers=2),
-    "per-step-parallel-instance": dict(segment_length=None, norm="instance"),
+    "lstm-segments-parallel-bidirectional-2-layers": dict(
+        cell="lstm", head="parallel", bidirectional=True, num_layers=2
+    ),
+    "per-step-parallel-instance": dict(segment_length=None, head="parallel", norm="instance"),
     "multivariate-no-norm": dict(channel_independent=False, norm="none"),
-    "quantiles-covariates": dict(quantiles=[0.1, 0.5, 0.9], covariates=["temp"]),
+    "quantiles-covariates-parallel": dict(quantiles=[0.1, 0.5, 0.9], covariates=["temp"], head="parallel"),
     "series-embedding-multivariate": dict(series_embedding=3, channel_independent=False, covariates=["temp"]),
 }
 TOLERANCE = dict(rtol=1e-4, atol=1e-4)  # original units; the series here are of order 1 to 30

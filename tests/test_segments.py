@@ -264,7 +264,7 @@ def test_auto_segment_length_fits_on_a_short_file():
             {"stateful": True, "tbptt_steps": 10, "channel_independent": False, "segment_length": 24},
             "segment_length=24",
         ),
-        ({"stateful": True, "tbptt_steps": 10, "channel_independent": False, "head": "direct"}, "head=.direct"),
+        ({"stateful": True, "tbptt_steps": 10, "channel_independent": False, "head": "parallel"}, "head=.parallel"),
         ({"stateful": True, "tbptt_steps": 10, "channel_independent": False, "norm": "instance"}, "norm"),
     ],
 )

@@ -103,7 +103,7 @@ def fit(
             help="direct (all steps by one linear layer) | seq2seq (a recurrent decoder fed its own output) | "
             "parallel (one recurrent step per output segment, all at once)."
         ),
-    ] = "parallel",
+    ] = "direct",
     segment_length: Annotated[
         str,
         typer.Option(

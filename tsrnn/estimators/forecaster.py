@@ -176,7 +176,7 @@ class RNNForecaster(RecurrentEstimator):
     def __init__(
         self,
         cell: str = "gru",
-        head: str = "parallel",
+        head: str = "direct",
         lookback: int = 96,
         horizon: int = 24,
         segment_length: int | str | None = "auto",
