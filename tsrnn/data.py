@@ -109,9 +109,13 @@ class SeriesData:
         return self.values[self.offsets[i] : self.offsets[i + 1]]
 
     def series_times(self, i: int) -> "pd.DatetimeIndex":
+        return self.datetimes(np.arange(self.offsets[i], self.offsets[i + 1]))
+
+    def datetimes(self, rows: np.ndarray) -> "pd.DatetimeIndex":
+        """The times of ``rows`` (positions in ``times``) as a DatetimeIndex in the data's time zone."""
         import pandas as pd
 
-        idx = pd.DatetimeIndex(self.times[self.offsets[i] : self.offsets[i + 1]])
+        idx = pd.DatetimeIndex(self.times[rows])
         return idx.tz_localize("UTC").tz_convert(self.tz) if self.tz else idx
 
     def content_hash(self) -> str:

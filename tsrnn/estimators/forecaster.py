@@ -528,10 +528,7 @@ class RNNForecaster(RecurrentEstimator):
         pred = self._forecast(((x - c) / s).astype(np.float32), rows)  # (S, H, C_t, Q)
         n_t = len(self.targets_)
         out = pred * s[..., :n_t, None] + c[..., :n_t, None]  # original units, (S, H, C_t, Q)
-        last = pd.DatetimeIndex(series.times[series.offsets[1:] - 1])  # (S,) the last time of each series
-        index = future_times(
-            last.tz_localize("UTC").tz_convert(series.tz) if series.tz else last, self.freq_, self.horizon
-        )
+        index = future_times(series.datetimes(series.offsets[1:] - 1), self.freq_, self.horizon)  # after each last time
         frame = pd.DataFrame(self._forecast_columns(out), index=index.rename(self.time_col_))  # (S * H) rows
         if series.ids is not None:
             frame.insert(0, self.id_col_ or "id", _repeat_ids(series.ids, np.arange(series.n_series), self.horizon))
@@ -734,15 +731,11 @@ class RNNForecaster(RecurrentEstimator):
         s = self.scaler_.scale_[fitted][:, None, :n_t, None]
         out = (raw * s + c).astype(np.float32)  # original units, (n, H, C_t, Q)
 
-        def times(at: np.ndarray) -> "pd.DatetimeIndex":
-            t = pd.DatetimeIndex(series.times[at])
-            return t.tz_localize("UTC").tz_convert(series.tz) if series.tz else t
-
         columns: dict[str, Any] = {}
         if series.ids is not None:
             columns[self.id_col_ or "id"] = _repeat_ids(series.ids, local, H)
-        columns["origin"] = times(np.repeat(starts + L - 1, H))  # (n * H,)
-        columns[self.time_col_] = times((starts[:, None] + L + np.arange(H)).ravel())  # (n * H,)
+        columns["origin"] = series.datetimes(np.repeat(starts + L - 1, H))  # (n * H,)
+        columns[self.time_col_] = series.datetimes((starts[:, None] + L + np.arange(H)).ravel())  # (n * H,)
         columns["step"] = np.tile(np.arange(1, H + 1), len(starts))
         return pd.DataFrame({**columns, **self._forecast_columns(out)})
 
