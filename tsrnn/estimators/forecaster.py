@@ -586,7 +586,7 @@ class RNNForecaster(RecurrentEstimator):
         windows ``index`` of scaled ``values``; ``scaler_rows`` maps the series of new data to
         their fitted series. Errors are summed chunk by chunk (memory: one chunk);
         ``on_chunk(first window number, scaled forecasts)`` sees every chunk's forecasts."""
-        from tsrnn.metrics import coverage, repeat_last, seasonal_naive
+        from tsrnn.metrics import coverage, error_sums, repeat_last, seasonal_naive
 
         n_t, H = len(self.targets_), self.horizon
         sid = windows.series_of(index)
@@ -594,7 +594,7 @@ class RNNForecaster(RecurrentEstimator):
             sid = scaler_rows[sid]
         seasonal = self.season_ is not None and self.season_ <= self.lookback
         q = self.quantile_levels_
-        sums: dict[str, np.ndarray] = {}  # method -> sums of squared, absolute, and both in original units
+        sums: dict[str, np.ndarray] = {}  # method -> [squared, absolute] errors, scaled then original units
         inside = 0.0
         for lo, x, y, raw in self._window_forecasts(index.starts, values, sid, chunk_size):
             if on_chunk is not None:
@@ -603,11 +603,9 @@ class RNNForecaster(RecurrentEstimator):
             preds = {"model": self._point(raw), "repeat_last": repeat_last(x, n_t, H)}
             if seasonal:
                 preds["seasonal_naive"] = seasonal_naive(x, n_t, H, self.season_)
-            for name, p in preds.items():
-                err = p.astype(np.float64) - y  # (m, H, C_t); the centre cancels in errors
-                orig = err * scale
-                part = [np.square(err).sum(), np.abs(err).sum(), np.square(orig).sum(), np.abs(orig).sum()]
-                sums[name] = sums.get(name, 0.0) + np.array(part)
+            for name, p in preds.items():  # original units: the scale alone, the centre cancels in errors
+                part = np.concatenate([error_sums(p, y), error_sums(p * scale, y * scale)])
+                sums[name] = sums.get(name, 0.0) + part
             if q and len(q) >= 2:
                 inside += coverage(raw[..., 0], raw[..., -1], y) * y.size
         count = len(index) * H * n_t
