@@ -400,7 +400,7 @@ class RNNForecaster(RecurrentEstimator):
         w = self.segment_length
         if w is None or w == "auto":
             return
-        if isinstance(w, str) or isinstance(w, bool) or not isinstance(w, (int, np.integer)):
+        if isinstance(w, bool) or not isinstance(w, (int, np.integer)):
             raise ConfigError(
                 f"segment_length must be a whole number of rows, 'auto' or None, got {w!r}",
                 "e.g. segment_length=24 for hourly data (--segment-length 24), or 'auto'",

@@ -269,7 +269,7 @@ class RecurrentForecaster(nn.Module):
             last = x[:, -self.step :, self.sequence_target_index]  # (B', w, S), the last observed step or segment
             pred = self._decode(state, last, y)  # (B', H, S, Q)
         else:
-            pred = self._decode_parallel(state)  # (B', H, S, Q)
+            pred = self._decode_parallel(state, x.shape[0])  # (B', H, S, Q)
 
         if self.channel_independent:
             pred = pred.reshape(batch, self.n_targets, self.horizon, self.n_quantiles)  # (B, n_targets, H, Q)
@@ -312,10 +312,10 @@ class RecurrentForecaster(nn.Module):
             preds.append(self._out(out[:, 0]))  # (B', w, S, Q)
         return torch.cat(preds, dim=1)[:, : self.horizon]  # (B', H, S, Q)
 
-    def _decode_parallel(self, state: State) -> torch.Tensor:
-        """One decoder step for each of the M output tokens at once, from the encoder's final state."""
+    def _decode_parallel(self, state: State, n_seq: int) -> torch.Tensor:
+        """One decoder step for each of the M output tokens of the ``n_seq`` (B') sequences at once,
+        from the encoder's final state."""
         decoder_state = self.encoder.layer_states(state)  # (num_layers, B', width), (h, c) for LSTM
-        n_seq = self.encoder.summary(state).shape[0]  # B'
         tokens = self.positions[None].expand(n_seq, -1, -1)  # (B', M, width - c)
         if self.channel_vectors is not None:
             channel = torch.arange(n_seq, device=tokens.device) % self.n_targets  # each sequence's target channel
