@@ -49,6 +49,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from tsrnn.training import Callback
+
 ROOT = Path(__file__).resolve().parent.parent
 L, H, BATCH, HIDDEN, LAYERS, LR, TRAIN_ROWS = 96, 96, 32, 64, 2, 1e-3, 8640
 CELLS = {"lstm": ("lstm", False), "gru": ("gru", False), "bilstm": ("lstm", True)}
@@ -125,9 +127,8 @@ def plain_run(values: np.ndarray, cell: str, bidirectional: bool, epochs: int, s
 
 def tsrnn_run(df: pd.DataFrame, cell: str, bidirectional: bool, epochs: int, seed: int) -> dict:
     from tsrnn import RNNForecaster
-    from tsrnn.training import Callback
 
-    timer = type("Timer", (EpochCPU, Callback), {})()  # its per-batch hook is the base no-op
+    timer = EpochCPU()
 
     t_start = time.perf_counter()
     est = RNNForecaster(
@@ -178,8 +179,8 @@ STEP_MODEL = dict(
 )  # tsrnn's default model before segment recurrence
 
 
-class EpochCPU:
-    """A training callback: process CPU seconds of every epoch."""
+class EpochCPU(Callback):
+    """A training callback: process CPU seconds of every epoch (its per-batch hook is the base no-op)."""
 
     def __init__(self) -> None:
         self.cpu: list[float] = []
@@ -194,9 +195,8 @@ class EpochCPU:
 def model_run(df: pd.DataFrame, params: dict, lookback: int, epochs: int, seed: int) -> dict:
     """``epochs`` epochs of RNNForecaster(**params) at this lookback, H = 96: windows/s and s/epoch."""
     from tsrnn import RNNForecaster
-    from tsrnn.training import Callback
 
-    timer = type("Timer", (EpochCPU, Callback), {})()
+    timer = EpochCPU()
     est = RNNForecaster(
         **params, lookback=lookback, horizon=H, epochs=epochs, patience=None, lr_schedule="none", val=0, test=0,
         random_state=seed, device="cpu", callbacks=[timer],
