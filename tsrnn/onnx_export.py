@@ -2,8 +2,8 @@
 
 ``export_onnx(model, directory)`` writes
 
-* ``model.onnx``: the torch module's ``forward`` (instance norm, channel independence, encoder,
-  head: everything the module does) traced by torch's ONNX exporter, with a dynamic batch axis.
+* ``model.onnx``: the torch module's ``forward`` (window normalisation, channel independence,
+  segments, encoder, head: everything the module does) traced by torch's ONNX exporter, with a dynamic batch axis.
   Input ``x`` (batch, lookback, channels) float32 in *scaled* units, and ``ids`` (batch,) int64
   (the fitted series' numbers) when the model learned a series embedding; output ``forecast``
   (batch, horizon, targets, quantiles) in scaled units;
