@@ -92,13 +92,15 @@ def read_skab(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, sep=";")
 
 
-def skab_cases(groups: list[str], limit: int | None, train_rows: int) -> list[dict]:
+def skab_cases(groups: list[str], limit: int | None, train_rows: int, cap: bool = False) -> list[dict]:
+    """One case per file: fit on the first ``train_rows`` rows (the authors' split, even where a
+    fault starts earlier); ``cap``: stop the fit rows at the file's first anomaly."""
     cases = []
     for p in skab_files(groups, limit):
         d = read_skab(p)
         y = d["anomaly"].to_numpy() > 0
         first = int(np.argmax(y)) if y.any() else len(d)
-        n_train = min(train_rows, first)
+        n_train = min(train_rows, first) if cap else train_rows
         cases.append(
             {
                 "name": f"{p.parent.name}/{p.name}",
@@ -244,13 +246,14 @@ def baseline_scores(name: str, x: np.ndarray, n_train: int, m: int, seed: int) -
 # ----------------------------------------------------------------------------- metrics
 
 
-def metrics(flags: np.ndarray | None, scores: np.ndarray, labels: np.ndarray, n_train: int) -> dict:
-    from tsrnn.detection.events import event_metrics, point_metrics, pr_auc
+def metrics(flags: np.ndarray | None, scores: np.ndarray, labels: np.ndarray, n_train: int, merge_gap: int = 0) -> dict:
+    """Event metrics count the events flagged rows make once gaps of <= ``merge_gap`` rows are merged."""
+    from tsrnn.detection.events import event_flags, event_metrics, point_metrics, pr_auc
 
     out: dict = {"pr_auc": pr_auc(scores, labels)}
     if flags is None:
         return out
-    e, p = event_metrics(flags, labels), point_metrics(flags, labels)
+    e, p = event_metrics(event_flags(flags, merge_gap=merge_gap), labels), point_metrics(flags, labels)
     out.update(
         {
             "event_p": e["precision"],
@@ -277,6 +280,7 @@ def tsrnn_run(
     seed: int,
     train_frame: pd.DataFrame | None = None,
     fitted: dict | None = None,
+    merge_gap: int = 0,
 ) -> tuple[dict, dict]:
     """Fit (or reuse) one detector, score the case once, apply every threshold. -> (results, info)."""
     from tsrnn.detection.thresholds import dynamic_threshold, fit_threshold
@@ -325,8 +329,40 @@ def tsrnn_run(
         except ConfigError as e:
             res[th] = {"error": str(e).splitlines()[0], **metrics(None, scores, case["labels"], case["n_train"])}
             continue
-        res[th] = metrics(flags, scores, case["labels"], case["n_train"])
+        res[th] = metrics(flags, scores, case["labels"], case["n_train"], merge_gap)
     return res, info
+
+
+def stream_case(case: dict) -> dict:
+    """The streaming protocol's split: fit on the first 15% of the series, at most 750 rows."""
+    return {**case, "n_train": min(750, int(0.15 * len(case["labels"])))}
+
+
+def stream_run(case: dict, params: dict, seed: int, merge_gap: int) -> tuple[dict, dict]:
+    """The detector as configured, causally: fitted on the case's fit rows, then every later row
+    scored as it arrives (``update`` in chunks of 100, then ``flush``), flagged by its own
+    threshold. Refuses a configuration whose scores would use later rows."""
+    from tsrnn.estimators import RNNAnomalyDetector
+
+    det = RNNAnomalyDetector(random_state=seed, **params)
+    if det.method != "forecast" and det.combine != "last":
+        raise SystemExit(f"--mode stream: method {det.method!r} with combine={det.combine!r} is not causal")
+    n = case["n_train"]
+    t0 = time.perf_counter()
+    det.fit(case["frame"].iloc[:n])
+    info = {
+        "fit_s": time.perf_counter() - t0,
+        "epochs": len(det.history_.epochs),
+        "n_cal": len(det.calibration_scores_),
+    }
+    context = min(n, 2 * det.lookback)  # fit rows given first, so that the first later row has its window
+    rest = case["frame"].iloc[n - context :]
+    t0 = time.perf_counter()
+    parts = [det.update(rest.iloc[i : i + 100]) for i in range(0, len(rest), 100)] + [det.flush()]
+    info["score_s"] = time.perf_counter() - t0
+    scored = pd.concat(parts, ignore_index=True).iloc[context:]
+    scores, flags = scored["score"].to_numpy(), scored["is_anomaly"].to_numpy() > 0
+    return {"own": metrics(flags, scores, case["labels"][n:], 0, merge_gap)}, info
 
 
 def streaming_flags(name: str, cal: np.ndarray, scores: np.ndarray, det) -> np.ndarray:
@@ -458,7 +494,18 @@ def main(argv: list[str] | None = None) -> int:
         help="seasonal: stationary generator here; demo: datasets/make_demo.py's make (drifts)",
     )
     ap.add_argument("--drift", action="store_true", help="gen: add unlabelled drift (trend, amplitude, regime)")
-    ap.add_argument("--methods", nargs="+", default=["reconstruction", "forecast"])
+    ap.add_argument("--methods", nargs="+", default=["hybrid", "reconstruction", "forecast"])
+    ap.add_argument(
+        "--mode",
+        default="batch",
+        choices=["batch", "stream"],
+        help="batch: score every row at once, every threshold; stream: fit on the first 15%% of each series "
+        "(at most 750 rows), then score the later rows as they arrive with the detector's own threshold",
+    )
+    ap.add_argument("--skab-cap", action="store_true", help="SKAB: stop the fit rows at a file's first anomaly")
+    ap.add_argument(
+        "--merge-gap", type=int, default=None, help="events: merge flags this close (default: the detector's)"
+    )
     ap.add_argument("--no-baselines", action="store_true")
     ap.add_argument("--param", action="append", default=[], help="detector parameter k=v (repeatable)")
     ap.add_argument("--threads", type=int, default=1)
@@ -470,6 +517,10 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     params = parse_params(args.param, ap)
+    if args.merge_gap is None:
+        from tsrnn.estimators import RNNAnomalyDetector
+
+        args.merge_gap = params.get("merge_gap", RNNAnomalyDetector().merge_gap)
     started = time.perf_counter()
     report: dict = {
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -481,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     for corpus in args.corpus:
         if corpus == "skab":
-            cases = skab_cases(args.groups, args.files, args.train_rows)
+            cases = skab_cases(args.groups, args.files, args.train_rows, args.skab_cap)
         else:
             cases = gen_cases(args.seeds, args.gen_rows, args.kinds, args.gen_source, args.drift)
         shared = None
@@ -494,8 +545,17 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             results, infos = {}, {}
             seed = 0
+            if args.mode == "stream":
+                case = stream_case(case)
             for method in args.methods:
-                res, info = tsrnn_run(case, method, params, seed, train_frame=free, fitted=shared)
+                if args.mode == "stream":
+                    own = {k: v for k, v in params.items() if not (method == "forecast" and k == "combine")}
+                    res, infos[method] = stream_run(case, {**own, "method": method}, seed, args.merge_gap)
+                    results[f"tsrnn {method[:5]} (own)"] = res["own"]
+                    continue
+                res, info = tsrnn_run(
+                    case, method, params, seed, train_frame=free, fitted=shared, merge_gap=args.merge_gap
+                )
                 if shared is not None:
                     info = shared[method + "_info"] | {"n_cal": info["n_cal"]}
                 infos[method] = info
@@ -514,9 +574,14 @@ def main(argv: list[str] | None = None) -> int:
                     train_s = s_all[case["m"] if b == "snaive" else 0 : n_tr]
                     thr = train_s.mean() + 3 * train_s.std()
                     s = s_all[n_tr:] if free is not None else s_all
-                    results[f"{b} gaussian3"] = metrics(s > thr, s, case["labels"], case["n_train"])
-                n = len(case["labels"])  # reference: flag every row (PR-AUC = the anomalous fraction)
-                results["(flag every row)"] = metrics(np.ones(n, bool), np.zeros(n), case["labels"], case["n_train"])
+                    y, n_eval = case["labels"], case["n_train"]
+                    if args.mode == "stream":  # the rows after the fit part, as for tsrnn
+                        s, y, n_eval = s[n_tr:], y[n_tr:], 0
+                    results[f"{b} gaussian3"] = metrics(s > thr, s, y, n_eval, args.merge_gap)
+                y = case["labels"][case["n_train"] :] if args.mode == "stream" else case["labels"]
+                n = len(y)  # reference: flag every row (PR-AUC = the anomalous fraction)
+                n_eval = 0 if args.mode == "stream" else case["n_train"]
+                results["(flag every row)"] = metrics(np.ones(n, bool), np.zeros(n), y, n_eval, args.merge_gap)
             per_file.append(
                 {
                     "name": case["name"],
@@ -545,10 +610,13 @@ def main(argv: list[str] | None = None) -> int:
             "summary": summary,
             "per_file": per_file,
         }
-        if corpus == "skab":
+        if args.mode == "stream":
+            how = "stream: fit on the first 15% (<= 750 rows), later rows scored as they arrive"
+        elif corpus == "skab":
             how = f"first {args.train_rows} rows per file" if args.skab_train == "head" else "anomaly-free.csv"
         else:
             how = f"{args.gen_source}, {args.gen_rows} rows, fit on first half"
+        how += f", events merged over gaps <= {args.merge_gap}"
         title = (
             f"== {corpus} ({how}), {len(per_file)} series; "
             f"tsrnn default threshold fitted on {default_ok} of {len(per_file)}"

@@ -1,14 +1,15 @@
-"""What keeping the detector learning while it streams costs: rows/s of ``update()``.
+"""How fast the detector scores a stream, adaptation on and off: rows/s of ``update()``, and its memory.
 
-A default-sized forecast detector (lookback 64, hidden 32; ``--epochs`` short, speed does not
-depend on it) is fitted on 2,000 rows of a noisy two-channel sine, then ``--rows`` further rows
-(with a level shift half-way) are streamed through ``update()`` in chunks of ``--chunk``, with
-adaptation off and with ``adapt_every`` each of ``--every`` (default adapt_rows 512 and
-adapt_steps 5). One fine-tune is also timed on its own: through ``tsrnn.training.Trainer`` (what
-the detector does) and through a bare five-step loop over the same batches (what reusing the
-Trainer costs on top).
+The default detector (``--param k=v`` to change it; ``--epochs`` short, speed does not depend on
+it) is fitted on 2,000 rows of a noisy two-channel sine, then ``--rows`` further rows (with a
+level shift half-way) are streamed through ``update()`` in chunks of ``--chunk``, with adaptation
+off and with ``adapt_every`` each of ``--every`` (default adapt_rows 512 and adapt_steps 5). The
+resident memory (RSS) is read after each quarter of the stream: flat if the work per row does not
+grow with the stream. The first ``--rows-chunk1`` rows are also streamed one row per call, with
+the first ``--every``. One fine-tune is also timed on its own: through ``tsrnn.training.Trainer``
+(what the detector does) and through a bare five-step loop over the same batches.
 
-    python bench/stream_speed.py                 # one torch thread, 20,000 rows, chunks of 100
+    python bench/stream_speed.py                 # one torch thread, 100,000 rows, chunks of 100
 
 It prints one JSON object (also written to bench/results/stream_speed.json). Timings depend on
 the machine and its load: compare figures taken on the same machine.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,6 +31,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from detect_quality import parse_value  # noqa: E402
 from speed import machine  # noqa: E402
 
 from tsrnn import RNNAnomalyDetector  # noqa: E402
@@ -44,16 +47,25 @@ def frame(n: int, seed: int, shift_at: int | None = None) -> pd.DataFrame:
     return pd.DataFrame({"time": pd.date_range("2024-01-01", periods=n, freq="min"), "a": a, "b": b})
 
 
-def stream_speed(det: RNNAnomalyDetector, df: pd.DataFrame, chunk: int) -> tuple[float, float]:
-    """(rows/s of update over df in chunks, share of flagged rows)."""
+def rss_mib() -> float:
+    """The process's resident memory now (Linux), in MiB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def stream_speed(det: RNNAnomalyDetector, df: pd.DataFrame, chunk: int) -> dict:
+    """rows/s of update over df in chunks, share of flagged rows, RSS (MiB) after each quarter."""
     det.flush()
-    flagged = 0
+    flagged, rss = 0, []
+    quarters = {len(df) * q // 4 for q in (1, 2, 3, 4)}
     t0 = time.perf_counter()
     for i in range(0, len(df), chunk):
         flagged += int(det.update(df.iloc[i : i + chunk])["is_anomaly"].sum())
+        if min(i + chunk, len(df)) in quarters:
+            rss.append(round(rss_mib(), 1))
     seconds = time.perf_counter() - t0
     det.flush()
-    return len(df) / seconds, flagged / len(df)
+    return {"rows_per_s": round(len(df) / seconds), "flagged": round(flagged / len(df), 4), "rss_mib_by_quarter": rss}
 
 
 def one_fine_tune(det: RNNAnomalyDetector, df: pd.DataFrame, repeats: int = 20) -> dict[str, float]:
@@ -89,21 +101,28 @@ def one_fine_tune(det: RNNAnomalyDetector, df: pd.DataFrame, repeats: int = 20) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--chunk", type=int, default=100)
-    parser.add_argument("--every", type=int, nargs="+", default=[256, 1024])
+    parser.add_argument("--rows-chunk1", type=int, default=5_000)
+    parser.add_argument("--every", type=int, nargs="+", default=[512, 1024])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--param", action="append", default=[], help="detector parameter k=v (repeatable)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    det = RNNAnomalyDetector(epochs=args.epochs, random_state=0, device="cpu").fit(frame(2000, 0))
+    params = {k: parse_value(v) for k, _, v in (p.partition("=") for p in args.param)}
+    params.pop("adapt_every", None)  # set below, one value at a time
+    det = RNNAnomalyDetector(epochs=args.epochs, random_state=0, device="cpu", **params).fit(frame(2000, 0))
     df = frame(args.rows, 1, shift_at=args.rows // 2)
-    rows_s, flagged = stream_speed(det, df, args.chunk)
-    out: dict = {"rows": args.rows, "chunk": args.chunk, "off": {"rows_per_s": round(rows_s), "flagged": flagged}}
+    out: dict = {"rows": args.rows, "chunk": args.chunk, "params": det.record_params()}
+    out["off"] = stream_speed(det, df, args.chunk)
     for every in args.every:
         det.set_params(adapt_every=every)
-        rows_s, flagged = stream_speed(det, df, args.chunk)
-        out[f"adapt_every={every}"] = {"rows_per_s": round(rows_s), "flagged": round(flagged, 4)}
+        out[f"adapt_every={every}"] = stream_speed(det, df, args.chunk)
+    det.set_params(adapt_every=args.every[0])
+    out[f"chunk=1, adapt_every={args.every[0]}, {args.rows_chunk1} rows"] = stream_speed(
+        det, df.iloc[: args.rows_chunk1], 1
+    )
     det.set_params(adapt_every=10 * len(df))
     out.update(one_fine_tune(det, df))
     out["adapt_rows"], out["adapt_steps"] = det.adapt_rows, det.adapt_steps

@@ -34,7 +34,7 @@ def with_anomalies() -> tuple[pd.DataFrame, np.ndarray]:
 SMALL = dict(lookback=24, hidden_size=16, epochs=6, batch_size=32, random_state=0, threshold="gaussian", k=4.0)
 
 
-@pytest.fixture(scope="module", params=["reconstruction", "forecast"])
+@pytest.fixture(scope="module", params=["reconstruction", "forecast", "hybrid"])
 def fitted(request) -> RNNAnomalyDetector:
     return RNNAnomalyDetector(method=request.param, **SMALL).fit(series(600))
 
@@ -75,7 +75,7 @@ def test_first_rows_are_scored(fitted: RNNAnomalyDetector) -> None:
     df = series(200, seed=3)
     df.loc[2, "a"] += 5.0
     scores = fitted.score_samples(df)
-    if fitted.method == "reconstruction":  # covered by the first window: the anomaly shows
+    if fitted.method in ("reconstruction", "hybrid"):  # covered by the first window: the anomaly shows
         assert scores[2] > 3
     else:  # no forecast for the first `window` rows: score 0, never flagged
         assert (scores[: fitted.lookback] == 0).all()
@@ -166,7 +166,7 @@ LIKELY = dict(SMALL, normalize="likelihood", likelihood_window=600, likelihood_e
 del LIKELY["threshold"], LIKELY["k"]
 
 
-@pytest.fixture(scope="module", params=["reconstruction", "forecast"])
+@pytest.fixture(scope="module", params=["reconstruction", "forecast", "hybrid"])
 def likely(request) -> RNNAnomalyDetector:
     return RNNAnomalyDetector(method=request.param, **LIKELY).fit(series(600))
 
@@ -366,3 +366,31 @@ def test_adaptation_parameters_are_checked() -> None:
     dynamic.pop("k")
     with pytest.raises(ConfigError, match="dynamic"):
         RNNAnomalyDetector(**dynamic, adapt_every=10).fit(series(300))
+
+
+@pytest.fixture(scope="module", params=["reconstruction", "hybrid"])
+def causal(request) -> RNNAnomalyDetector:
+    return RNNAnomalyDetector(method=request.param, combine="last", **SMALL).fit(series(600))
+
+
+def test_combine_last_is_causal_and_final_at_once(causal: RNNAnomalyDetector) -> None:
+    df, _ = with_anomalies()
+    full = causal.score_samples(df)
+    assert np.allclose(causal.score_samples(df.iloc[:720]), full[:720], atol=1e-5)  # no later row counts
+    assert (full[: causal.lookback - 1] == 0).all()  # the first rows end no window: score 0
+    assert full[700] > 3  # the spike shows on its own row
+    causal.flush()
+    sizes = [len(causal.update(df.iloc[i : i + 50])) for i in range(0, len(df), 50)]
+    assert sizes == [50] * (len(df) // 50)  # every row is final when it arrives
+    assert len(causal.flush()) == 0
+
+
+@pytest.mark.parametrize("chunk", [1, 100])
+def test_combine_last_streaming_equals_batch(causal: RNNAnomalyDetector, chunk: int) -> None:
+    df, _ = with_anomalies()
+    batch = causal.score_frame(df)
+    causal.flush()
+    parts = [causal.update(df.iloc[i : i + chunk]) for i in range(0, len(df), chunk)] + [causal.flush()]
+    stream = pd.concat(parts, ignore_index=True)
+    assert np.allclose(stream["score"], batch["score"], atol=1e-5)
+    assert (stream["is_anomaly"] == batch["is_anomaly"]).all()

@@ -155,7 +155,11 @@ def detect(
         typer.Option(help="A 0/1 column of true anomalies: excluded from the inputs, used to score the detection."),
     ] = None,
     method: Annotated[
-        str, typer.Option(help="forecast (smoothed one-step residuals) | reconstruction (autoencoder).")
+        str,
+        typer.Option(
+            help="hybrid (both errors below, the larger counts) | forecast (smoothed one-step residuals) | "
+            "reconstruction (autoencoder)."
+        ),
     ] = "forecast",
     threshold: Annotated[
         str, typer.Option(help="pot | quantile | gaussian | conformal | dynamic | spot | dspot (streaming POT).")
@@ -190,8 +194,10 @@ def detect(
     ] = None,
     adapt_rows: Annotated[int, typer.Option(help="--adapt-every: the recent rows a fine-tune learns from.")] = 512,
     adapt_steps: Annotated[int, typer.Option(help="--adapt-every: optimizer steps per fine-tune.")] = 5,
-    combine: Annotated[str, typer.Option(help="--method reconstruction: mean | max over covering windows.")] = "mean",
-    smoothing: Annotated[int, typer.Option(help="--method forecast: EWMA span of the residuals.")] = 10,
+    combine: Annotated[
+        str, typer.Option(help="--method reconstruction / hybrid: mean | max over covering windows.")
+    ] = "mean",
+    smoothing: Annotated[int, typer.Option(help="--method forecast / hybrid: EWMA span of the residuals.")] = 10,
     lookback: Lookback = 64,
     cell: Cell = "lstm",
     num_layers: Layers = 1,
@@ -367,12 +373,14 @@ def _summary(det: Any, scored: Any, events: Any, truth: Any) -> dict[str, Any]:
         result["threshold"] = "likelihood"
         result["likelihood_threshold"] = 1 - det.likelihood_eps
     if truth is not None:
-        from tsrnn.detection.events import event_metrics, point_metrics, pr_auc
+        from tsrnn.detection.events import event_flags, event_metrics, point_metrics, pr_auc
 
         truth = truth.to_numpy().astype(float) > 0
         flags = scored["is_anomaly"].to_numpy().astype(bool)
         result["point"] = point_metrics(flags, truth)
-        result["event"] = event_metrics(flags, truth)
+        # the events shown (merged and filtered by --merge-gap and --min-event-length) against the true ones
+        shown = event_flags(flags, min_length=det.min_event_length, merge_gap=det.merge_gap)
+        result["event"] = event_metrics(shown, truth)
         result["pr_auc"] = pr_auc(scored["score"].to_numpy(), truth)
     return result
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from tsrnn.detection.events import (
     EVENT_COLUMNS,
+    event_flags,
     event_metrics,
     flags_to_events,
     point_metrics,
@@ -33,6 +34,7 @@ __all__ = [
     "event_metrics",
     "fit_gpd",
     "fit_threshold",
+    "event_flags",
     "flags_to_events",
     "point_metrics",
     "pr_auc",

@@ -64,6 +64,19 @@ def _event_runs(flags: np.ndarray, min_length: int, merge_gap: int) -> np.ndarra
     return r[r[:, 1] - r[:, 0] + 1 >= min_length]
 
 
+def event_flags(flags: np.ndarray, *, min_length: int = 1, merge_gap: int = 0) -> np.ndarray:
+    """(n,) bool: True on the points of the events ``flags_to_events`` reports for these options
+    (gaps merged into their events, short events gone), so event-wise metrics count those events."""
+    f = _as_flags(flags, "flags")
+    r = _event_runs(
+        f, check_int("min_length", min_length, 1, hint="e.g. min_length=1"), check_int("merge_gap", merge_gap, 0)
+    )
+    out = np.zeros(len(f), dtype=bool)
+    for a, b in r:
+        out[a : b + 1] = True
+    return out
+
+
 def flags_to_events(
     flags: np.ndarray,
     scores: np.ndarray,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-COMBINE = ("mean", "max")
+COMBINE = ("mean", "max", "last")  # "last": the error of the one window ending at the row (causal)
 
 
 def accumulate(total: np.ndarray, count: np.ndarray, starts: np.ndarray, errors: np.ndarray, combine: str) -> None:
@@ -31,14 +31,14 @@ def accumulate(total: np.ndarray, count: np.ndarray, starts: np.ndarray, errors:
 def finish(total: np.ndarray, count: np.ndarray, combine: str) -> np.ndarray:
     """Accumulators -> (n_rows, C) row errors; NaN for a row no window covers."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = total / count[:, None] if combine == "mean" else total.copy()
+        out = total.copy() if combine == "max" else total / count[:, None]
     out[count == 0] = np.nan
     return out
 
 
 def empty(n_rows: int, n_ch: int, combine: str) -> tuple[np.ndarray, np.ndarray]:
     """Fresh accumulators for ``accumulate``."""
-    return np.full((n_rows, n_ch), 0.0 if combine == "mean" else -np.inf), np.zeros(n_rows)
+    return np.full((n_rows, n_ch), -np.inf if combine == "max" else 0.0), np.zeros(n_rows)
 
 
 def ewma(x: np.ndarray, span: int, state: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:

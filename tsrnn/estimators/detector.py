@@ -95,10 +95,14 @@ class RNNAnomalyDetector(RecurrentEstimator):
 
     Parameters
     ----------
-    method : {"forecast", "reconstruction"}
+    method : {"hybrid", "forecast", "reconstruction"}
         "forecast": smoothed absolute residuals of a one-step recurrent forecaster (Hundman et
-        al., KDD 2018); "reconstruction": squared errors of a recurrent autoencoder over every
-        window covering a row.
+        al., KDD 2018); "reconstruction": squared errors of a recurrent autoencoder over the
+        windows covering a row; "hybrid": both, from a last-value normalised forecaster and an
+        autoencoder trained side by side on the same windows, each error standardised on its own
+        and the larger one counting. The forecast residual catches spikes, bursts of noise and
+        missing cycles; a level shift is forecast well after its first row, but the autoencoder
+        has seen no window like it, so it keeps scoring high for as long as it lasts.
     lookback : int
         Rows per window: the forecaster's input rows, or the autoencoder's window length. Shorter
         than the forecaster's default so that short fit sets (a few hundred rows) hold windows.
@@ -112,10 +116,13 @@ class RNNAnomalyDetector(RecurrentEstimator):
         Read each window both ways.
     dropout : float
         Dropout between stacked layers.
-    combine : {"mean", "max"}
-        method="reconstruction" only: how a row's errors from the windows covering it combine.
+    combine : {"mean", "max", "last"}
+        method reconstruction or hybrid: how a row's reconstruction errors from the windows
+        covering it combine. "mean" and "max" use every window, so a row is final (in ``update``)
+        ``lookback`` rows after it arrives and its score uses those later rows; "last" takes the
+        error of the row in the one window that ends at it: causal, every row final at once.
     smoothing : int
-        method="forecast" only: the EWMA span of the residuals.
+        method forecast or hybrid: the EWMA span of the forecast residuals.
     threshold : {"pot", "quantile", "gaussian", "conformal", "dynamic", "spot", "dspot"}
         "pot": peaks over threshold (Siffer et al., KDD 2017) with tail probability ``risk``;
         "quantile": the ``q`` quantile of calibration scores; "gaussian": mean + ``k`` std;
@@ -335,9 +342,9 @@ class RNNAnomalyDetector(RecurrentEstimator):
     def _check_params(self) -> None:
         check_choice("method", self.method, tuple(SCORERS))
         check_choice("threshold", self.threshold, tuple(THRESHOLD_PARAMS))
+        own = SCORERS[self.method].params
         for other in SCORERS.values():
-            if other.name != self.method:
-                refuse_unused(self, other.params, f"with method={self.method!r}")
+            refuse_unused(self, [p for p in other.params if p not in own], f"with method={self.method!r}")
         used = THRESHOLD_PARAMS[self.threshold]
         for params in THRESHOLD_PARAMS.values():
             refuse_unused(self, [p for p in params if p not in used], f"with threshold={self.threshold!r}")
@@ -562,9 +569,11 @@ class RNNAnomalyDetector(RecurrentEstimator):
         from tsrnn.detection.likelihood import normal_cdf
         from tsrnn.detection.thresholds import apply_threshold, dynamic_threshold
 
-        channel = (errors - self.err_mean_) / self.err_std_  # (n, C), NaN where nothing covers a row
-        raw = (channel.max(axis=1) - self.score_mean_) / self.score_std_
+        errors = (errors - self.err_mean_) / self.err_std_  # (n, k C): k errors per channel, NaN where none is known
+        raw = (np.fmax.reduce(errors, axis=1) - self.score_mean_) / self.score_std_  # NaN only if all are
         score = np.nan_to_num(raw, nan=0.0)
+        n_targets = len(self.targets_)
+        channel = np.fmax.reduce(errors.reshape(len(errors), errors.shape[1] // n_targets, n_targets), axis=1)  # (n, C)
         channel = np.nan_to_num(channel, nan=0.0)
         if stream.likelihood is not None:
             likelihood = np.nan_to_num(stream.likelihood.update(raw), nan=0.5)
@@ -738,7 +747,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
         self._check_fitted()
         state, self._stream = self._stream, None
         if state is None:
-            return self._frame(None, np.zeros((0, len(self.targets_))), self._new_stream())
+            return self._frame(None, np.zeros((0, len(self.err_mean_))), self._new_stream())
         return self._frame(*self._scorer().flush(state.scorer), state)
 
     # ------------------------------------------------------------------ persistence

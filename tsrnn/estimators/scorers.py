@@ -35,12 +35,13 @@ class ForecastStream:
 
 @dataclass
 class ReconstructionStream:
-    """What a reconstruction scorer carries: rows whose windows have not all arrived yet."""
+    """What a reconstruction scorer carries: the last rows (the start of the next windows) and
+    the rows whose windows have not all arrived yet (the last ``len(count)`` rows seen)."""
 
-    rows: np.ndarray  # (< W, C) scaled rows still waiting for windows
-    times: Any  # their times (a DatetimeIndex)
-    total: np.ndarray  # (< W, C) their error sums (or maxima)
-    count: np.ndarray  # (< W,) how many windows covered each
+    rows: np.ndarray  # (< W, C) the last scaled rows
+    times: Any  # the pending rows' times (a DatetimeIndex)
+    total: np.ndarray  # (<= W - 1, C) their error sums (or maxima)
+    count: np.ndarray  # (<= W - 1,) how many windows covered each
 
 
 class ForecastScorer:
@@ -124,8 +125,10 @@ class ForecastScorer:
 
 class ReconstructionScorer:
     """A recurrent autoencoder rebuilds every window of ``lookback`` rows (stride 1); a row's
-    error per channel is the squared reconstruction error combined (``combine`` mean | max) over
-    every window that covers it, so the first and last rows are scored too."""
+    error per channel is its squared reconstruction error, combined over the windows that cover
+    it (``combine`` "mean" or "max": every row is scored, and final ``lookback - 1`` rows after
+    it arrives) or taken from the one window that ends at it ("last": causal, final at once;
+    the first ``lookback - 1`` rows of a frame have no error)."""
 
     name: ClassVar[str] = "reconstruction"
     params: ClassVar[tuple[str, ...]] = ("combine",)
@@ -161,13 +164,19 @@ class ReconstructionScorer:
         """(n, W, C) windows -> (n, W, C) squared reconstruction errors."""
         return (model(w).float() - w) ** 2
 
-    def _accumulate(
-        self, errors_of: WindowErrors, rows: np.ndarray, starts: np.ndarray, total: np.ndarray, count: np.ndarray
+    def add_windows(
+        self, errors_of: WindowErrors, rows: np.ndarray, starts: np.ndarray, total, count, first: int
     ) -> None:
+        """Add the errors of the windows at ``starts`` of ``rows`` to the accumulators, whose row 0
+        is row ``first`` of ``rows``; with "last", only the row each window ends at."""
         W = self.lookback
         for lo in range(0, len(starts), 4096):  # only 4096 windows are materialised at a time
             s = starts[lo : lo + 4096]
-            accumulate(total, count, s, errors_of(rows[s[:, None] + np.arange(W)]), self.combine)
+            err = errors_of(rows[s[:, None] + np.arange(W)])  # (k, W, C)
+            if self.combine == "last":
+                accumulate(total, count, s + W - 1 - first, err[:, -1:], "mean")
+            else:
+                accumulate(total, count, s - first, err, self.combine)
 
     def row_errors(self, errors_of: WindowErrors, scaled: np.ndarray, typical: np.ndarray | None) -> np.ndarray:
         """(n, C) scaled rows -> (n, C) combined reconstruction errors."""
@@ -175,7 +184,7 @@ class ReconstructionScorer:
         if n < W:
             raise DataError(f"{n} rows are fewer than the detector's lookback of {W}", f"pass at least {W} rows")
         total, count = empty(n, scaled.shape[1], self.combine)
-        self._accumulate(errors_of, scaled, np.arange(n - W + 1), total, count)
+        self.add_windows(errors_of, scaled, np.arange(n - W + 1), total, count, 0)
         return finish(total, count, self.combine)
 
     def start_stream(self, n_channels: int, typical: np.ndarray) -> ReconstructionStream:
@@ -187,18 +196,17 @@ class ReconstructionScorer:
     def update(
         self, state: ReconstructionStream, errors_of: WindowErrors, new: np.ndarray, times: "pd.DatetimeIndex"
     ) -> tuple["pd.DatetimeIndex", np.ndarray]:
-        """Add the windows that the new rows complete; return the rows no later window can cover
-        (a row is final ``lookback - 1`` rows after it arrives)."""
+        """Add the windows that the new rows complete; return the rows no later window can change."""
         W = self.lookback
         rows = np.concatenate([state.rows, new])
-        all_times = state.times.append(times)
+        first = len(rows) - len(state.count) - len(new)  # rows[first:]: the pending rows, then the new ones
         fresh_total, fresh_count = empty(len(new), new.shape[1], self.combine)
         total, count = np.concatenate([state.total, fresh_total]), np.concatenate([state.count, fresh_count])
         ends = np.arange(max(W - 1, len(state.rows)), len(rows))  # each new row ends one window (once W are in)
-        if len(ends):
-            self._accumulate(errors_of, rows, ends - W + 1, total, count)
-        final = len(rows) - W + 1 if len(rows) >= W else 0
-        state.rows, state.times = rows[final:], all_times[final:]
+        self.add_windows(errors_of, rows, ends - W + 1, total, count, first)
+        all_times = state.times.append(times)
+        final = len(count) if self.combine == "last" else max(0, len(rows) - W + 1 - first)
+        state.rows, state.times = rows[len(rows) - min(len(rows), W - 1) :], all_times[final:]
         state.total, state.count = total[final:], count[final:]
         return all_times[:final], finish(total[:final], count[:final], self.combine)
 
@@ -212,4 +220,115 @@ class ReconstructionScorer:
         return state.times, finish(state.total, state.count, self.combine)
 
 
-SCORERS: dict[str, Any] = {s.name: s for s in (ForecastScorer, ReconstructionScorer)}
+@dataclass
+class HybridStream:
+    """What a hybrid scorer carries: its reconstruction stream, and the smoothed forecast
+    residuals of that stream's pending rows."""
+
+    recon: ReconstructionStream
+    forecast: np.ndarray  # (pending rows, C) smoothed residuals (NaN for the first W rows of a stream)
+    smooth: np.ndarray | None  # (C,) the last smoothed residual
+
+
+class HybridScorer:
+    """Both errors from one pass over the windows of ``lookback + 1`` rows (a
+    ``ForecastAndReconstruct`` network): per channel, the reconstruction error of the rows as by
+    ``ReconstructionScorer`` (``combine``), and the absolute forecast residual of each window's
+    last row, smoothed as by ``ForecastScorer`` (by a last-value normalised forecaster). Row
+    errors are (n, 2C): reconstruction channels, then forecast channels, each standardised on its
+    own by the detector, whose row score is the largest. With ``combine="last"`` both are causal."""
+
+    name: ClassVar[str] = "hybrid"
+    params: ClassVar[tuple[str, ...]] = ("smoothing", "combine")
+
+    def __init__(self, lookback: int, smoothing: int, combine: str) -> None:
+        self.lookback = lookback
+        self.smoothing = smoothing
+        self.recon = ReconstructionScorer(lookback + 1, combine)
+
+    @classmethod
+    def from_detector(cls, det: Any) -> "HybridScorer":
+        return cls(det.lookback, det.smoothing, det.combine)
+
+    def window_shape(self) -> tuple[int, int]:
+        return self.lookback, 1
+
+    def module_class(self) -> type:
+        from tsrnn.models import ForecastAndReconstruct
+
+        return ForecastAndReconstruct
+
+    def build(self, n_channels: int, net: dict[str, Any]) -> "torch.nn.Module":
+        return self.module_class()(n_channels, **net)
+
+    def loss(self, model: "torch.nn.Module", batch: Any) -> "torch.Tensor":
+        import torch
+
+        x, y = batch  # (B, W, C), (B, 1, C)
+        window = torch.cat([x, y], dim=1)  # (B, W + 1, C)
+        forecast, rebuilt = model(window)
+        mse = torch.nn.functional.mse_loss
+        return mse(forecast.float(), y) + mse(rebuilt.float(), window)
+
+    def window_errors(self, model: "torch.nn.Module", w: "torch.Tensor") -> "torch.Tensor":
+        """(n, W + 1, C) windows -> (n, W + 1, 2C): squared reconstruction errors, then the absolute
+        forecast error of the last row in the last step (zeros before it)."""
+        import torch
+
+        forecast, rebuilt = model(w)
+        resid = torch.zeros_like(w)
+        resid[:, -1:] = (forecast.float() - w[:, -1:]).abs()
+        return torch.cat([(rebuilt.float() - w) ** 2, resid], dim=-1)
+
+    def _split(self, errors_of: WindowErrors, n_channels: int) -> tuple[WindowErrors, list[np.ndarray]]:
+        """A reconstruction ``errors_of`` that keeps, in order, each window's forecast residual."""
+        kept: list[np.ndarray] = []
+
+        def recon_of(windows: np.ndarray) -> np.ndarray:
+            err = errors_of(windows)  # (k, W + 1, 2C)
+            kept.append(err[:, -1, n_channels:])
+            return err[..., :n_channels]
+
+        return recon_of, kept
+
+    def row_errors(self, errors_of: WindowErrors, scaled: np.ndarray, typical: np.ndarray | None) -> np.ndarray:
+        """(n, C) scaled rows -> (n, 2C) reconstruction errors and smoothed forecast residuals."""
+        n, C, W = len(scaled), scaled.shape[1], self.lookback
+        if n <= W:
+            raise DataError(
+                f"{n} rows: the hybrid detector needs more than its lookback of {W}", f"pass at least {W + 1} rows"
+            )
+        recon_of, kept = self._split(errors_of, C)
+        recon = self.recon.row_errors(recon_of, scaled, None)
+        resid = np.full(scaled.shape, np.nan)
+        resid[W:] = np.concatenate(kept)
+        smooth = ewma(resid, self.smoothing, None if typical is None else typical[C:])[0]
+        return np.concatenate([recon, smooth], axis=1)
+
+    def start_stream(self, n_channels: int, typical: np.ndarray) -> HybridStream:
+        recon = self.recon.start_stream(n_channels, typical[:n_channels])
+        return HybridStream(recon, np.empty((0, n_channels)), typical[n_channels:])
+
+    def update(
+        self, state: HybridStream, errors_of: WindowErrors, new: np.ndarray, times: "pd.DatetimeIndex"
+    ) -> tuple["pd.DatetimeIndex", np.ndarray]:
+        """Add the windows the new rows complete; return the rows no later window can change."""
+        C, seen = new.shape[1], len(state.recon.rows)
+        recon_of, kept = self._split(errors_of, C)
+        out_times, recon = self.recon.update(state.recon, recon_of, new, times)
+        resid = np.full(new.shape, np.nan)  # a residual for every new row that ends a window
+        ends = np.arange(max(self.lookback, seen), seen + len(new)) - seen
+        if len(ends):
+            resid[ends] = np.concatenate(kept)
+        smooth, state.smooth = ewma(resid, self.smoothing, state.smooth)
+        forecast = np.concatenate([state.forecast, smooth])
+        state.forecast = forecast[len(recon) :]
+        return out_times, np.concatenate([recon, forecast[: len(recon)]], axis=1)
+
+    def flush(self, state: HybridStream) -> tuple["pd.DatetimeIndex", np.ndarray]:
+        """End of stream: the rows still waiting get the windows they have."""
+        times, recon = self.recon.flush(state.recon)
+        return times, np.concatenate([recon, state.forecast], axis=1)
+
+
+SCORERS: dict[str, Any] = {s.name: s for s in (ForecastScorer, ReconstructionScorer, HybridScorer)}
