@@ -228,15 +228,17 @@ class HybridStream:
     recon: ReconstructionStream
     forecast: np.ndarray  # (pending rows, C) smoothed residuals (NaN for the first W rows of a stream)
     smooth: np.ndarray | None  # (C,) the last smoothed residual
+    smooth_recon: np.ndarray | None  # (C,) the last smoothed reconstruction error
 
 
 class HybridScorer:
     """Both errors from one pass over the windows of ``lookback + 1`` rows (a
-    ``ForecastAndReconstruct`` network): per channel, the reconstruction error of the rows as by
-    ``ReconstructionScorer`` (``combine``), and the absolute forecast residual of each window's
-    last row, smoothed as by ``ForecastScorer`` (by a last-value normalised forecaster). Row
-    errors are (n, 2C): reconstruction channels, then forecast channels, each standardised on its
-    own by the detector, whose row score is the largest. With ``combine="last"`` both are causal."""
+    ``ForecastAndReconstruct`` network): per channel, the absolute reconstruction error of the
+    rows, combined over windows as by ``ReconstructionScorer`` (``combine``), and the absolute
+    forecast residual of each window's last row (from a last-value normalised forecaster), each
+    smoothed in row order by an EWMA of span ``smoothing``. Row errors are (n, 2C):
+    reconstruction channels, then forecast channels, each standardised on its own by the
+    detector, whose row score is the largest. With ``combine="last"`` both are causal."""
 
     name: ClassVar[str] = "hybrid"
     params: ClassVar[tuple[str, ...]] = ("smoothing", "combine")
@@ -278,7 +280,7 @@ class HybridScorer:
         forecast, rebuilt = model(w)
         resid = torch.zeros_like(w)
         resid[:, -1:] = (forecast.float() - w[:, -1:]).abs()
-        return torch.cat([(rebuilt.float() - w) ** 2, resid], dim=-1)
+        return torch.cat([(rebuilt.float() - w).abs(), resid], dim=-1)
 
     def _split(self, errors_of: WindowErrors, n_channels: int) -> tuple[WindowErrors, list[np.ndarray]]:
         """A reconstruction ``errors_of`` that keeps, in order, each window's forecast residual."""
@@ -302,12 +304,13 @@ class HybridScorer:
         recon = self.recon.row_errors(recon_of, scaled, None)
         resid = np.full(scaled.shape, np.nan)
         resid[W:] = np.concatenate(kept)
-        smooth = ewma(resid, self.smoothing, None if typical is None else typical[C:])[0]
-        return np.concatenate([recon, smooth], axis=1)
+        typical = (None, None) if typical is None else (typical[:C], typical[C:])
+        recon = ewma(recon, self.smoothing, typical[0])[0]
+        return np.concatenate([recon, ewma(resid, self.smoothing, typical[1])[0]], axis=1)
 
     def start_stream(self, n_channels: int, typical: np.ndarray) -> HybridStream:
         recon = self.recon.start_stream(n_channels, typical[:n_channels])
-        return HybridStream(recon, np.empty((0, n_channels)), typical[n_channels:])
+        return HybridStream(recon, np.empty((0, n_channels)), typical[n_channels:], typical[:n_channels])
 
     def update(
         self, state: HybridStream, errors_of: WindowErrors, new: np.ndarray, times: "pd.DatetimeIndex"
@@ -323,11 +326,13 @@ class HybridScorer:
         smooth, state.smooth = ewma(resid, self.smoothing, state.smooth)
         forecast = np.concatenate([state.forecast, smooth])
         state.forecast = forecast[len(recon) :]
+        recon, state.smooth_recon = ewma(recon, self.smoothing, state.smooth_recon)  # final rows, in order
         return out_times, np.concatenate([recon, forecast[: len(recon)]], axis=1)
 
     def flush(self, state: HybridStream) -> tuple["pd.DatetimeIndex", np.ndarray]:
         """End of stream: the rows still waiting get the windows they have."""
         times, recon = self.recon.flush(state.recon)
+        recon, state.smooth_recon = ewma(recon, self.smoothing, state.smooth_recon)
         return times, np.concatenate([recon, state.forecast], axis=1)
 
 
