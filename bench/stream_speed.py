@@ -72,10 +72,10 @@ def one_fine_tune(det: RNNAnomalyDetector, df: pd.DataFrame, repeats: int = 20) 
     """Milliseconds of one fine-tune through the Trainer, and of a bare loop over the same windows."""
     det.flush()
     det.update(df.iloc[: det.adapt_rows])  # fills the kept rows (adapt_every is larger: no adaptation yet)
-    stream = det._stream
+    stream, adapt = det._stream.adapt, det._check_adapt()
     t0 = time.perf_counter()
     for _ in range(repeats):
-        det._adapt(stream)
+        adapt.fine_tune(stream)
     trainer_ms = 1000 * (time.perf_counter() - t0) / repeats
     loss, module = det._loss(), stream.module
     L, H = det._scorer().window_shape()

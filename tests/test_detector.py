@@ -310,8 +310,8 @@ def test_adapting_stream_equals_batch_and_leaves_the_fitted_model_alone(fitted: 
     plain = adapting(fitted).score_frame(df)
     assert np.abs(batch["score"] - plain["score"]).max() > 1e-3  # the adapted model scores differently
     parts = [det.update(df.iloc[i : i + chunk]) for i in range(0, len(df), chunk)]
-    assert det._stream.adaptations == len(df) // ADAPT["adapt_every"]  # the first after adapt_every rows
-    assert len(det._stream.rows) <= ADAPT["adapt_rows"]  # bounded memory
+    assert det._stream.adapt.adaptations == len(df) // ADAPT["adapt_every"]  # the first after adapt_every rows
+    assert len(det._stream.adapt.rows) <= ADAPT["adapt_rows"]  # bounded memory
     stream = pd.concat([*parts, det.flush()], ignore_index=True)
     assert len(stream) == len(df)
     np.testing.assert_allclose(stream["score"].to_numpy(), batch["score"].to_numpy(), atol=1e-5)
@@ -342,14 +342,14 @@ def test_flagged_rows_are_not_learned(fitted: RNNAnomalyDetector) -> None:
     df = series(200, seed=5)
     det = adapting(fitted, **ADAPT)
     det.update(df)
-    assert det._stream.adaptations == 5
-    changed = weights(det._stream.module)
+    assert det._stream.adapt.adaptations == 5
+    changed = weights(det._stream.adapt.module)
     assert any(not torch.equal(v, w) for v, w in zip(changed.values(), weights(det.model_).values()))
     det.flush()
     det.threshold_ = -1e9  # every row is flagged: no window is clean, nothing is learned
     det.update(df)
-    assert det._stream.adaptations == 5 and det._stream.flags.all()
-    for k, v in weights(det._stream.module).items():
+    assert det._stream.adapt.adaptations == 5 and det._stream.adapt.flags.all()
+    for k, v in weights(det._stream.adapt.module).items():
         assert torch.equal(v, weights(det.model_)[k]), k
 
 

@@ -37,6 +37,7 @@ import numpy as np
 
 from tsrnn.checks import check_choice, check_fraction, check_int, check_optional_int, refuse_unused
 from tsrnn.errors import ConfigError, DataError
+from tsrnn.estimators import adaptation
 from tsrnn.estimators.core import RecurrentEstimator
 from tsrnn.estimators.scorers import SCORERS
 
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 
     from tsrnn.data import SeriesData
     from tsrnn.detection.likelihood import AnomalyLikelihood
+    from tsrnn.estimators.adaptation import AdaptState
     from tsrnn.training import Batches, Callback
     from tsrnn.windows import Windows
 
@@ -63,25 +65,17 @@ THRESHOLD_PARAMS = {
 NORMALIZE = ("none", "likelihood")
 LIKELIHOOD_PARAMS = ("likelihood_window", "likelihood_short", "likelihood_eps")
 LIKELIHOOD_MIN_STD = 1e-3  # the floor of the likelihood's reference std, in calibration stds
-ADAPT_PARAMS = ("adapt_rows", "adapt_steps")  # used only with adapt_every
 
 
 @dataclass
 class DetectorStream:
-    """What ``update`` carries between chunks: the scorer's state and the likelihood stage's."""
+    """What ``update`` carries between chunks: the scorer's state, the likelihood stage's, a
+    streaming threshold's and, with ``adapt_every``, the network that keeps learning."""
 
     scorer: Any
     likelihood: "AnomalyLikelihood | None"  # None with normalize="none" (the likelihood is then Phi(score))
     spot: Any = None  # threshold spot / dspot: (Spot, SpotState), moving with the scores
-    # adapt_every: the model that scores the stream (a copy of model_, fine-tuned as rows arrive),
-    # the last <= adapt_rows scaled rows, the flags of those of them already scored (a prefix:
-    # reconstruction scores a row lookback - 1 rows after it arrives), rows since the last
-    # adaptation, and how many adaptations were made
-    module: "torch.nn.Module | None" = None
-    rows: np.ndarray | None = None
-    flags: np.ndarray | None = None
-    since: int = 0
-    adaptations: int = 0
+    adapt: "AdaptState | None" = None
 
 
 class RNNAnomalyDetector(RecurrentEstimator):
@@ -371,25 +365,13 @@ class RNNAnomalyDetector(RecurrentEstimator):
         self._scorer()  # the method's own checks
         self._check_adapt()
 
-    def _check_adapt(self) -> None:
-        """adapt_every and its parameters (checked at fit and when a stream starts: they may be
-        set on a fitted or loaded detector)."""
+    def _check_adapt(self) -> "adaptation.Adaptation | None":
+        """adapt_every and its parameters, checked (at fit and when a stream starts: they may be
+        set on a fitted or loaded detector); None without adaptation."""
         if self.adapt_every is None:
-            refuse_unused(self, ADAPT_PARAMS, "with adapt_every=None (no adaptation)")
-            return
-        check_int("adapt_every", self.adapt_every, 1, hint="rows between adaptations, e.g. adapt_every=256")
-        check_int(
-            "adapt_rows",
-            self.adapt_rows,
-            sum(self._scorer().window_shape()),
-            hint="a fine-tune needs at least one window of rows (lookback, +1 with method forecast)",
-        )
-        check_int("adapt_steps", self.adapt_steps, 1)
-        if self.threshold == "dynamic" and self.normalize == "none":
-            raise ConfigError(
-                "adapt_every scores in a stream, and the dynamic threshold needs the whole series",
-                "use another threshold (spot, pot, quantile, gaussian, conformal) with adapt_every",
-            )
+            refuse_unused(self, adaptation.PARAMS, "with adapt_every=None (no adaptation)")
+            return None
+        return adaptation.Adaptation(self, self._scorer().window_shape(), self._loss())
 
     def _scorer(self) -> Any:
         """The scoring method's object (stateless: built from the parameters)."""
@@ -536,13 +518,9 @@ class RNNAnomalyDetector(RecurrentEstimator):
                 spot = self._spot_start()
         scorer = self._scorer().start_stream(len(self.targets_), self.err_mean_)
         stream = DetectorStream(scorer, self._likelihood_stage(), spot)
-        if self.adapt_every is not None:
-            import copy
-
-            self._check_adapt()
-            stream.module = copy.deepcopy(self.model_).eval()
-            stream.rows = np.empty((0, len(self.targets_)), np.float32)
-            stream.flags = np.zeros(0, bool)
+        adapt = self._check_adapt()
+        if adapt is not None:
+            stream.adapt = adapt.start(self.model_, len(self.targets_))
         return stream
 
     def _likelihood_metrics(self) -> None:
@@ -677,70 +655,19 @@ class RNNAnomalyDetector(RecurrentEstimator):
         pieces that end where ``adapt_every`` rows are complete, fine-tuning after each, so the
         result does not depend on how the rows were cut into chunks."""
         scorer = self._scorer()
-        if stream.module is None:
+        adapt = self._check_adapt() if stream.adapt is not None else None
+        if adapt is None:
             return self._frame(*scorer.update(stream.scorer, self._errors_of(self.model_), scaled, times), stream)
         frames, lo = [], 0
         while True:
-            hi = min(len(scaled), lo + self.adapt_every - stream.since)
-            errors_of = self._errors_of(stream.module)
+            hi = min(len(scaled), lo + adapt.due(stream.adapt))
+            errors_of = self._errors_of(stream.adapt.module)
             frame = self._frame(*scorer.update(stream.scorer, errors_of, scaled[lo:hi], times[lo:hi]), stream)
             frames.append(frame)
-            self._keep(stream, scaled[lo:hi], frame["is_anomaly"].to_numpy().astype(bool))
-            stream.since += hi - lo
-            if stream.since == self.adapt_every:
-                self._adapt(stream)
-                stream.since = 0
+            adapt.scored(stream.adapt, scaled[lo:hi], frame["is_anomaly"].to_numpy().astype(bool))
             lo = hi
             if lo >= len(scaled):
                 return _concat(frames)
-
-    def _keep(self, stream: DetectorStream, new: np.ndarray, flags: np.ndarray) -> None:
-        """Remember the last ``adapt_rows`` arrived rows and the flags of those already scored."""
-        rows = np.concatenate([stream.rows, new])
-        known = np.concatenate([stream.flags, flags])
-        drop = max(0, len(rows) - self.adapt_rows)  # never more than the scored ones: adapt_rows >= a window
-        stream.rows, stream.flags = rows[drop:], known[drop:]
-
-    def _adapt(self, stream: DetectorStream) -> None:
-        """Fine-tune ``stream.module`` (warm) for ``adapt_steps`` steps of the Trainer on windows of
-        the kept rows that hold no flagged (or not yet scored) row; none such: no change."""
-        import torch
-
-        from tsrnn.training import TrainConfig, Trainer
-        from tsrnn.windows import WindowBatches, WindowIndex
-
-        number = stream.adaptations
-        stream.adaptations += 1
-        L, H = self._scorer().window_shape()
-        width = L + H
-        bad = np.concatenate([[0], np.cumsum(stream.flags)])  # flagged rows among the scored prefix
-        n_starts = len(stream.flags) - width + 1
-        if n_starts <= 0:
-            return
-        starts = np.flatnonzero(bad[width : width + n_starts] - bad[:n_starts] == 0)
-        if len(starts) == 0:
-            return
-        seed = (self.random_state or 0, number)
-        rng = np.random.default_rng(seed)
-        size = min(self.batch_size, len(starts))
-        drawn = np.concatenate([rng.choice(starts, size, replace=False) for _ in range(self.adapt_steps)])
-        values = torch.from_numpy(stream.rows).to(self.device_)
-        batches = WindowBatches(values, WindowIndex(drawn.astype(np.int64), L, H), values.shape[1], size)
-        config = TrainConfig(
-            epochs=1,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            optimizer=self.optimizer,
-            lr_schedule="none",
-            clip_grad_norm=self.clip_grad_norm,
-            device=str(self.device_),
-            precision=self.precision if self.device_.type == "cuda" else "fp32",
-        )
-        cuda = [self.device_] if self.device_.type == "cuda" else []
-        with torch.random.fork_rng(devices=cuda):  # dropout draws its own seeded stream; the caller's is kept
-            torch.manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
-            Trainer(stream.module, self._loss(), config).fit(batches)
-        stream.module.eval()
 
     def flush(self) -> "pd.DataFrame":
         """End a stream: score the rows still waiting for windows that will never come."""

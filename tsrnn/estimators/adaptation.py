@@ -1,0 +1,120 @@
+"""Keep learning while scoring: the detector's ``adapt_every``, ``adapt_rows`` and ``adapt_steps``.
+
+Every ``every`` rows scored, a copy of the fitted network that lives in the stream takes
+``steps`` optimizer steps (through the one ``Trainer``) on windows of the last ``rows`` rows
+that hold no flagged row, so a lasting change of normal behaviour stops scoring high while
+anomalies are not learned. The fitted ``model_`` and the calibration never change.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tsrnn.checks import check_int
+from tsrnn.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+PARAMS = ("adapt_rows", "adapt_steps")  # the detector parameters used only with adapt_every
+
+
+@dataclass
+class AdaptState:
+    """What a stream carries for adaptation: the network that scores it (a copy of ``model_``,
+    fine-tuned as rows arrive), the last <= ``rows`` scaled rows, the flags of those already
+    scored (a prefix: a scorer may finalise a row some rows after it arrives), rows since the
+    last fine-tune, and how many fine-tunes were made."""
+
+    module: "torch.nn.Module"
+    rows: np.ndarray
+    flags: np.ndarray
+    since: int = 0
+    adaptations: int = 0
+
+
+class Adaptation:
+    """A detector's adaptation settings, checked: its parameters, the (L, H) of its scorer's
+    training windows and its loss; the detector's ``device_`` once fitted."""
+
+    def __init__(self, det: Any, window: tuple[int, int], loss: Any) -> None:
+        check_int("adapt_every", det.adapt_every, 1, hint="rows between adaptations, e.g. adapt_every=512")
+        self.det, self.window, self.loss = det, window, loss
+        self.every = det.adapt_every
+        self.rows = check_int(
+            "adapt_rows",
+            det.adapt_rows,
+            sum(self.window),
+            hint="a fine-tune needs at least one window of rows (lookback, +1 with method forecast or hybrid)",
+        )
+        self.steps = check_int("adapt_steps", det.adapt_steps, 1)
+        if det.threshold == "dynamic" and det.normalize == "none":
+            raise ConfigError(
+                "adapt_every scores in a stream, and the dynamic threshold needs the whole series",
+                "use another threshold (spot, pot, quantile, gaussian, conformal) with adapt_every",
+            )
+
+    def start(self, model: "torch.nn.Module", n_channels: int) -> AdaptState:
+        return AdaptState(copy.deepcopy(model).eval(), np.empty((0, n_channels), np.float32), np.zeros(0, bool))
+
+    def due(self, state: AdaptState) -> int:
+        """Rows to score before the next fine-tune."""
+        return self.every - state.since
+
+    def scored(self, state: AdaptState, new: np.ndarray, flags: np.ndarray) -> None:
+        """Take in rows just scored (``new``) and the flags of the rows just made final, then
+        fine-tune if ``every`` rows are complete."""
+        rows = np.concatenate([state.rows, new])
+        known = np.concatenate([state.flags, flags])
+        drop = max(0, len(rows) - self.rows)  # never more than the scored ones: rows >= a window
+        state.rows, state.flags = rows[drop:], known[drop:]
+        state.since += len(new)
+        if state.since == self.every:
+            self.fine_tune(state)
+            state.since = 0
+
+    def fine_tune(self, state: AdaptState) -> None:
+        """``steps`` Trainer steps (warm) on windows of the kept rows that hold no flagged (or not
+        yet scored) row; none such: no change. A fresh optimizer at the fit's ``lr``, no schedule,
+        ``weight_decay`` and ``clip_grad_norm`` as in training; seeded by ``random_state`` and the
+        fine-tune's number."""
+        import torch
+
+        from tsrnn.training import TrainConfig, Trainer
+        from tsrnn.windows import WindowBatches, WindowIndex
+
+        det, (L, H) = self.det, self.window
+        number = state.adaptations
+        state.adaptations += 1
+        width = L + H
+        bad = np.concatenate([[0], np.cumsum(state.flags)])  # flagged rows among the scored prefix
+        n_starts = len(state.flags) - width + 1
+        starts = np.flatnonzero(bad[width : width + n_starts] - bad[: max(0, n_starts)] == 0) if n_starts > 0 else []
+        if len(starts) == 0:
+            return
+        seed = (det.random_state or 0, number)
+        rng = np.random.default_rng(seed)
+        size = min(det.batch_size, len(starts))
+        drawn = np.concatenate([rng.choice(starts, size, replace=False) for _ in range(self.steps)])
+        device = det.device_
+        values = torch.from_numpy(state.rows).to(device)
+        batches = WindowBatches(values, WindowIndex(drawn.astype(np.int64), L, H), values.shape[1], size)
+        config = TrainConfig(
+            epochs=1,
+            lr=det.lr,
+            weight_decay=det.weight_decay,
+            optimizer=det.optimizer,
+            lr_schedule="none",
+            clip_grad_norm=det.clip_grad_norm,
+            device=str(device),
+            precision=det.precision if device.type == "cuda" else "fp32",
+        )
+        cuda = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):  # dropout draws its own seeded stream; the caller's is kept
+            torch.manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
+            Trainer(state.module, self.loss, config).fit(batches)
+        state.module.eval()
