@@ -115,6 +115,7 @@ def main() -> None:
     det = RNNAnomalyDetector(epochs=args.epochs, random_state=0, device="cpu", **params).fit(frame(2000, 0))
     df = frame(args.rows, 1, shift_at=args.rows // 2)
     out: dict = {"rows": args.rows, "chunk": args.chunk, "params": det.record_params()}
+    det.set_params(adapt_every=None)
     out["off"] = stream_speed(det, df, args.chunk)
     for every in args.every:
         det.set_params(adapt_every=every)

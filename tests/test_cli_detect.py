@@ -17,7 +17,7 @@ from cli import invoke_cli, run_cli, start_cli
 from frames import sine_frame
 
 pytestmark = pytest.mark.slow  # every test runs the CLI as a subprocess, or uses what one made
-SMALL = ["--lookback", "24", "--epochs", "2", "--threshold", "gaussian"]
+SMALL = ["--lookback", "24", "--epochs", "2", "--threshold", "gaussian", "--calibration-folds", "none"]
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def detector(fits, workdir: Path) -> Path:
     """A detector fitted on every row and saved by `tsrnn detect --out` as workdir/det."""
     r = fits["detector"]
     assert r.returncode == 0, r.stderr
-    assert "fitting a forecast detector on 500 of 500 rows" in r.stderr
+    assert "fitting a hybrid detector on 500 of 500 rows" in r.stderr
     return workdir / "det"
 
 
@@ -232,7 +232,10 @@ def test_follow_prints_flags_for_appended_rows(detector: Path, workdir: Path) ->
         (["detect", "-", "--window", "24"], ["--model"]),
         (["detect", "data.csv", "--model", "det", "--out", "again"], ["--out", "--model"]),
         (["detect", "data.csv", "--model", "det", "--window", "12"], ["--lookback", "--model"]),
-        (["detect", "data.csv", "--combine", "max", *SMALL], ["combine='max'", "method='forecast'"]),
+        (
+            ["detect", "data.csv", "--method", "forecast", "--combine", "max", *SMALL],
+            ["combine='max'", "method='forecast'"],
+        ),
         (["detect", "data.csv", "--q", "0.9", *SMALL], ["q=0.9", "threshold='gaussian'"]),
         (["detect", "data.csv", "--likelihood-window", "500"], ["likelihood_window=500", 'normalize="none"']),
         (
@@ -240,8 +243,11 @@ def test_follow_prints_flags_for_appended_rows(detector: Path, workdir: Path) ->
             ["threshold='gaussian'", "normalize='likelihood'"],
         ),
         (["detect", "data.csv", "--model", "det", "--normalize", "likelihood"], ["--normalize", "--model"]),
-        (["detect", "data.csv", "--adapt-rows", "100", *SMALL], ["--adapt-rows", "--adapt-every"]),
-        (["detect", "data.csv", "--model", "det", "--adapt-every", "0"], ["adapt_every"]),
+        (
+            ["detect", "data.csv", "--adapt-rows", "100", "--adapt-every", "0", *SMALL],
+            ["--adapt-rows", "--adapt-every"],
+        ),
+        (["detect", "data.csv", "--model", "det", "--adapt-every", "-1"], ["adapt_every"]),
         (["fit", "data.csv", "--task", "detect"], ["--task"]),  # fitting detectors is `tsrnn detect`'s job
         (["fit", "data.csv", "--series-embedding", "4", "--no-track"], ["series_embedding", "one series", "--id-col"]),
         (["detect", "data.csv", "--train-fraction", "1.5"], ["--train-fraction"]),
@@ -276,7 +282,7 @@ def test_detect_resamples_a_jittered_feed(fits, workdir: Path) -> None:
     assert r.returncode == 2 and "--resample 5min" in r.stderr and "Traceback" not in r.stderr
     r = fits["jittered"]  # with --resample 5min --fill interpolate --train-until 16:00
     assert r.returncode == 0, r.stderr
-    assert "fitting a forecast detector on 191 of 399 rows" in r.stderr  # the file's rows before 16:00
+    assert "fitting a hybrid detector on 191 of 399 rows" in r.stderr  # the file's rows before 16:00
     out = json.loads(r.stdout)
     assert (
         out["rows"] == JITTERED_ROWS and out["point"]["recall"] > 0

@@ -31,7 +31,17 @@ def with_anomalies() -> tuple[pd.DataFrame, np.ndarray]:
     return df, label
 
 
-SMALL = dict(lookback=24, hidden_size=16, epochs=6, batch_size=32, random_state=0, threshold="gaussian", k=4.0)
+SMALL = dict(
+    lookback=24,
+    hidden_size=16,
+    epochs=6,
+    batch_size=32,
+    random_state=0,
+    threshold="gaussian",
+    k=4.0,
+    adapt_every=None,
+    calibration_folds=None,
+)
 
 
 @pytest.fixture(scope="module", params=["reconstruction", "forecast", "hybrid"])
@@ -75,10 +85,10 @@ def test_first_rows_are_scored(fitted: RNNAnomalyDetector) -> None:
     df = series(200, seed=3)
     df.loc[2, "a"] += 5.0
     scores = fitted.score_samples(df)
-    if fitted.method in ("reconstruction", "hybrid"):  # covered by the first window: the anomaly shows
+    if fitted.method != "forecast" and fitted.combine != "last":  # covered by the first window: the anomaly shows
         assert scores[2] > 3
-    else:  # no forecast for the first `window` rows: score 0, never flagged
-        assert (scores[: fitted.lookback] == 0).all()
+    else:  # no forecast, or no window ending at them, for the first rows: score 0, never flagged
+        assert (scores[: fitted.lookback - 1] == 0).all()
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 100])
@@ -127,7 +137,8 @@ def test_dynamic_threshold_is_refused_when_streaming() -> None:
 
 def test_default_configuration_finds_spike_and_level_shift_with_few_false_alarms() -> None:
     det = RNNAnomalyDetector(random_state=0).fit(series(600))  # every parameter at its default
-    assert det.method == "forecast" and det.threshold == "pot"
+    assert (det.method, det.combine, det.threshold, det.adapt_every) == ("hybrid", "last", "pot", 512)
+    assert det.calibration_folds == "auto" and det.metrics_["calibration_rows"] > 400  # 5 folds: every fit row
     df, label = with_anomalies()
     flags = det.predict(df).astype(bool)
     assert flags[700:703].any() and flags[800:831].any()
@@ -150,7 +161,7 @@ def test_default_configuration_finds_spike_and_level_shift_with_few_false_alarms
         ({"likelihood_window": 500}, 'likelihood_window=500 has no effect with normalize="none"'),
         ({"likelihood_eps": 1e-3}, "likelihood_eps"),
         ({"normalize": "likelihood", "threshold": "quantile"}, "threshold='quantile' has no effect with normalize"),
-        ({"normalize": "likelihood", "risk": 1e-4}, "risk=0.0001 has no effect with normalize"),
+        ({"normalize": "likelihood", "risk": 1e-3}, "risk=0.001 has no effect with normalize"),
         ({"normalize": "magic"}, "normalize"),
         ({"normalize": "likelihood", "likelihood_window": 5, "likelihood_short": 10}, "must not exceed"),
         ({"normalize": "likelihood", "likelihood_eps": 1.0}, "likelihood_eps"),
@@ -233,7 +244,7 @@ def test_likelihood_detector_save_load_round_trip(likely: RNNAnomalyDetector, tm
 def test_calibration_folds_calibrate_on_out_of_sample_errors_of_every_fit_row() -> None:
     df = series(600)
     held_out = RNNAnomalyDetector(**SMALL).fit(df)
-    folded = RNNAnomalyDetector(**SMALL, calibration_folds=3).fit(df)
+    folded = RNNAnomalyDetector(**{**SMALL, "calibration_folds": 3}).fit(df)
     W = SMALL["lookback"]
     assert held_out.metrics_["calibration_rows"] < 600 * 0.25  # the last 20 % only
     assert folded.metrics_["calibration_rows"] == 600 - W  # every row with a forecast (the first W have none)
@@ -241,26 +252,29 @@ def test_calibration_folds_calibrate_on_out_of_sample_errors_of_every_fit_row() 
     np.testing.assert_array_equal(held_out.score_frame(df)["is_anomaly"].shape, (600,))
     for a, b in zip(held_out.model_.state_dict().values(), folded.model_.state_dict().values()):
         assert torch.equal(a, b)
-    again = RNNAnomalyDetector(**SMALL, calibration_folds=3).fit(df)
+    again = RNNAnomalyDetector(**{**SMALL, "calibration_folds": 3}).fit(df)
     assert again.threshold_ == folded.threshold_  # seeded: the same folds, the same threshold
     with pytest.raises(ConfigError, match="calibration_folds"):
-        RNNAnomalyDetector(**SMALL, calibration_folds=1).fit(df)
+        RNNAnomalyDetector(**{**SMALL, "calibration_folds": 1}).fit(df)
 
 
 def test_default_detector_fits_a_short_noiseless_periodic_series_with_a_warning() -> None:
-    """POT cannot fit a tail on 50 calibration scores (it used to refuse): a normal tail stands in."""
+    """POT cannot fit a tail on 50 calibration scores (it used to refuse): a normal tail stands in,
+    with a warning; the default's cross-fitted calibration scores every fit row."""
     t = np.arange(250)
     df = pd.DataFrame({"time": pd.date_range("2024-01-01", periods=250, freq="h"), "a": np.sin(2 * np.pi * t / 24)})
     with pytest.warns(CalibrationWarning):
-        det = RNNAnomalyDetector(epochs=2, random_state=0).fit(df)
+        det = RNNAnomalyDetector(epochs=2, random_state=0, calibration_folds=None).fit(df)
     assert np.isfinite(det.threshold_) and any("pot could not fit a tail" in w for w in det.warnings_)
     assert det.predict(df).shape == (250,)
+    default = RNNAnomalyDetector(epochs=2, random_state=0).fit(df)
+    assert np.isfinite(default.threshold_) and default.predict(df).shape == (250,)
 
 
 def test_calibration_folds_on_too_few_rows_fall_back_with_a_warning() -> None:
     df = series(90)  # only 24 windows of 25 rows avoid the middle fold (rows 36-53): fewer than a batch
     with pytest.warns(CalibrationWarning, match="not scored"):
-        det = RNNAnomalyDetector(**SMALL, calibration_folds=5).fit(df)
+        det = RNNAnomalyDetector(**{**SMALL, "calibration_folds": 5}).fit(df)
     assert det.metrics_["calibration_rows"] > 0 and np.isfinite(det.threshold_)
 
 
@@ -359,13 +373,13 @@ def test_adaptation_parameters_are_checked() -> None:
     with pytest.raises(ConfigError, match="adapt_steps"):
         RNNAnomalyDetector(**SMALL, adapt_steps=3).fit(series(300))
     with pytest.raises(ConfigError, match="adapt_every"):
-        RNNAnomalyDetector(**SMALL, adapt_every=0).fit(series(300))
+        RNNAnomalyDetector(**{**SMALL, "adapt_every": 0}).fit(series(300))
     with pytest.raises(ConfigError, match="adapt_rows"):  # not one window of lookback + 1 rows
-        RNNAnomalyDetector(**SMALL, adapt_every=10, adapt_rows=24).fit(series(300))
+        RNNAnomalyDetector(**{**SMALL, "adapt_every": 10, "adapt_rows": 24}).fit(series(300))
     dynamic = {**SMALL, "threshold": "dynamic"}
     dynamic.pop("k")
     with pytest.raises(ConfigError, match="dynamic"):
-        RNNAnomalyDetector(**dynamic, adapt_every=10).fit(series(300))
+        RNNAnomalyDetector(**{**dynamic, "adapt_every": 10}).fit(series(300))
 
 
 @pytest.fixture(scope="module", params=["reconstruction", "hybrid"])

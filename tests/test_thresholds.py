@@ -79,6 +79,17 @@ def test_fit_gpd_recovers_known_parameters(gamma, sigma):
     assert s == pytest.approx(sigma, rel=0.1)
 
 
+def test_fit_gpd_keeps_the_exponential_unless_the_data_reject_it():
+    rng = np.random.default_rng(5)
+    # 15 exponential excesses: a fitted shape would be noise; the likelihood-ratio test keeps gamma = 0
+    kept = [fit_gpd(rng.exponential(2.0, 15))[0] == 0.0 for _ in range(40)]
+    assert np.mean(kept) >= 0.9  # the test's level is 5 %
+    y = np.array([0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 0.2, 0.7, 1.2])  # a root exists, but no significant gain
+    assert fit_gpd(y) == (0.0, pytest.approx(y.mean()))  # the exponential's sigma is the mean excess
+    # a clearly heavy tail is not flattened: 300 excesses of a GPD with gamma 0.5
+    assert fit_gpd(gpd_sample(rng, 0.5, 1.0, 300))[0] > 0.3
+
+
 def test_fit_gpd_falls_back_to_the_exponential_when_no_root_exists():
     assert fit_gpd(np.full(20, 2.5)) == (0.0, 2.5)  # equal excesses: Grimshaw's equation has no root
 

@@ -160,11 +160,11 @@ def detect(
             help="hybrid (both errors below, the larger counts) | forecast (smoothed one-step residuals) | "
             "reconstruction (autoencoder)."
         ),
-    ] = "forecast",
+    ] = "hybrid",
     threshold: Annotated[
         str, typer.Option(help="pot | quantile | gaussian | conformal | dynamic | spot | dspot (streaming POT).")
     ] = "pot",
-    risk: Annotated[float, typer.Option(help="--threshold pot / spot / dspot: the tail probability.")] = 1e-3,
+    risk: Annotated[float, typer.Option(help="--threshold pot / spot / dspot: the tail probability.")] = 1e-4,
     spot_depth: Annotated[int, typer.Option(help="--threshold dspot: recent normal scores its level averages.")] = 50,
     q: Annotated[float, typer.Option("--q", help="--threshold quantile: the calibration quantile.")] = 0.99,
     k: Annotated[float, typer.Option("--k", help="--threshold gaussian: standard deviations above the mean.")] = 3.0,
@@ -189,14 +189,18 @@ def detect(
         Optional[int],
         typer.Option(
             help="Keep learning while scoring: every N rows, fine-tune a copy of the model on the recent "
-            "unflagged rows (also with --model; the saved model is not changed)."
+            "unflagged rows (also with --model; the saved model is not changed). 0: off."
         ),
-    ] = None,
+    ] = 512,
     adapt_rows: Annotated[int, typer.Option(help="--adapt-every: the recent rows a fine-tune learns from.")] = 512,
     adapt_steps: Annotated[int, typer.Option(help="--adapt-every: optimizer steps per fine-tune.")] = 5,
     combine: Annotated[
-        str, typer.Option(help="--method reconstruction / hybrid: mean | max over covering windows.")
-    ] = "mean",
+        str,
+        typer.Option(
+            help="--method reconstruction / hybrid: a row's error from the window ending at it (last: "
+            "causal) or the mean | max over every window covering it."
+        ),
+    ] = "last",
     smoothing: Annotated[int, typer.Option(help="--method forecast / hybrid: EWMA span of the residuals.")] = 10,
     lookback: Lookback = 64,
     cell: Cell = "lstm",
@@ -213,9 +217,12 @@ def detect(
     clip_grad_norm: ClipGradNorm = 1.0,
     val: Val = "0.2",
     calibration_folds: Annotated[
-        Optional[int],
-        typer.Option(help="Calibrate on out-of-sample errors of all fit rows: K chronological folds (K extra fits)."),
-    ] = None,
+        str,
+        typer.Option(
+            help="Calibrate on out-of-sample errors of all fit rows: K chronological folds (K extra fits); "
+            "auto: 5 when the val part has fewer than 2,000 rows; none: the val part only."
+        ),
+    ] = "auto",
     device: Device = "auto",
     precision: Precision = "auto",
     random_state: Seed = 0,
@@ -291,8 +298,8 @@ def _check_options(given: dict[str, Any]) -> None:
     for option in ("output", "plot", "out"):
         refuse_existing(given[option], given["force"], f"--{option}")
     model, stdin = given["model"], str(given["data"]) == "-"
-    if given["adapt_every"] is None:
-        refuse_unused(detect, ADAPT_OPTIONS[1:], "without --adapt-every", given, "pass --adapt-every N, or drop it")
+    if not given["adapt_every"]:
+        refuse_unused(detect, ADAPT_OPTIONS[1:], "with --adapt-every 0", given, "pass --adapt-every N, or drop it")
     if model is not None:
         fit_only = [n for n in estimator_params(RNNAnomalyDetector, given) if n not in SCORING_OPTIONS]
         refuse_unused(
@@ -315,7 +322,8 @@ def _load(model: str, tracking_uri: str | None, given: dict[str, Any]) -> Any:
     from tsrnn.estimators import RNNAnomalyDetector
     from tsrnn.pyfunc import load_ref
 
-    det = load_ref(model, tracking_uri, RNNAnomalyDetector).set_params(**{n: given[n] for n in SCORING_OPTIONS})
+    scoring = estimator_params(RNNAnomalyDetector, {n: given[n] for n in SCORING_OPTIONS})
+    det = load_ref(model, tracking_uri, RNNAnomalyDetector).set_params(**scoring)
     det._check_adapt()  # refused before any row is read
     return det
 

@@ -121,27 +121,36 @@ def quantile_list(text: str | None) -> list[float] | None:
         ) from e
 
 
-def segment_length(text: str) -> int | str | None:
-    """'24' -> 24, 'auto' -> 'auto', 'none' -> None (one row per recurrent step)."""
-    if text.strip().lower() in ("auto", "none"):
-        return None if text.strip().lower() == "none" else "auto"
-    try:
-        return int(text)
-    except ValueError as e:
-        raise ConfigError(
-            f"--segment-length {text!r} is neither a number of rows, 'auto' nor 'none'",
-            "e.g. --segment-length 24 for hourly data, auto (from the data's frequency) or none (per-step)",
-        ) from e
+def count_auto_none(flag: str, example: str) -> Any:
+    """A converter of an option's text: '24' -> 24, 'auto' -> 'auto', 'none' -> None."""
+
+    def convert(text: str) -> int | str | None:
+        word = text.strip().lower()
+        if word in ("auto", "none"):
+            return None if word == "none" else "auto"
+        try:
+            return int(text)
+        except ValueError as e:
+            raise ConfigError(f"{flag} {text!r} is neither a whole number, 'auto' nor 'none'", example) from e
+
+    return convert
+
+
+segment_length = count_auto_none(
+    "--segment-length", "e.g. --segment-length 24 for hourly data, auto (from the data's frequency) or none (per-step)"
+)
 
 
 # command-line value -> estimator parameter, where they differ
 _CONVERT = {
     "patience": lambda v: v or None,  # 0: off
     "clip_grad_norm": lambda v: v or None,
+    "adapt_every": lambda v: v or None,  # 0: no adaptation
     "val": split_size,
     "test": split_size,
     "quantiles": quantile_list,
     "segment_length": segment_length,
+    "calibration_folds": count_auto_none("--calibration-folds", "e.g. --calibration-folds 5, auto or none"),
     "target": lambda v: v or None,  # an empty repeatable option: none given
     "covariates": lambda v: v or None,
     "exclude": lambda v: v or None,

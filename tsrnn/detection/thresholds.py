@@ -40,6 +40,8 @@ from tsrnn.errors import ConfigError
 
 THRESHOLDS = ("quantile", "gaussian", "dynamic", "pot", "conformal")
 MIN_EXCESSES = 10  # POT needs at least this many calibration scores above its initial threshold
+GPD_MIN_EXCESSES = 50  # fewer excesses: the exponential tail (the shape's standard error is about 1/sqrt(N))
+LR_CRITICAL = 3.841458820694124  # chi-square(1) 95 % quantile: the likelihood-ratio test of gamma = 0
 MAX_CANDIDATES = 10_000  # dynamic: more z values than this is certainly a typo in z_range / z_step
 
 
@@ -108,11 +110,14 @@ def fit_gpd(excesses: np.ndarray) -> tuple[float, float]:
     With ``x = gamma / sigma`` the likelihood equations reduce to ``u(x) v(x) = 1``, where
     ``u = mean(1 / (1 + x y))`` and ``v = 1 + mean(log(1 + x y))``, and then ``gamma = v - 1``,
     ``sigma = gamma / x``. Roots lie in ``(-1 / max y, 0)`` or ``x > 0``; they are bracketed on a
-    log-spaced grid of each side (on excesses scaled to mean 1) and refined by bisection. Every
-    root and the exponential fit (gamma = 0, sigma = mean) are candidates; the one with the
-    highest likelihood wins. The exponential is what remains when no root exists: equal excesses,
-    or a tail so short (gamma <= -1) that the likelihood has no interior maximum; it then
-    overstates the tail, so a POT threshold errs towards fewer alarms.
+    log-spaced grid of each side (on excesses scaled to mean 1) and refined by bisection. The
+    exponential fit (gamma = 0, sigma = mean) is the default: a root with a higher likelihood
+    replaces it only where the likelihood-ratio test of gamma = 0 rejects it at the 5 % level
+    (twice the log-likelihood gain above 3.84, the chi-square(1) quantile). With a few dozen
+    excesses the shape is hard to estimate, and a shape fitted to noise moves an extrapolated
+    threshold far; the exponential is also what remains when no root exists: equal excesses, or a tail so short
+    (gamma <= -1) that the likelihood has no interior maximum, where it overstates the tail, so
+    a POT threshold errs towards fewer alarms.
     """
     y = np.asarray(excesses, dtype=np.float64)
     if y.ndim != 1 or y.size < 2:
@@ -130,7 +135,8 @@ def fit_gpd(excesses: np.ndarray) -> tuple[float, float]:
     n_grid = 200
     f = np.concatenate([np.geomspace(1e-6, 0.5, n_grid), 1.0 - np.geomspace(0.5, 1e-9, n_grid)[1:]])
     grids = [np.geomspace(1e-6, 1e8, 2 * n_grid), -f / float(y.max())]  # positive side, negative side
-    best_gamma, best_sigma, best_ll = 0.0, 1.0, -1.0  # exponential: log-likelihood / N = -(log 1 + 1)
+    exponential_ll = -1.0  # log-likelihood / N of the exponential fit: -(log 1 + 1)
+    best_gamma, best_sigma, best_ll = 0.0, 1.0, exponential_ll + LR_CRITICAL / (2 * y.size)
     for grid in grids:
         w = np.array([_grimshaw_w(float(x), y) for x in grid])
         for i in np.flatnonzero(np.sign(w[:-1]) * np.sign(w[1:]) < 0):
@@ -158,7 +164,10 @@ def _pot(calibration: np.ndarray, risk: float, init_quantile: float) -> float:
     """Peaks over threshold. When ``init_quantile`` leaves fewer than MIN_EXCESSES peaks (a small
     calibration set), the initial threshold is lowered until MIN_EXCESSES + 2 scores exceed it,
     as long as there are at least POT_MIN_SCORES scores. With fewer scores, or too few distinct
-    peaks, no tail can be fitted: a normal tail with the same ``risk`` stands in, with a warning."""
+    peaks, no tail can be fitted: a normal tail with the same ``risk`` stands in, with a warning.
+    With fewer than GPD_MIN_EXCESSES peaks the tail is exponential (the GPD with gamma = 0): a
+    shape estimated from a few dozen peaks has a standard error near 1/sqrt(N), and a shape of
+    +0.5 fitted to noise puts a 1e-4 threshold about ten times too far out."""
     n = calibration.size
     if n * (1.0 - init_quantile) < MIN_EXCESSES + 2 and n >= POT_MIN_SCORES:
         init_quantile = 1.0 - (MIN_EXCESSES + 2) / n
@@ -179,7 +188,7 @@ def _pot(calibration: np.ndarray, risk: float, init_quantile: float) -> float:
             f"threshold ({excess.size / n:.3g}); POT only extrapolates further into the tail",
             "use a smaller risk, a higher init_quantile, or the quantile threshold",
         )
-    gamma, sigma = fit_gpd(excess)
+    gamma, sigma = fit_gpd(excess) if excess.size >= GPD_MIN_EXCESSES else (0.0, float(excess.mean()))
     if gamma == 0.0:
         return t - sigma * math.log(ratio)
     return t + sigma / gamma * math.expm1(-gamma * math.log(ratio))  # (ratio^-gamma - 1), accurate as gamma -> 0

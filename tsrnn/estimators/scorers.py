@@ -52,6 +52,7 @@ class ForecastScorer:
 
     name: ClassVar[str] = "forecast"
     params: ClassVar[tuple[str, ...]] = ("smoothing",)  # detector parameters only this method uses
+    errors_per_channel: ClassVar[int] = 1  # row errors are (n, errors_per_channel * C)
 
     def __init__(self, lookback: int, smoothing: int) -> None:
         self.lookback = lookback
@@ -132,6 +133,7 @@ class ReconstructionScorer:
 
     name: ClassVar[str] = "reconstruction"
     params: ClassVar[tuple[str, ...]] = ("combine",)
+    errors_per_channel: ClassVar[int] = 1
 
     def __init__(self, lookback: int, combine: str) -> None:
         self.lookback = check_int("lookback", lookback, 2, hint="the autoencoder needs windows of at least 2 rows")
@@ -242,6 +244,7 @@ class HybridScorer:
 
     name: ClassVar[str] = "hybrid"
     params: ClassVar[tuple[str, ...]] = ("smoothing", "combine")
+    errors_per_channel: ClassVar[int] = 2
 
     def __init__(self, lookback: int, smoothing: int, combine: str) -> None:
         self.lookback = lookback
