@@ -1,13 +1,14 @@
 """``RNNAnomalyDetector``: anomaly scores, flags and events from recurrent models.
 
-    det = RNNAnomalyDetector(lookback=64).fit(normal_df)   # the last part is held out for calibration
+    det = RNNAnomalyDetector(lookback=64).fit(normal_df)   # calibrated on cross-fitted errors of the fit rows
     det.score_samples(df)     # one score per row of df (standardised: 0 is typical)
     det.predict(df)           # one 0/1 flag per row
     det.detect_events(df)     # start, end, peak, channels most responsible
     det.update(new_rows)      # streaming: scores rows as they arrive, same as batch scoring
 
 The scoring method (``method``) is one of ``tsrnn.estimators.scorers.SCORERS``. Per-channel
-errors are standardised by their mean and std on the held-out calibration rows; the row score is
+errors are standardised by their mean and std on the calibration rows (out-of-sample errors of
+the fit rows, see ``calibration_folds``); the row score is
 the largest channel score (so an anomaly in one channel of many is not diluted), standardised
 again, so a threshold means the same across series and channels.
 
@@ -83,10 +84,12 @@ class RNNAnomalyDetector(RecurrentEstimator):
     """Recurrent anomaly detector for one series; see the module docstring.
 
     ``fit`` learns normal behaviour from mostly normal data; its last ``val`` part is held out
-    to stop training early and to calibrate scores and threshold. The training parameters mean
-    what they mean for ``RNNForecaster``; three defaults differ (epochs 20, batch_size 64,
-    patience 4): on SKAB they rank anomalies slightly better than the forecaster's in two thirds
-    of the fit time (bench/README.md, detect_quality, 2026-12-01).
+    to stop training early, and scores and threshold are calibrated on it or, with
+    ``calibration_folds`` (by default on short fit sets), on cross-fitted errors of every fit row.
+    The training parameters mean what they mean for ``RNNForecaster``; three defaults differ
+    (epochs 20, batch_size 64, patience 4): on SKAB they ranked anomalies slightly better than the
+    forecaster's in two thirds of the fit time (bench/README.md, detect_quality, 2026-12-01, with
+    the forecast method of the time).
 
     Parameters
     ----------
@@ -643,10 +646,11 @@ class RNNAnomalyDetector(RecurrentEstimator):
         """Score newly arrived rows (a DataFrame or CSV of consecutive rows after the previous ones).
 
         Work per row does not depend on how long the stream is: the scorer keeps only the last
-        ``lookback`` rows (and, for reconstruction, the pending errors of the last
-        ``lookback - 1`` rows). Returns the rows whose score is final: with reconstruction a
-        row is final once every window covering it has arrived (``flush()`` finalises the rest
-        at the end of a stream). The scores equal batch scoring of all rows seen. Threshold
+        ``lookback`` rows (with ``combine`` mean or max, also the pending errors of the last
+        ``lookback - 1`` rows), adaptation the last ``adapt_rows``. Returns the rows whose score
+        is final: every row at once with the default ``combine="last"`` and with
+        method="forecast"; with ``combine`` mean or max a row is final once every window
+        covering it has arrived (``flush()`` finalises the rest at the end of a stream). The scores equal batch scoring of all rows seen. Threshold
         "dynamic" needs a whole series and is refused here. With ``resample`` and
         ``duplicates``, each batch of rows is resampled or collapsed on its own: rows of one step
         (or one timestamp) must arrive in the same batch. With normalize="likelihood" the
