@@ -248,6 +248,7 @@ def test_follow_prints_flags_for_appended_rows(detector: Path, workdir: Path) ->
             ["--adapt-rows", "--adapt-every"],
         ),
         (["detect", "data.csv", "--model", "det", "--adapt-every", "-1"], ["adapt_every"]),
+        (["detect", "data.csv", "--calibration-folds", "many"], ["--calibration-folds", "auto"]),
         (["fit", "data.csv", "--task", "detect"], ["--task"]),  # fitting detectors is `tsrnn detect`'s job
         (["fit", "data.csv", "--series-embedding", "4", "--no-track"], ["series_embedding", "one series", "--id-col"]),
         (["detect", "data.csv", "--train-fraction", "1.5"], ["--train-fraction"]),

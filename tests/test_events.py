@@ -190,3 +190,17 @@ def test_pr_auc_of_a_perfect_ranking_is_one_and_of_all_ties_the_base_rate():
 def test_pr_auc_bad_arguments(scores, labels, match):
     with pytest.raises(ConfigError, match=match):
         pr_auc(scores, labels)
+
+
+def test_event_flags_are_the_rows_of_the_events_reported() -> None:
+    from tsrnn.detection.events import event_flags
+
+    flags = np.array([0, 1, 0, 1, 1, 0, 0, 0, 1, 0], dtype=bool)
+    assert event_flags(flags).tolist() == flags.tolist()  # nothing merged, nothing dropped
+    merged = event_flags(flags, merge_gap=1)  # the gap of one row joins the first two runs
+    assert merged.tolist() == [0, 1, 1, 1, 1, 0, 0, 0, 1, 0]
+    kept = event_flags(flags, merge_gap=1, min_length=2)  # the lone last flag is no event
+    assert kept.tolist() == [0, 1, 1, 1, 1, 0, 0, 0, 0, 0]
+    truth = np.zeros(10, bool)
+    truth[1] = True
+    assert event_metrics(kept, truth)["precision"] == 1.0 and event_metrics(flags, truth)["precision"] == 1 / 3
