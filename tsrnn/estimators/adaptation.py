@@ -9,6 +9,7 @@ anomalies are not learned. The fitted ``model_`` and the calibration never chang
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -84,7 +85,7 @@ class Adaptation:
         fine-tune's number."""
         import torch
 
-        from tsrnn.training import TrainConfig, Trainer
+        from tsrnn.training import Trainer
         from tsrnn.windows import WindowBatches, WindowIndex
 
         det, (L, H) = self.det, self.window
@@ -103,15 +104,9 @@ class Adaptation:
         device = det.device_
         values = torch.from_numpy(state.rows).to(device)
         batches = WindowBatches(values, WindowIndex(drawn.astype(np.int64), L, H), values.shape[1], size)
-        config = TrainConfig(
-            epochs=1,
-            lr=det.lr,
-            weight_decay=det.weight_decay,
-            optimizer=det.optimizer,
-            lr_schedule="none",
-            clip_grad_norm=det.clip_grad_norm,
-            device=str(device),
-            precision=det.precision if device.type == "cuda" else "fp32",
+        precision = det.precision if device.type == "cuda" else "fp32"
+        config = dataclasses.replace(  # the fit's optimizer, lr, decay and clipping; one epoch, no schedule
+            det._train_config(), epochs=1, lr_schedule="none", device=str(device), precision=precision, seed=None
         )
         cuda = [device] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda):  # dropout draws its own seeded stream; the caller's is kept
