@@ -99,8 +99,9 @@ class RNNAnomalyDetector(RecurrentEstimator):
         windows covering a row; "hybrid": both, from a last-value normalised forecaster and an
         autoencoder trained side by side on the same windows, each error standardised on its own
         and the larger one counting. The forecast residual catches spikes, bursts of noise and
-        missing cycles; a level shift is forecast well after its first row, but the autoencoder
-        has seen no window like it, so it keeps scoring high for as long as it lasts.
+        missing cycles; a level shift is forecast well after its first row, while the autoencoder,
+        having seen no window like it, rebuilds it worse (with ``combine="last"`` on the shipped
+        demo, only for the shift's first rows: see README.md).
     lookback : int
         Rows per window: the forecaster's input rows, or the autoencoder's window length. Shorter
         than the forecaster's default so that short fit sets (a few hundred rows) hold windows.

@@ -4,8 +4,10 @@ Input: windows x (B, W + 1, C). The forecaster (last-value normalised, so it lea
 channel moves rather than where it is) predicts the last row from the W rows before it; the
 autoencoder (no normalisation, so it learns where normal windows lie) rebuilds the whole
 window. Their errors catch different anomalies: a spike, a burst of noise or a missing cycle
-breaks the forecast; a level shift is forecast well after its first row, but no normal window
-looks like it, so the reconstruction error stays high for as long as it lasts.
+breaks the forecast; a level shift is forecast well after its first row, while the
+autoencoder, having seen no window like it, rebuilds it worse (how long that lasts depends on how
+the detector combines windows: with its causal default only the shift's first rows score high on
+the shipped demo).
 """
 
 from __future__ import annotations
