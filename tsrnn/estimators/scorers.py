@@ -166,7 +166,7 @@ class ReconstructionScorer:
         """(n, W, C) windows -> (n, W, C) squared reconstruction errors."""
         return (model(w).float() - w) ** 2
 
-    def add_windows(
+    def _accumulate(
         self, errors_of: WindowErrors, rows: np.ndarray, starts: np.ndarray, total, count, first: int
     ) -> None:
         """Add the errors of the windows at ``starts`` of ``rows`` to the accumulators, whose row 0
@@ -186,7 +186,7 @@ class ReconstructionScorer:
         if n < W:
             raise DataError(f"{n} rows are fewer than the detector's lookback of {W}", f"pass at least {W} rows")
         total, count = empty(n, scaled.shape[1], self.combine)
-        self.add_windows(errors_of, scaled, np.arange(n - W + 1), total, count, 0)
+        self._accumulate(errors_of, scaled, np.arange(n - W + 1), total, count, 0)
         return finish(total, count, self.combine)
 
     def start_stream(self, n_channels: int, typical: np.ndarray) -> ReconstructionStream:
@@ -205,7 +205,7 @@ class ReconstructionScorer:
         fresh_total, fresh_count = empty(len(new), new.shape[1], self.combine)
         total, count = np.concatenate([state.total, fresh_total]), np.concatenate([state.count, fresh_count])
         ends = np.arange(max(W - 1, len(state.rows)), len(rows))  # each new row ends one window (once W are in)
-        self.add_windows(errors_of, rows, ends - W + 1, total, count, first)
+        self._accumulate(errors_of, rows, ends - W + 1, total, count, first)
         all_times = state.times.append(times)
         final = len(count) if self.combine == "last" else max(0, len(rows) - W + 1 - first)
         state.rows, state.times = rows[len(rows) - min(len(rows), W - 1) :], all_times[final:]
