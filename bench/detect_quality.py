@@ -303,9 +303,13 @@ def tsrnn_run(
     else:
         kw = {"method": method, "random_state": seed, **params}
         default_threshold = kw.pop("threshold", "pot")
+        # the thresholds' own parameters are applied below, to the scores (the fit would refuse them
+        # beside threshold="gaussian")
+        threshold_params = {p: kw.pop(p) for p in ("q", "k", "fpr", "risk", "spot_depth") if p in kw}
         train = train_frame if train_frame is not None else case["frame"].iloc[: case["n_train"]]
         t0 = time.perf_counter()
         det = RNNAnomalyDetector(threshold="gaussian", **kw).fit(train)  # gaussian never fails: scores only
+        det.set_params(**threshold_params)
         info["fit_s"] = time.perf_counter() - t0
         info["epochs"] = len(det.history_.epochs)
         try:  # would the detector with its own threshold have fitted?
