@@ -49,12 +49,20 @@ def ewma(x: np.ndarray, span: int, state: np.ndarray | None = None) -> tuple[np.
     (NaN out, state unchanged). ``state``: the last smoothed row of an earlier call, to continue a
     stream exactly. Returns (smoothed, last state; None while no row has been seen).
     """
+    from scipy.signal import lfilter
+
     alpha = 2.0 / (span + 1.0)
     out = np.full(x.shape, np.nan)
-    prev = None if state is None else state.copy()
-    for i in range(len(x)):
-        if np.isnan(x[i]).any():
-            continue
-        prev = x[i].copy() if prev is None else alpha * x[i] + (1 - alpha) * prev
-        out[i] = prev
-    return out, prev
+    keep = ~np.isnan(x).any(axis=1) if x.ndim == 2 else ~np.isnan(x)
+    rows = x[keep]  # the rows that move the average, in order
+    if len(rows) == 0:
+        return out, None if state is None else state.copy()
+    if state is None:  # y_0 = x_0
+        state, rows, first = rows[0], rows[1:], rows[:1]
+    else:
+        first = rows[:0]
+    # y_t = alpha x_t + (1 - alpha) y_(t-1), run by scipy's linear filter from the state
+    smooth = lfilter([alpha], [1.0, alpha - 1.0], rows, axis=0, zi=((1 - alpha) * np.asarray(state, float))[None])[0]
+    done = np.concatenate([first, smooth])
+    out[keep] = done
+    return out, done[-1].copy()

@@ -554,13 +554,12 @@ class RNNAnomalyDetector(RecurrentEstimator):
         scorer = self._scorer()
         return lambda windows: self._infer(lambda w: scorer.window_errors(module, w), windows.astype(np.float32))
 
-    def _frame(self, times: Any, errors: np.ndarray, stream: DetectorStream) -> "pd.DataFrame":
-        """Row errors -> time, ``score``, ``is_anomaly``, ``likelihood`` and ``score_<channel>``
-        columns; rows no window covers score 0 (the calibration mean), have likelihood 0.5, are
-        left out of the likelihood's windows and of a streaming threshold's learning, and are
-        never flagged. ``stream``: the states that move with the rows (continued in place)."""
-        import pandas as pd
-
+    def _rows(self, errors: np.ndarray, stream: DetectorStream) -> dict[str, np.ndarray]:
+        """Row errors -> the columns of a scored frame but the time: ``score``, ``is_anomaly``,
+        ``likelihood`` and ``score_<channel>``. Rows no window covers score 0 (the calibration
+        mean), have likelihood 0.5, are left out of the likelihood's windows and of a streaming
+        threshold's learning, and are never flagged. ``stream``: the states that move with the
+        rows (continued in place)."""
         from tsrnn.detection.likelihood import normal_cdf
         from tsrnn.detection.thresholds import apply_threshold, dynamic_threshold
 
@@ -581,17 +580,21 @@ class RNNAnomalyDetector(RecurrentEstimator):
                 flags = dynamic_threshold(score) if len(score) else np.zeros(0, bool)
             else:
                 flags = apply_threshold(score, self.threshold_)
-        out = pd.DataFrame(
-            {
-                self.time_col_: times if times is not None else pd.DatetimeIndex([]),
-                "score": score,
-                "is_anomaly": flags.astype(int),
-                "likelihood": likelihood,
-            }
-        )
-        for c, name in enumerate(self.targets_):
-            out[f"score_{name}"] = channel[:, c]
+        out = {"score": score, "is_anomaly": flags.astype(int), "likelihood": likelihood}
+        out.update({f"score_{name}": channel[:, c] for c, name in enumerate(self.targets_)})
         return out
+
+    def _table(self, times: Any, rows: list[dict[str, np.ndarray]]) -> "pd.DataFrame":
+        """Scored pieces (``_rows``, in order) and all their times -> one frame: time, ``score``,
+        ``is_anomaly``, ``likelihood`` and ``score_<channel>`` columns."""
+        import pandas as pd
+
+        columns = {k: np.concatenate([r[k] for r in rows]) if len(rows) > 1 else rows[0][k] for k in rows[0]}
+        return pd.DataFrame({self.time_col_: times if times is not None else pd.DatetimeIndex([]), **columns})
+
+    def _frame(self, times: Any, errors: np.ndarray, stream: DetectorStream) -> "pd.DataFrame":
+        """Row errors -> a scored frame (``_rows``, ``_table``)."""
+        return self._table(times, [self._rows(errors, stream)])
 
     def score_frame(self, data: Any) -> "pd.DataFrame":
         """Per row of ``data``: time, ``score``, ``is_anomaly``, ``likelihood`` and ``score_<channel>`` columns."""
@@ -605,9 +608,9 @@ class RNNAnomalyDetector(RecurrentEstimator):
                     f"pass at least {width} rows",
                 )
             stream = self._new_stream()
-            head = self._advance(stream, self._scaled(series), series.series_times(0))
-            tail = self._frame(*self._scorer().flush(stream.scorer), stream)
-            return _concat([head, tail])
+            times, rows = self._advance(stream, self._scaled(series), series.series_times(0))
+            end_times, errors = self._scorer().flush(stream.scorer)
+            return self._table(_append(times, end_times), [*rows, self._rows(errors, stream)])
         errors = self._scorer().row_errors(self._errors_of(self.model_), self._scaled(series), self.err_mean_)
         return self._frame(series.series_times(0), errors, self._new_stream())
 
@@ -666,26 +669,29 @@ class RNNAnomalyDetector(RecurrentEstimator):
         series = self.load_data(rows)
         if self._stream is None:
             self._stream = self._new_stream()
-        return self._advance(self._stream, self._scaled(series), series.series_times(0))
+        return self._table(*self._advance(self._stream, self._scaled(series), series.series_times(0)))
 
-    def _advance(self, stream: DetectorStream, scaled: np.ndarray, times: Any) -> "pd.DataFrame":
-        """Score newly arrived scaled rows in ``stream`` (continued in place); with adaptation, in
-        pieces that end where ``adapt_every`` rows are complete, fine-tuning after each, so the
-        result does not depend on how the rows were cut into chunks."""
+    def _advance(self, stream: DetectorStream, scaled: np.ndarray, times: Any) -> tuple[Any, list[dict]]:
+        """Score newly arrived scaled rows in ``stream`` (continued in place): (the times of the
+        rows made final, their scored pieces for ``_table``). With adaptation, in pieces that end
+        where ``adapt_every`` rows are complete, fine-tuning after each, so the result does not
+        depend on how the rows were cut into chunks."""
         scorer = self._scorer()
         adapt = self._check_adapt() if stream.adapt is not None else None
         if adapt is None:
-            return self._frame(*scorer.update(stream.scorer, self._errors_of(self.model_), scaled, times), stream)
-        frames, lo = [], 0
+            out_times, errors = scorer.update(stream.scorer, self._errors_of(self.model_), scaled, times)
+            return out_times, [self._rows(errors, stream)]
+        all_times, pieces, lo = [], [], 0
         while True:
             hi = min(len(scaled), lo + adapt.due(stream.adapt))
             errors_of = self._errors_of(stream.adapt.module)
-            frame = self._frame(*scorer.update(stream.scorer, errors_of, scaled[lo:hi], times[lo:hi]), stream)
-            frames.append(frame)
-            adapt.scored(stream.adapt, scaled[lo:hi], frame["is_anomaly"].to_numpy().astype(bool))
+            out_times, errors = scorer.update(stream.scorer, errors_of, scaled[lo:hi], times[lo:hi])
+            all_times.append(out_times)
+            pieces.append(self._rows(errors, stream))
+            adapt.scored(stream.adapt, scaled[lo:hi], pieces[-1]["is_anomaly"].astype(bool))
             lo = hi
             if lo >= len(scaled):
-                return _concat(frames)
+                return _append(*all_times), pieces
 
     def flush(self) -> "pd.DataFrame":
         """End a stream: score the rows still waiting for windows that will never come."""
@@ -717,9 +723,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
         self._stream = None
 
 
-def _concat(frames: list["pd.DataFrame"]) -> "pd.DataFrame":
-    """Scored pieces one after another (empty pieces left out, unless all are)."""
-    import pandas as pd
-
-    kept = [f for f in frames if len(f)] or frames[:1]
-    return kept[0] if len(kept) == 1 else pd.concat(kept, ignore_index=True)
+def _append(*times: Any) -> Any:
+    """Times of scored pieces one after another (None: a piece that made no row final)."""
+    kept = [t for t in times if t is not None]
+    return kept[0].append(kept[1:]) if len(kept) > 1 else (kept[0] if kept else None)
