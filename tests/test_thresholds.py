@@ -358,3 +358,24 @@ def test_dynamic_threshold_bad_parameters_are_named(kw, name):
 def test_dynamic_threshold_rejects_nan_scores():
     with pytest.raises(ConfigError, match="scores holds 1 NaN/inf"):
         dynamic_threshold(np.array([1.0, np.nan, 2.0]))
+
+
+@pytest.mark.parametrize(
+    "n, peaks",
+    [(100, 12), (200, 20), (686, 30), (2000, None), (59, None)],  # None: init_quantile as given
+)
+def test_pot_tail_starts_low_enough_to_leave_enough_peaks(n, peaks):
+    """Up to 30 peaks (10 % of a small set, at least 12); a large set keeps 0.98; below 60 scores no lowering."""
+    from tsrnn.detection.thresholds import tail_start
+
+    q = tail_start(n, 0.98, 60)
+    if peaks is None:
+        assert q == 0.98
+    else:
+        assert n * (1 - q) == pytest.approx(peaks)
+    cal = np.random.default_rng(n).exponential(size=n)
+    if n >= 60:  # POT starts its tail there: its threshold is the exponential tail over that quantile
+        t = np.quantile(cal, q)
+        excess = cal[cal > t] - t
+        expected = t - excess.mean() * math.log(1e-4 * n / excess.size)
+        assert fit_threshold("pot", cal, risk=1e-4) == pytest.approx(expected, rel=1e-9)

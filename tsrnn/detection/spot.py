@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tsrnn.checks import check_int, check_optional_int
-from tsrnn.detection.thresholds import MIN_EXCESSES, _normal_quantile, _open_unit, _warn
+from tsrnn.detection.thresholds import MIN_EXCESSES, _normal_quantile, _open_unit, _warn, tail_start
 
 
 @dataclass
@@ -72,10 +72,7 @@ class Spot:
             recent.extend(float(v) for v in cal[-self.depth :])
             cal = cal[d:] - means
         n = len(cal)
-        if n * (1.0 - self.init_quantile) < MIN_EXCESSES + 2 and n >= 5 * MIN_EXCESSES:
-            t = float(np.quantile(cal, 1.0 - (MIN_EXCESSES + 2) / n))
-        else:
-            t = float(np.quantile(cal, self.init_quantile)) if n else 0.0
+        t = float(np.quantile(cal, tail_start(n, self.init_quantile, 5 * MIN_EXCESSES))) if n else 0.0
         peaks = deque((float(v) for v in cal[cal > t] - t), maxlen=self.max_peaks)
         state = SpotState(t, peaks, float(n), math.inf, recent, float(sum(recent)))
         state.peak_sum, state.peak_sq = float(sum(peaks)), float(sum(v * v for v in peaks))
