@@ -367,6 +367,7 @@ def stream_run(case: dict, params: dict, seed: int, merge_gap: int) -> tuple[dic
         "fit_s": time.perf_counter() - t0,
         "epochs": len(det.history_.epochs),
         "n_cal": len(det.calibration_scores_),
+        "threshold": det.threshold_,
     }
     context = min(n, 2 * det.lookback)  # fit rows given first, so that the first later row has its window
     rest = case["frame"].iloc[n - context :]

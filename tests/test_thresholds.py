@@ -368,7 +368,7 @@ def test_pot_tail_starts_low_enough_to_leave_enough_peaks(n, peaks):
     """Up to 30 peaks (10 % of a small set, at least 12); a large set keeps 0.98; below 60 scores no lowering."""
     from tsrnn.detection.thresholds import tail_start
 
-    q = tail_start(n, 0.98, 60)
+    q = tail_start(n, 0.98)
     if peaks is None:
         assert q == 0.98
     else:

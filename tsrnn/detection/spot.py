@@ -72,7 +72,7 @@ class Spot:
             recent.extend(float(v) for v in cal[-self.depth :])
             cal = cal[d:] - means
         n = len(cal)
-        t = float(np.quantile(cal, tail_start(n, self.init_quantile, 5 * MIN_EXCESSES))) if n else 0.0
+        t = float(np.quantile(cal, tail_start(n, self.init_quantile))) if n else 0.0
         peaks = deque((float(v) for v in cal[cal > t] - t), maxlen=self.max_peaks)
         state = SpotState(t, peaks, float(n), math.inf, recent, float(sum(recent)))
         state.peak_sum, state.peak_sq = float(sum(peaks)), float(sum(v * v for v in peaks))

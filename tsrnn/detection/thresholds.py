@@ -161,20 +161,20 @@ def fit_gpd(excesses: np.ndarray) -> tuple[float, float]:
 POT_MIN_SCORES = 60  # below this, a tail fit is guesswork: a normal tail stands in (with a warning)
 
 
-def tail_start(n: int, init_quantile: float, min_scores: int) -> float:
-    """The quantile of ``n`` calibration scores where a POT tail starts: ``init_quantile``, lowered
-    on a small set (of at least ``min_scores``) so that ``TAIL_PEAKS`` peaks lie above it (10 % of
-    the scores when that is fewer, but never fewer than MIN_EXCESSES + 2).
+def tail_start(n: int, init_quantile: float) -> float:
+    """The quantile of ``n`` calibration scores where a POT or SPOT tail starts: ``init_quantile``,
+    lowered on a small set (of at least POT_MIN_SCORES) so that ``TAIL_PEAKS`` peaks lie above it
+    (10 % of the scores when that is fewer, but never fewer than MIN_EXCESSES + 2).
 
     Why: the tail's scale is estimated from the peaks' mean, with a relative standard error near
-    1/sqrt(peaks), and a 1e-4 threshold lies about five scales above the initial threshold, so the
-    14 peaks that 0.98 leaves of 686 scores move it by about 1.4 (in score units) from noise
-    alone; 30 peaks halve that variance. With the default detector it took the streamed drift
+    1/sqrt(peaks), and a 1e-4 threshold lies about five scales above the initial threshold: with
+    the 14 peaks that 0.98 leaves of 686 scores, that distance is uncertain by about a quarter
+    (1/sqrt(14)); 30 peaks halve its variance. With the default detector it took the streamed drift
     suite's event F1 from 0.650 to 0.791, and SKAB's leaderboard F1 from 0.765 to 0.771 at the
     same false-alarm rate (bench/README.md).
     """
     want = min(TAIL_PEAKS, max(MIN_EXCESSES + 2, 0.1 * n))
-    if n * (1.0 - init_quantile) < want and n >= min_scores:
+    if n * (1.0 - init_quantile) < want and n >= POT_MIN_SCORES:
         return 1.0 - want / n
     return init_quantile
 
@@ -187,7 +187,7 @@ def _pot(calibration: np.ndarray, risk: float, init_quantile: float) -> float:
     shape estimated from a few dozen peaks has a standard error near 1/sqrt(N), and a shape of
     +0.5 fitted to noise puts a 1e-4 threshold about ten times too far out."""
     n = calibration.size
-    t = float(np.quantile(calibration, tail_start(n, init_quantile, POT_MIN_SCORES)))
+    t = float(np.quantile(calibration, tail_start(n, init_quantile)))
     excess = calibration[calibration > t] - t
     if excess.size < MIN_EXCESSES:
         k = _normal_quantile(1.0 - risk)
