@@ -52,6 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 L = H = 96
 
 
+VARIANTS = {"tsrnn": "tsrnn", "tsrnn_default": "tsrnn default arch."}  # result key -> table name
 PER_STEP = dict(channel_independent=False, segment_length=None, head="direct", norm="none", dropout=0.0)
 
 
@@ -79,7 +80,7 @@ def historical(model, data: Path, darts_python: str | None, threads: int) -> dic
     frame = pd.read_csv(data)
     default = ett_model(data, epochs=1, per_step=False)
     out: dict = {}
-    for key, m in (("tsrnn", model), ("tsrnn_default", default)):
+    for key, m in zip(VARIANTS, (model, default)):
         t0 = time.perf_counter()
         hf = m.historical_forecasts(frame)
         out[f"{key}_s"] = time.perf_counter() - t0
@@ -88,7 +89,6 @@ def historical(model, data: Path, darts_python: str | None, threads: int) -> dic
         out[f"{key}_params"] = sum(p.numel() for p in m.model_.parameters())
         out[f"{key}_first_origin"] = str(hf.origin.iloc[0])
         out[f"{key}_last_target"] = str(hf.date.iloc[-1])
-    tsrnn_s = out["tsrnn_s"]
     if darts_python:
         script = ROOT / "bench" / "inference_darts.py"
         r = subprocess.run(
@@ -102,8 +102,8 @@ def historical(model, data: Path, darts_python: str | None, threads: int) -> dic
         else:
             d = json.loads(r.stdout.strip().splitlines()[-1])
             out.update({f"darts_{k}": v for k, v in d.items()})
-            out["speedup"] = d["historical_forecasts_s"] / tsrnn_s
-            out["speedup_default"] = d["historical_forecasts_s"] / out["tsrnn_default_s"]
+            for key in VARIANTS:
+                out[f"{key}_speedup"] = d["historical_forecasts_s"] / out[f"{key}_s"]
     return out
 
 
@@ -292,14 +292,10 @@ def main() -> None:
 def table(r: dict) -> None:
     rows = []
     if h := r.get("historical"):
-        rows.append(("historical forecasts, tsrnn", f"{h['tsrnn_s']:.2f} s", f"{h['tsrnn_forecasts']} forecasts"))
-        rows.append(
-            (
-                "historical forecasts, tsrnn default arch.",
-                f"{h['tsrnn_default_s']:.2f} s",
-                f"{h['tsrnn_default_forecasts']} forecasts",
+        for key, name in VARIANTS.items():
+            rows.append(
+                (f"historical forecasts, {name}", f"{h[key + '_s']:.2f} s", f"{h[key + '_forecasts']} forecasts")
             )
-        )
         if "darts_historical_forecasts_s" in h:
             rows.append(
                 (
@@ -308,8 +304,8 @@ def table(r: dict) -> None:
                     f"{h['darts_forecasts']} forecasts",
                 )
             )
-            rows.append(("  tsrnn speed-up", f"{h['speedup']:.1f}x", "target >= 20x"))
-            rows.append(("  tsrnn default arch. speed-up", f"{h['speedup_default']:.1f}x", "target >= 20x"))
+            for key, name in VARIANTS.items():
+                rows.append((f"  {name} speed-up", f"{h[key + '_speedup']:.1f}x", "target >= 20x"))
     if m := r.get("many"):
         rows.append(
             (f"predict(frame) {m['series']:,} x {m['steps']:,}", f"{m['predict_frame_median_s']:.2f} s", "target < 2 s")
