@@ -63,6 +63,22 @@ def test_targets_default_to_numeric_columns_and_text_is_reported() -> None:
     assert d.values[:2, 1].tolist() == [1.0, 0.0]
 
 
+def test_nullable_and_text_columns_read_as_numbers() -> None:
+    """pandas' extension dtypes (nullable ints and booleans, Float64) and text holding numbers are
+    read as float, NA as a missing value the fill policy sees."""
+    df = frame(
+        8,
+        i=pd.array([1, 2, None, 4, 5, 6, 7, 8], dtype="Int64"),
+        f=pd.array([0.5] * 8, dtype="Float64"),
+        b=pd.array([True, False, None, True, True, False, True, False], dtype="boolean"),
+        s=[str(v) for v in range(8)],
+    )
+    with pytest.raises(DataError, match=r"column 'i' has 1 missing \(NaN\) value"):
+        load_series(df, target=["i", "f", "b", "s"])
+    d = load_series(df, target=["i", "f", "b", "s"], fill="ffill")
+    np.testing.assert_array_equal(d.values[:4], [[1, 0.5, 1, 0], [2, 0.5, 0, 1], [2, 0.5, 0, 2], [4, 0.5, 1, 3]])
+
+
 def test_covariates_come_after_targets() -> None:
     df = frame(cov=np.full(48, 7.0) + np.arange(48), a=np.arange(48.0), b=-np.arange(48.0))
     d = load_series(df, covariates=["cov"])

@@ -14,6 +14,7 @@ steps), ``fill`` (NaN, inf and gaps).
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import warnings
 from collections.abc import Sequence
@@ -306,7 +307,7 @@ def _find_time_col(df: "pd.DataFrame", name: str, time_col: str | None) -> str:
 def _parse_times(s: "pd.Series", col: str, name: str, is_file: bool) -> "pd.DatetimeIndex":
     import pandas as pd
 
-    if pd.api.types.is_datetime64_any_dtype(s):
+    if s.dtype.kind == "M" or pd.api.types.is_datetime64_any_dtype(s):  # kind first: cheap, and the common case
         parsed = s
     else:
         try:
@@ -316,7 +317,8 @@ def _parse_times(s: "pd.Series", col: str, name: str, is_file: bool) -> "pd.Date
                 f"{name}: column {col!r} holds times that cannot be read together ({e})",
                 "write every time in one format and one time zone",
             ) from e
-    bad = np.flatnonzero(parsed.isna().to_numpy())
+    index = pd.DatetimeIndex(parsed).as_unit("ns")
+    bad = np.flatnonzero(index.isna())
     if len(bad):
         vals = ", ".join(repr(str(v)) for v in s.iloc[bad[:3]])
         raise DataError(
@@ -324,7 +326,7 @@ def _parse_times(s: "pd.Series", col: str, name: str, is_file: bool) -> "pd.Date
             f"({_rows(s.index[bad], is_file)}: {vals})",
             "fix or remove those rows; times look like 2024-01-31 or 2024-01-31 13:00:00",
         )
-    return pd.DatetimeIndex(parsed).as_unit("ns")
+    return index
 
 
 def row_times(frame: "pd.DataFrame", time_col: str, name: str = "<DataFrame>") -> "pd.DatetimeIndex":
@@ -332,19 +334,20 @@ def row_times(frame: "pd.DataFrame", time_col: str, name: str = "<DataFrame>") -
     return _parse_times(frame[time_col], time_col, name, False)
 
 
-def _numeric(df: "pd.DataFrame", col: str, name: str, is_file: bool, role: str) -> "pd.Series":
-    """Column ``col`` as float64, or a DataError naming the first cells that are not numbers."""
+def _numeric(df: "pd.DataFrame", col: str, name: str, is_file: bool, role: str) -> np.ndarray:
+    """Column ``col`` as a float64 array (NaN where missing), or a DataError naming the first
+    cells that are not numbers."""
     import pandas as pd
 
     s = df[col]
-    if pd.api.types.is_bool_dtype(s):
-        return s.astype("float64")
-    if pd.api.types.is_numeric_dtype(s):
-        return s.astype("float64")
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind in "biuf":  # checked first: the common case, and cheap
+        return s.to_numpy(dtype=np.float64)
+    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):  # nullable and other extension dtypes
+        return s.to_numpy(dtype=np.float64, na_value=np.nan)
     coerced = pd.to_numeric(s, errors="coerce")
     bad = np.flatnonzero(coerced.isna().to_numpy() & s.notna().to_numpy())
     if not len(bad):  # text that holds numbers only
-        return coerced.astype("float64")
+        return coerced.to_numpy(dtype=np.float64, na_value=np.nan)
     vals = ", ".join(repr(str(v)) for v in s.iloc[bad[:3]])
     raise DataError(
         f"{name}: {role} column {col!r} holds {len(bad)} value(s) that are not numbers "
@@ -531,12 +534,11 @@ def load_series(
                 "tsrnn needs at least one column of numbers besides the time",
             )
     cols = targets + covariates
-    numeric = pd.DataFrame({c: _numeric(df, c, name, is_file, "target" if c in targets else "covariate") for c in cols})
+    vals = np.column_stack([_numeric(df, c, name, is_file, "target" if c in targets else "covariate") for c in cols])
     times = _parse_times(df[tcol], tcol, name, is_file)
     tz = str(times.tz) if times.tz is not None else None
     # a zoned index stays zoned through the checks: order and duplicates compare instants (asi8 is
     # UTC), infer_freq reads steps in local time, and messages and gaps show local times
-    numeric.index = df.index
 
     if id_col is not None:
         groups, codes = _group_codes(df[id_col])
@@ -547,8 +549,9 @@ def load_series(
         groups, sizes, order = [None], np.array([len(df)]), None
 
     # the common case, checked for all series at once, has nothing to repair or report
-    fast = _clean_regular(times, numeric, order, sizes) if offset is None and tz is None else None
+    fast = _clean_regular(times, vals, order, sizes) if offset is None and tz is None else None
     row_sets = np.split(np.arange(len(df)) if order is None else order, np.cumsum(sizes)[:-1]) if fast is None else []
+    numeric = pd.DataFrame(vals, columns=cols, index=df.index) if fast is None else None
     arrays, time_arrays, freqs = [], [], []
     for sid, rows in zip(groups, row_sets):
         t = times[rows]
@@ -701,9 +704,10 @@ def _group_codes(ids: "pd.Series") -> tuple[list[str], np.ndarray]:
 
 
 def _clean_regular(
-    times: "pd.DatetimeIndex", numeric: "pd.DataFrame", order: np.ndarray | None, sizes: np.ndarray
+    times: "pd.DatetimeIndex", vals: np.ndarray, order: np.ndarray | None, sizes: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, list[Any]] | None:
-    """(values (n_rows, C) float32, times (n_rows,) int64 ns, [step]) of every series at once, rows
+    """(values (n_rows, C) float32, times (n_rows,) int64 ns, [step]) of every series at once from
+    ``vals`` (n_rows, C) float64, rows
     grouped by series by ``order`` (None: already grouped; ``sizes``: rows per series), when there
     is nothing to sort, collapse, fill or report: every series sorted with one step (a day or less)
     and no gaps, at least 3 rows, every value finite and within float32. None otherwise: the
@@ -716,13 +720,20 @@ def _clean_regular(
     off = np.flatnonzero(steps != step)  # allowed only where one series ends and the next begins
     if not 0 < step <= 86_400_000_000_000 or not np.isin(off, np.cumsum(sizes)[:-1] - 1).all():
         return None
-    vals = numeric.to_numpy(dtype=np.float64)
     if not (vals.max() <= _FLOAT32_MAX and vals.min() >= -_FLOAT32_MAX):  # NaN, inf or beyond float32
         return None
-    first = times[: sizes[0]] if order is None else times[order[: sizes[0]]]
-    freq, _ = _step_and_gaps(first, None, "", "")  # infer_freq's name for the step, e.g. "h"
     values = np.ascontiguousarray(vals if order is None else vals[order], dtype=np.float32)
-    return values, t, [freq] * len(sizes)
+    return values, t, [_regular_freq(step)] * len(sizes)
+
+
+@functools.lru_cache(maxsize=64)
+def _regular_freq(step_ns: int) -> Any:
+    """infer_freq's offset for times (without a zone) at one fixed step of a day or less, e.g.
+    "h": a function of the step alone, so worked out once per step (a stream's every chunk asks)."""
+    import pandas as pd
+
+    grid = pd.DatetimeIndex(np.arange(3, dtype=np.int64) * step_ns + pd.Timestamp("2000-01-03").value)
+    return _step_and_gaps(grid, None, "", "")[0]
 
 
 def _collapse(t: "pd.DatetimeIndex", block: "pd.DataFrame", labels: Any, how: str) -> tuple[Any, Any, Any]:

@@ -590,7 +590,8 @@ class RNNAnomalyDetector(RecurrentEstimator):
         import pandas as pd
 
         columns = {k: np.concatenate([r[k] for r in rows]) if len(rows) > 1 else rows[0][k] for k in rows[0]}
-        return pd.DataFrame({self.time_col_: times if times is not None else pd.DatetimeIndex([]), **columns})
+        times = times if times is not None else pd.DatetimeIndex([])
+        return pd.DataFrame({self.time_col_: times, **columns}, copy=False)  # the arrays are this frame's own
 
     def _frame(self, times: Any, errors: np.ndarray, stream: DetectorStream) -> "pd.DataFrame":
         """Row errors -> a scored frame (``_rows``, ``_table``)."""
