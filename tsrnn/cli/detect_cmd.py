@@ -234,7 +234,9 @@ def detect(
     resample: Resample = None,
     agg: Agg = "mean",
     min_event_length: Annotated[int, typer.Option(help="Shortest event, in rows.")] = 1,
-    merge_gap: Annotated[int, typer.Option(help="Merge events separated by at most this many normal rows.")] = 0,
+    merge_gap: Annotated[
+        int, typer.Option(help="Merge events separated by at most this many normal rows (0: never merge).")
+    ] = 10,
     output: Annotated[
         Optional[Path],
         typer.Option("--output", "-o", help="CSV of time, score, is_anomaly, likelihood and per-channel scores."),

@@ -167,7 +167,11 @@ class RNNAnomalyDetector(RecurrentEstimator):
     min_event_length : int
         Shortest event, in rows.
     merge_gap : int
-        Events separated by at most this many normal rows are merged.
+        Events separated by at most this many normal rows are merged (default 10, the default
+        ``smoothing`` span): a smoothed score that dips under the threshold for a few rows, or
+        rises again as a change reverts, does not split one incident into several events. Row
+        flags (``is_anomaly``) are not changed. Orion's ``find_anomalies`` pads every anomalous
+        sequence for the same reason (``anomaly_padding``, 50 errors each side).
     val : float, int or str
         The held-out calibration part at the end of the fit data: a fraction, a number of rows
         or a start time. Larger than the forecaster's default because it also fits the threshold.
@@ -243,7 +247,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
         adapt_rows: int = 512,
         adapt_steps: int = 5,
         min_event_length: int = 1,
-        merge_gap: int = 0,
+        merge_gap: int = 10,
         val: float | int | str = 0.2,
         calibration_folds: int | str | None = "auto",
         scaler: str = "standard",
