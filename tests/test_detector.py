@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import copy
+import dataclasses
 import math
 
 import numpy as np
@@ -297,6 +299,53 @@ def test_streaming_thresholds_stream_as_they_score_in_batch(threshold, extra) ->
 def test_spot_depth_is_refused_unless_dspot() -> None:
     with pytest.raises(ConfigError, match="spot_depth=10 has no effect with threshold='spot'"):
         RNNAnomalyDetector(**{**SMALL, "k": 3.0, "threshold": "spot"}, spot_depth=10).fit(series(300))
+
+
+def footprint(obj) -> int:
+    """How many values a stream's state holds: array elements, queue and index lengths, summed
+    over its dataclasses, tuples and lists (the networks' weights are a fixed size and left out)."""
+    if isinstance(obj, torch.nn.Module) or obj is None or isinstance(obj, (int, float, str)):
+        return 0
+    if isinstance(obj, np.ndarray):
+        return obj.size
+    if isinstance(obj, (pd.Index, collections.deque)):
+        return len(obj) + sum(footprint(v) for v in obj if isinstance(v, np.ndarray))
+    if isinstance(obj, (tuple, list)):
+        return sum(footprint(v) for v in obj)
+    if dataclasses.is_dataclass(obj):
+        return sum(footprint(getattr(obj, f.name)) for f in dataclasses.fields(obj))
+    return sum(footprint(v) for v in vars(obj).values())
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"normalize": "likelihood", "likelihood_window": 200, "likelihood_eps": 1e-3},
+        {"threshold": "dspot", "spot_depth": 30, "risk": 1e-2},
+        {"adapt_every": 100, "adapt_rows": 120, "adapt_steps": 1},
+    ],
+    ids=["plain", "likelihood", "dspot", "adapting"],
+)
+def test_stream_state_stays_bounded(fitted: RNNAnomalyDetector, extra) -> None:
+    """Memory flat in the stream's length: the state after 2,000 more rows holds as much as after
+    1,000. DSPOT's peaks are the exception until there are ``max_peaks`` of them (about 2 % of the
+    rows are peaks: its bound is tested in test_spot.py), so they are counted apart."""
+    det = copy.copy(fitted)
+    det._stream = None
+    det.set_params(**extra)
+    df = series(3000, seed=4)
+    sizes = []
+    for i in range(0, len(df), 100):
+        det.update(df.iloc[i : i + 100])
+        if i + 100 in (1000, 3000):
+            peaks = 0
+            if det._stream.spot is not None:
+                spot, state = det._stream.spot
+                peaks = len(state.peaks)
+                assert peaks <= spot.max_peaks
+            sizes.append(footprint(det._stream) - peaks)
+    assert sizes[0] > 0 and sizes[1] == sizes[0], sizes
 
 
 # ---------------------------------------------------------------- adaptation while streaming
