@@ -423,8 +423,9 @@ def test_adaptation_parameters_are_checked() -> None:
         RNNAnomalyDetector(**SMALL, adapt_steps=3).fit(series(300))
     with pytest.raises(ConfigError, match="adapt_every"):
         RNNAnomalyDetector(**{**SMALL, "adapt_every": 0}).fit(series(300))
-    with pytest.raises(ConfigError, match="adapt_rows"):  # not one window of lookback + 1 rows
+    with pytest.raises(ConfigError, match="adapt_rows must be at least 25") as e:  # not one window of lookback + 1
         RNNAnomalyDetector(**{**SMALL, "adapt_every": 10, "adapt_rows": 24}).fit(series(300))
+    assert "one window of 25 rows" in e.value.hint and "--adapt-every 0" in e.value.hint
     dynamic = {**SMALL, "threshold": "dynamic"}
     dynamic.pop("k")
     with pytest.raises(ConfigError, match="dynamic"):

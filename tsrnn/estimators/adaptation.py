@@ -50,7 +50,8 @@ class Adaptation:
             "adapt_rows",
             det.adapt_rows,
             sum(self.window),
-            hint="a fine-tune needs at least one window of rows (lookback, +1 with method forecast or hybrid)",
+            hint=f"a fine-tune needs one window of {sum(self.window)} rows: raise adapt_rows to that or more, "
+            "shorten the lookback, or turn adaptation off (adapt_every=None; --adapt-every 0)",
         )
         self.steps = check_int("adapt_steps", det.adapt_steps, 1)
         if det.threshold == "dynamic" and det.normalize == "none":
