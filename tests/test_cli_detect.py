@@ -252,6 +252,7 @@ def test_follow_prints_flags_for_appended_rows(detector: Path, workdir: Path) ->
         (["fit", "data.csv", "--task", "detect"], ["--task"]),  # fitting detectors is `tsrnn detect`'s job
         (["fit", "data.csv", "--series-embedding", "4", "--no-track"], ["series_embedding", "one series", "--id-col"]),
         (["detect", "data.csv", "--train-fraction", "1.5"], ["--train-fraction"]),
+        (["detect", "data.csv", "--train-fraction", "0.0001"], ["--train-fraction 0.0001", "leaves no row to fit on"]),
         (["detect", "data.csv", "--train-until", "1999-01-01"], ["no rows before"]),
     ],
 )

@@ -91,6 +91,11 @@ def split_training(
     if not 0 < train_fraction <= 1:
         raise ConfigError(f"--train-fraction must be in (0, 1], got {train_fraction}", "e.g. --train-fraction 0.5")
     train = frame.iloc[: int(len(frame) * train_fraction)]
+    if len(train) == 0:
+        raise DataError(
+            f"{name}: --train-fraction {train_fraction} of its {len(frame)} row(s) leaves no row to fit on",
+            "pass a file with more rows, a larger --train-fraction, or a saved detector with --model DIR",
+        )
     train.attrs["source"] = name  # messages and the run's data.source name the file, not "<DataFrame>"
     return frame, train
 
