@@ -79,6 +79,21 @@ def test_nullable_and_text_columns_read_as_numbers() -> None:
     np.testing.assert_array_equal(d.values[:4], [[1, 0.5, 1, 0], [2, 0.5, 0, 1], [2, 0.5, 0, 2], [4, 0.5, 1, 3]])
 
 
+def test_decimal_commas_in_a_semicolon_file_are_numbers(tmp_path) -> None:
+    """A spreadsheet's European CSV (";" between fields, "," before the decimals) reads as numbers,
+    whole numbers and exponents mixed in; a comma-separated file is read as it is."""
+    rows = [f"2024-01-01 {h:02d}:00;{h},5;{'-0,25' if h % 2 else h};1e{h % 3}" for h in range(24)]
+    path = tmp_path / "euro.csv"
+    path.write_text("time;load;temp;flow\n" + "\n".join(rows) + "\n")
+    d = load_series(path)
+    assert d.targets == ("load", "temp", "flow")
+    np.testing.assert_allclose(d.values[:3], [[0.5, 0, 1], [1.5, -0.25, 10], [2.5, 2, 100]])
+    quoted = tmp_path / "quoted.csv"  # a comma inside a quoted field of a comma-separated file is text
+    quoted.write_text("time,load,note\n" + "".join(f'2024-01-01 {h:02d}:00,{h},"1,5"\n' for h in range(24)))
+    d = load_series(quoted)
+    assert d.targets == ("load",)
+
+
 def test_covariates_come_after_targets() -> None:
     df = frame(cov=np.full(48, 7.0) + np.arange(48), a=np.arange(48.0), b=-np.arange(48.0))
     d = load_series(df, covariates=["cov"])

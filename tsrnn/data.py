@@ -172,7 +172,9 @@ def from_arrays(
 
 
 def read_frame(source: "str | Path | pd.DataFrame", sep: str | None = None) -> tuple["pd.DataFrame", str, bool]:
-    """Read ``source`` into a DataFrame. Returns (frame, display name, is_file)."""
+    """Read ``source`` into a DataFrame. Returns (frame, display name, is_file). ``sep`` is found
+    from the header when None; in a file not separated by ``,``, text columns of numbers with a
+    decimal comma ("1,5") are read as numbers."""
     import pandas as pd
 
     if isinstance(source, pd.DataFrame):  # attrs["source"]: the file a frame was read from
@@ -224,7 +226,28 @@ def read_frame(source: "str | Path | pd.DataFrame", sep: str | None = None) -> t
     except pd.errors.EmptyDataError as e:
         raise DataError(f"{name} has no columns", "the first line must name the columns") from e
     df.columns = [str(c).strip() for c in df.columns]
+    if sep != "," and _decimal_commas(df):  # "1,5" in a ;-separated file: a decimal comma
+        df = pd.read_csv(path, sep=sep, encoding="utf-8-sig", skipinitialspace=True, decimal=",")
+        df.columns = [str(c).strip() for c in df.columns]
     return df, name, True
+
+
+_DECIMAL_COMMA = r"^\s*[+-]?\d*,\d+(?:[eE][+-]?\d+)?\s*$"
+
+
+def _decimal_commas(df: "pd.DataFrame") -> bool:
+    """Whether some text column holds only numbers written with a decimal comma (as spreadsheets
+    in much of Europe save them, with ``;`` between fields)."""
+    import pandas as pd
+
+    for c in df.columns:
+        col = df[c]
+        if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
+            values = col.dropna().astype(str)
+            comma = values.str.match(_DECIMAL_COMMA)
+            if comma.any() and (comma | values.str.match(r"^\s*[+-]?\d+\s*$")).all():  # whole numbers may mix in
+                return True
+    return False
 
 
 def _rows(index: Sequence[Any], is_file: bool) -> str:
