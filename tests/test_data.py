@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tsrnn.data import AGGREGATIONS, DUPLICATE_POLICIES, FILL_POLICIES, describe, from_arrays, load_series
+from tsrnn.data import AGGREGATIONS, DUPLICATE_POLICIES, FILL_POLICIES, _date_order, describe, from_arrays, load_series
 from tsrnn.errors import ConfigError, DataError
 
 
@@ -92,6 +92,51 @@ def test_decimal_commas_in_a_semicolon_file_are_numbers(tmp_path) -> None:
     quoted.write_text("time,load,note\n" + "".join(f'2024-01-01 {h:02d}:00,{h},"1,5"\n' for h in range(24)))
     d = load_series(quoted)
     assert d.targets == ("load",)
+
+
+@pytest.mark.parametrize("fmt", ["%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y %H:%M", "%d-%m-%y"])
+def test_dates_with_the_year_last_are_read_one_way_for_every_row(fmt: str) -> None:
+    """Read one by one, 01/02/2024 would be month first and 13/02/2024 day first in one column;
+    a field above 12 decides the order for every row."""
+    t = pd.date_range("2024-01-01", periods=40, freq="D")
+    d = load_series(pd.DataFrame({"time": t.strftime(fmt), "load": np.arange(40.0)}))
+    assert d.freq == "D" and d.series_times(0).equals(pd.DatetimeIndex(t))
+    assert not d.report.warnings
+
+
+def test_dates_that_could_be_either_way_are_read_month_first_with_a_warning() -> None:
+    t = pd.date_range("2024-01-01", periods=10, freq="D")  # 01/01/2024 .. 10/01/2024: day or month first?
+    d = load_series(pd.DataFrame({"time": t.strftime("%d/%m/%Y"), "load": np.arange(10.0)}))
+    assert d.series_times(0)[1] == pd.Timestamp("2024-02-01")
+    assert any("could have the day or the month first" in w and "2024-01-31" in w for w in d.report.warnings)
+    # where only the day-first reading is in time order (5 Jan, 3 Feb, 1 Mar), it is the one
+    assert _date_order(pd.Series(["05/01/2024", "03/02/2024", "01/03/2024"])) == (True, False)
+
+
+def test_day_first_and_month_first_dates_mixed_are_refused() -> None:
+    df = pd.DataFrame({"time": ["13/01/2024", "01/14/2024", "15/01/2024"], "load": [1.0, 2, 3]})
+    with pytest.raises(DataError, match="some dates have the day first and some the month first"):
+        load_series(df, time_col="time")
+
+
+@pytest.mark.parametrize("unit,scale", [("s", 1), ("ms", 10**3), ("ns", 10**9)])
+def test_unix_times_in_a_time_named_column_are_times(unit: str, scale: int) -> None:
+    t = pd.date_range("2024-01-01", periods=48, freq="h")
+    seconds = (t - pd.Timestamp("1970-01-01")) // pd.Timedelta("1s")
+    d = load_series(pd.DataFrame({"timestamp": np.asarray(seconds) * scale, "load": np.arange(48.0)}))
+    assert d.time_col == "timestamp" and d.targets == ("load",) and d.freq == "h" and d.tz == "UTC"
+    assert d.series_times(0)[0] == pd.Timestamp("2024-01-01", tz="UTC")
+    plain = pd.DataFrame({"time": np.arange(48), "load": np.arange(48.0)})  # small numbers are no Unix times
+    with pytest.raises(DataError, match="no column of dates or times"):
+        load_series(plain)
+
+
+def test_a_spreadsheet_is_refused_with_how_to_export_it(tmp_path) -> None:
+    path = tmp_path / "sheet.xlsx"
+    path.write_bytes(b"PK\x03\x04\x14\x00\x00\x00")
+    with pytest.raises(DataError, match="sheet.xlsx is a spreadsheet") as e:
+        load_series(path)
+    assert "read_excel" in e.value.hint
 
 
 def test_covariates_come_after_targets() -> None:

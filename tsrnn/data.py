@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import functools
 import hashlib
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -199,6 +200,11 @@ def read_frame(source: "str | Path | pd.DataFrame", sep: str | None = None) -> t
             raise DataError(f"{name}: reading Parquet needs pyarrow", "pip install pyarrow") from e
         except Exception as e:  # pyarrow raises its own error types for damaged files
             raise DataError(f"{name} is not a readable Parquet file ({e})", "check the file or export it as CSV") from e
+    if path.suffix.lower() in (".xlsx", ".xlsm", ".xls", ".ods"):
+        raise DataError(
+            f"{name} is a spreadsheet, not a CSV",
+            "save the sheet as CSV (File > Save as), or read it with pandas.read_excel and pass the DataFrame",
+        )
     with open(path, "rb") as fh:
         head = fh.read(8192)
     if b"\x00" in head:
@@ -289,18 +295,73 @@ def _looks_like_time(s: "pd.Series") -> bool:
     return parsed.notna().mean() >= 0.8
 
 
+_NUMERIC_DATE = r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](?:\d{4}|\d{2})\b"  # 31/12/2024, 12.31.24, 31-12-2024
+
+
 def _to_datetime(s: "pd.Series") -> "pd.Series":
     """Text as times (NaT where not a time). Times whose UTC offsets differ, as they do across a
-    daylight-saving change (+02:00, then +01:00), are read as the instants they are, in UTC."""
+    daylight-saving change (+02:00, then +01:00), are read as the instants they are, in UTC.
+    Dates with the year last are read day first or month first, the same way for every row."""
     import pandas as pd
 
+    dayfirst = _dayfirst(s)
     try:
-        return pd.to_datetime(s, errors="coerce", format="mixed")
+        return pd.to_datetime(s, errors="coerce", format="mixed", dayfirst=dayfirst)
     except ValueError:
         text = s.dropna().astype(str).str.strip()
         if not text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$").all():
             raise  # some times have no offset: which zone they are in is unknown
-        return pd.to_datetime(s, errors="coerce", format="mixed", utc=True)
+        return pd.to_datetime(s, errors="coerce", format="mixed", utc=True, dayfirst=dayfirst)
+
+
+def _dayfirst(s: "pd.Series") -> bool:
+    """Whether dates written with the year last (31/12/2024) put the day first (see ``_date_order``)."""
+    return _date_order(s)[0]
+
+
+def _date_order(s: "pd.Series") -> tuple[bool, bool]:
+    """(day first, ambiguous) for dates written with the year last: parsed one by one, 01/02/2024
+    would be month first and 13/02/2024 day first in the same column. Day first where a first
+    field exceeds 12 (month first where a second one does); where every date could be either,
+    the reading that keeps the rows in time order, else month first (pandas' default), and
+    ambiguous when both readings keep it."""
+    import pandas as pd
+
+    valid = s.notna().to_numpy()
+    if not valid.any() or re.match(_NUMERIC_DATE, str(s.iloc[valid.argmax()])) is None:  # checked first: cheap
+        return False, False
+    text = s.dropna().astype(str)
+    fields = text.str.extract(_NUMERIC_DATE)
+    if fields[0].isna().any():
+        return False, False  # not every row is written this way: each is read on its own
+    first, second = fields[0].astype(int), fields[1].astype(int)
+    if (first > 12).any() or (second > 12).any():
+        if (first > 12).any() and (second > 12).any():
+            raise ValueError("some dates have the day first and some the month first")
+        return bool((first > 12).any()), False
+    month_first = pd.to_datetime(text, errors="coerce", format="mixed").is_monotonic_increasing
+    day_first = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=True).is_monotonic_increasing
+    return (not month_first and day_first), (month_first and day_first and len(text) > 1)
+
+
+# Unix times in seconds, milliseconds, microseconds or nanoseconds from 1973 to 2128: the ranges
+# do not overlap, so the unit is known from the values
+_EPOCH_UNITS = (("s", 1), ("ms", 10**3), ("us", 10**6), ("ns", 10**9))
+_EPOCH_RANGE = (10**8, 5 * 10**9)
+
+
+def _epoch_unit(s: "pd.Series") -> str | None:
+    """The unit of a numeric column of whole-number Unix times, or None if it is not one."""
+    if not isinstance(s.dtype, np.dtype) or s.dtype.kind not in "iuf" or s.isna().any() or len(s) == 0:
+        return None
+    v = s.to_numpy()
+    if v.dtype.kind == "f" and not np.array_equal(v, np.round(v)):
+        return None
+    lo, hi = float(v.min()), float(v.max())
+    for unit, scale in _EPOCH_UNITS:
+        if _EPOCH_RANGE[0] * scale <= lo and hi <= _EPOCH_RANGE[1] * scale:
+            return unit
+    return None
 
 
 def _find_time_col(df: "pd.DataFrame", name: str, time_col: str | None) -> str:
@@ -311,6 +372,8 @@ def _find_time_col(df: "pd.DataFrame", name: str, time_col: str | None) -> str:
     found = [c for c in df.columns if _looks_like_time(df[c])]
     if not found:  # a time-named column whose values do not parse: let _parse_times name them
         found = [c for c in df.columns if c.lower() in TIME_NAMES and not _mostly_numeric(df[c])]
+    if not found:  # a time-named column of Unix times
+        found = [c for c in df.columns if c.lower() in TIME_NAMES and _epoch_unit(df[c]) is not None]
     if len(found) == 1:
         return found[0]
     if len(found) > 1:
@@ -332,6 +395,8 @@ def _parse_times(s: "pd.Series", col: str, name: str, is_file: bool) -> "pd.Date
 
     if s.dtype.kind == "M" or pd.api.types.is_datetime64_any_dtype(s):  # kind first: cheap, and the common case
         parsed = s
+    elif (unit := _epoch_unit(s)) is not None:
+        parsed = pd.to_datetime(s, unit=unit, utc=True)
     else:
         try:
             parsed = _to_datetime(s)
@@ -559,6 +624,12 @@ def load_series(
     cols = targets + covariates
     vals = np.column_stack([_numeric(df, c, name, is_file, "target" if c in targets else "covariate") for c in cols])
     times = _parse_times(df[tcol], tcol, name, is_file)
+    if df[tcol].dtype == object or pd.api.types.is_string_dtype(df[tcol].dtype):  # text times only
+        if _date_order(df[tcol])[1]:
+            report.warnings.append(
+                f"column {tcol!r}: dates such as {df[tcol].iloc[0]} could have the day or the month first; "
+                "read with the month first (write them as 2024-01-31 to be sure)"
+            )
     tz = str(times.tz) if times.tz is not None else None
     # a zoned index stays zoned through the checks: order and duplicates compare instants (asi8 is
     # UTC), infer_freq reads steps in local time, and messages and gaps show local times
