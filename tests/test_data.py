@@ -139,6 +139,41 @@ def test_a_spreadsheet_is_refused_with_how_to_export_it(tmp_path) -> None:
     assert "read_excel" in e.value.hint
 
 
+def test_thousands_dots_with_decimal_commas_are_numbers(tmp_path) -> None:
+    path = tmp_path / "sums.csv"
+    path.write_text("time;total\n" + "".join(f'2024-01-01 {h:02d}:00;"1.234,{h % 10}"\n' for h in range(24)))
+    np.testing.assert_allclose(load_series(path).values[:3, 0], [1234.0, 1234.1, 1234.2])
+
+
+def test_a_windows_export_that_is_not_utf8_is_read(tmp_path) -> None:
+    """Spreadsheets on Windows save CSV as Windows-1252: the file is read as that, not refused."""
+    path = tmp_path / "export.csv"
+    text = "time,température\n" + "".join(f"2024-01-01 {h:02d}:00,{h}.5\n" for h in range(24))
+    path.write_bytes(text.encode("cp1252"))
+    d = load_series(path)
+    assert d.targets == ("température",) and d.values[1, 0] == 1.5
+
+
+@pytest.mark.parametrize("cell", [b"caf\xe9", b"x\x81y"])  # Windows-1252; a byte it leaves undefined: Latin-1
+def test_a_byte_that_is_not_utf8_after_the_first_bytes_read_is_read(tmp_path, cell: bytes) -> None:
+    t = pd.date_range("2024-01-01", periods=800, freq="h").strftime("%Y-%m-%d %H:%M")
+    rows = [f"{x},".encode() + (cell if h == 700 else b"ok") + f",{h}\n".encode() for h, x in enumerate(t)]
+    path = tmp_path / "late.csv"
+    path.write_bytes(b"time,note,load\n" + b"".join(rows))  # row 700 is far past the first 8,192 bytes
+    d = load_series(path)
+    assert d.targets == ("load",) and d.n_rows == 800 and d.report.ignored_columns == ["note"]
+
+
+def test_a_utf8_character_cut_by_the_first_bytes_read_is_utf8(tmp_path) -> None:
+    """The separator is sniffed from the first 8,192 bytes; an "é" split by that boundary is no
+    reason to read the file as another encoding."""
+    header = "time," + "x" * (8191 - len("time,")) + "é\n"  # "é" takes bytes 8191 and 8192
+    path = tmp_path / "wide.csv"
+    path.write_bytes((header + "".join(f"2024-01-01 {h:02d}:00,{h}\n" for h in range(24))).encode("utf-8"))
+    d = load_series(path)
+    assert d.targets == ("x" * 8186 + "é",)
+
+
 def test_covariates_come_after_targets() -> None:
     df = frame(cov=np.full(48, 7.0) + np.arange(48), a=np.arange(48.0), b=-np.arange(48.0))
     d = load_series(df, covariates=["cov"])

@@ -209,10 +209,9 @@ def read_frame(source: "str | Path | pd.DataFrame", sep: str | None = None) -> t
         head = fh.read(8192)
     if b"\x00" in head:
         raise DataError(f"{name} looks like a binary file, not a CSV", "pass a text CSV file (or a .parquet file)")
+    encoding = _encoding(head)
     try:
-        first_line = head.decode("utf-8-sig").splitlines()[0]
-    except UnicodeDecodeError as e:
-        raise DataError(f"{name} is not UTF-8 text (byte {e.start} of the file)", "save the file as UTF-8 CSV") from e
+        first_line = head.decode(encoding, errors="ignore").splitlines()[0]
     except IndexError:
         first_line = ""
     if not first_line.strip():
@@ -220,39 +219,71 @@ def read_frame(source: "str | Path | pd.DataFrame", sep: str | None = None) -> t
     if sep is None:
         counts = {c: first_line.count(c) for c in (",", ";", "\t", "|")}
         sep = max(counts, key=counts.get) if max(counts.values()) > 0 else ","
+    df = _read_csv(path, name, sep, encoding)
+    if sep != "," and _decimal_commas(df):  # "1,5" in a ;-separated file: a decimal comma
+        dotted = (df[c].astype(str).str.contains(r"\d\.\d{3}(?:,|\s*$)") for c in _texts(df))
+        thousands = "." if any(d.any() for d in dotted) else None  # 1.234,5: the dot groups thousands
+        df = _read_csv(path, name, sep, encoding, decimal=",", thousands=thousands)
+    return df, name, True
+
+
+def _encoding(head: bytes) -> str:
+    """UTF-8 (with or without a byte-order mark) if the first bytes are UTF-8, else Windows-1252,
+    the encoding of spreadsheet CSV exports on Windows, or Latin-1 for the 5 bytes that it leaves
+    undefined (Latin-1 reads any byte)."""
     try:
-        df = pd.read_csv(path, sep=sep, encoding="utf-8-sig", skipinitialspace=True)
+        head.decode("utf-8-sig")
+        return "utf-8-sig"
+    except UnicodeDecodeError as e:
+        if e.start >= len(head) - 3 and e.reason == "unexpected end of data":  # a character cut at the end
+            return "utf-8-sig"
+    try:
+        head.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def _read_csv(path: Path, name: str, sep: str, encoding: str, **options: Any) -> "pd.DataFrame":
+    """The CSV as a frame with stripped column names; a file that is UTF-8 only in its first bytes
+    is read again as Windows-1252, then Latin-1 (see ``_encoding``)."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path, sep=sep, encoding=encoding, skipinitialspace=True, **options)
     except pd.errors.ParserError as e:
         raise DataError(
             f"{name}: rows do not match the header ({str(e).strip().removeprefix('Error tokenizing data. C error: ')})",
             "every row needs as many fields as the header has columns",
         ) from e
-    except UnicodeDecodeError as e:
-        raise DataError(f"{name} is not UTF-8 text", "save the file as UTF-8 CSV") from e
+    except UnicodeDecodeError:  # Latin-1 reads any byte: the last fallback never gets here
+        return _read_csv(path, name, sep, {"utf-8-sig": "cp1252", "cp1252": "latin-1"}[encoding], **options)
     except pd.errors.EmptyDataError as e:
         raise DataError(f"{name} has no columns", "the first line must name the columns") from e
     df.columns = [str(c).strip() for c in df.columns]
-    if sep != "," and _decimal_commas(df):  # "1,5" in a ;-separated file: a decimal comma
-        df = pd.read_csv(path, sep=sep, encoding="utf-8-sig", skipinitialspace=True, decimal=",")
-        df.columns = [str(c).strip() for c in df.columns]
-    return df, name, True
+    return df
 
 
-_DECIMAL_COMMA = r"^\s*[+-]?\d*,\d+(?:[eE][+-]?\d+)?\s*$"
+# 1,5 / -0,25 / 1.234,5 (a dot between thousands) / 2,5e3, as spreadsheets in much of Europe write numbers
+_DECIMAL_COMMA = r"^\s*[+-]?(?:\d{1,3}(?:\.\d{3})+|\d*),\d+(?:[eE][+-]?\d+)?\s*$"
+_WHOLE = r"^\s*[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)\s*$"
+
+
+def _texts(df: "pd.DataFrame") -> list[str]:
+    """The columns of ``df`` that pandas read as text."""
+    import pandas as pd
+
+    return [c for c in df.columns if df[c].dtype == object or pd.api.types.is_string_dtype(df[c].dtype)]
 
 
 def _decimal_commas(df: "pd.DataFrame") -> bool:
-    """Whether some text column holds only numbers written with a decimal comma (as spreadsheets
-    in much of Europe save them, with ``;`` between fields)."""
-    import pandas as pd
-
-    for c in df.columns:
-        col = df[c]
-        if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
-            values = col.dropna().astype(str)
-            comma = values.str.match(_DECIMAL_COMMA)
-            if comma.any() and (comma | values.str.match(r"^\s*[+-]?\d+\s*$")).all():  # whole numbers may mix in
-                return True
+    """Whether some text column holds only numbers written with a decimal comma (whole numbers
+    may mix in), as spreadsheets in much of Europe save them, with ``;`` between fields."""
+    for c in _texts(df):
+        values = df[c].dropna().astype(str)
+        comma = values.str.match(_DECIMAL_COMMA)
+        if comma.any() and (comma | values.str.match(_WHOLE)).all():
+            return True
     return False
 
 
