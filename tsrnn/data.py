@@ -175,7 +175,8 @@ def from_arrays(
 def read_frame(source: "str | Path | pd.DataFrame", sep: str | None = None) -> tuple["pd.DataFrame", str, bool]:
     """Read ``source`` into a DataFrame. Returns (frame, display name, is_file). ``sep`` is found
     from the header when None; in a file not separated by ``,``, text columns of numbers with a
-    decimal comma ("1,5") are read as numbers."""
+    decimal comma ("1,5") are read as numbers; a file that is not UTF-8 is read as Windows-1252,
+    else Latin-1."""
     import pandas as pd
 
     if isinstance(source, pd.DataFrame):  # attrs["source"]: the file a frame was read from
@@ -335,7 +336,7 @@ def _to_datetime(s: "pd.Series") -> "pd.Series":
     Dates with the year last are read day first or month first, the same way for every row."""
     import pandas as pd
 
-    dayfirst = _dayfirst(s)
+    dayfirst = _date_order(s)[0]
     try:
         return pd.to_datetime(s, errors="coerce", format="mixed", dayfirst=dayfirst)
     except ValueError:
@@ -343,11 +344,6 @@ def _to_datetime(s: "pd.Series") -> "pd.Series":
         if not text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$").all():
             raise  # some times have no offset: which zone they are in is unknown
         return pd.to_datetime(s, errors="coerce", format="mixed", utc=True, dayfirst=dayfirst)
-
-
-def _dayfirst(s: "pd.Series") -> bool:
-    """Whether dates written with the year last (31/12/2024) put the day first (see ``_date_order``)."""
-    return _date_order(s)[0]
 
 
 def _date_order(s: "pd.Series") -> tuple[bool, bool]:
