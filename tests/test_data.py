@@ -113,6 +113,16 @@ def test_dates_that_could_be_either_way_are_read_month_first_with_a_warning() ->
     assert _date_order(pd.Series(["05/01/2024", "03/02/2024", "01/03/2024"])) == (True, False)
 
 
+def test_dayfirst_reads_dates_that_could_be_either_way_as_asked() -> None:
+    t = pd.date_range("2024-01-01", periods=10, freq="D")
+    df = pd.DataFrame({"time": t.strftime("%d/%m/%Y"), "load": np.arange(10.0)})
+    d = load_series(df, dayfirst=True)
+    assert d.series_times(0).equals(pd.DatetimeIndex(t)) and d.report.dayfirst is True and not d.report.warnings
+    assert load_series(df).report.dayfirst is False  # found: month first (with the warning above)
+    iso = pd.DataFrame({"time": t.strftime("%Y-%m-%d"), "load": np.arange(10.0)})
+    assert load_series(iso, dayfirst=True).report.dayfirst is None  # ISO dates: nothing to choose
+
+
 def test_day_first_and_month_first_dates_mixed_are_refused() -> None:
     df = pd.DataFrame({"time": ["13/01/2024", "01/14/2024", "15/01/2024"], "load": [1.0, 2, 3]})
     with pytest.raises(DataError, match="some dates have the day first and some the month first"):

@@ -626,3 +626,17 @@ def test_loss_is_refused_with_quantiles_and_when_unknown():
         RNNForecaster(loss="mae", quantiles=[0.1, 0.9]).fit("no-such-file.csv")
     with pytest.raises(ConfigError, match="unknown loss"):
         RNNForecaster(loss="l2").fit("no-such-file.csv")
+
+
+def test_new_data_is_read_day_first_as_the_fit_data_was(df, tmp_path):
+    """Fitted on day-first text times (31/01/2024 decides), the model reads new rows that could be
+    either way (01/03/2024 and 02/03/2024) day first too, also once saved and loaded."""
+    text = df.assign(time=df["time"].dt.strftime("%d/%m/%Y %H:%M"))  # 2024-01-01 .. 2024-01-20
+    model = RNNForecaster(**{**FAST, "epochs": 1}).fit(text)
+    assert model.dayfirst_ is True
+    t = pd.date_range("2024-03-01", periods=FAST["lookback"], freq="h")  # 1 and 2 March
+    new = pd.DataFrame({"time": t.strftime("%d/%m/%Y %H:%M"), "a": 1000.0, "b": 0.0})
+    want = pd.Timestamp("2024-03-03")
+    assert model.predict(new).index[0] == want  # read month first: 3 January and 3 February, then 4 February
+    again = RNNForecaster.load(model.save(tmp_path / "m"))
+    assert again.dayfirst_ is True and again.predict(new).index[0] == want

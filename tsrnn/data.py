@@ -65,6 +65,8 @@ class DataReport:
     collapsed_rows: int = 0  # rows merged into another row with the same timestamp (duplicates=)
     # resample=: {"frequency": "5min", "agg": "mean", "bins": n} (bins: rows after resampling)
     resampled: dict[str, Any] | None = None
+    # times written with the year last (31/12/2024): whether they were read day first; None otherwise
+    dayfirst: bool | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -330,13 +332,14 @@ def _looks_like_time(s: "pd.Series") -> bool:
 _NUMERIC_DATE = r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](?:\d{4}|\d{2})\b"  # 31/12/2024, 12.31.24, 31-12-2024
 
 
-def _to_datetime(s: "pd.Series") -> "pd.Series":
+def _to_datetime(s: "pd.Series", dayfirst: bool | None = None) -> "pd.Series":
     """Text as times (NaT where not a time). Times whose UTC offsets differ, as they do across a
     daylight-saving change (+02:00, then +01:00), are read as the instants they are, in UTC.
-    Dates with the year last are read day first or month first, the same way for every row."""
+    Dates with the year last are read day first or month first, the same way for every row
+    (``dayfirst``; None: as ``_date_order`` finds)."""
     import pandas as pd
 
-    dayfirst = _date_order(s)[0]
+    dayfirst = bool(_date_order(s)[0] if dayfirst is None else dayfirst)
     try:
         return pd.to_datetime(s, errors="coerce", format="mixed", dayfirst=dayfirst)
     except ValueError:
@@ -346,8 +349,9 @@ def _to_datetime(s: "pd.Series") -> "pd.Series":
         return pd.to_datetime(s, errors="coerce", format="mixed", utc=True, dayfirst=dayfirst)
 
 
-def _date_order(s: "pd.Series") -> tuple[bool, bool]:
-    """(day first, ambiguous) for dates written with the year last: parsed one by one, 01/02/2024
+def _date_order(s: "pd.Series") -> tuple[bool | None, bool]:
+    """(day first, ambiguous) for dates written with the year last (day first None for times
+    written otherwise, or not all alike, which are read one by one): parsed one by one, 01/02/2024
     would be month first and 13/02/2024 day first in the same column. Day first where a first
     field exceeds 12 (month first where a second one does); where every date could be either,
     the reading that keeps the rows in time order, else month first (pandas' default), and
@@ -356,11 +360,11 @@ def _date_order(s: "pd.Series") -> tuple[bool, bool]:
 
     valid = s.notna().to_numpy()
     if not valid.any() or re.match(_NUMERIC_DATE, str(s.iloc[valid.argmax()])) is None:  # checked first: cheap
-        return False, False
+        return None, False
     text = s.dropna().astype(str)
     fields = text.str.extract(_NUMERIC_DATE)
     if fields[0].isna().any():
-        return False, False  # not every row is written this way: each is read on its own
+        return None, False  # not every row is written this way: each is read on its own
     first, second = fields[0].astype(int), fields[1].astype(int)
     if (first > 12).any() or (second > 12).any():
         if (first > 12).any() and (second > 12).any():
@@ -417,7 +421,9 @@ def _find_time_col(df: "pd.DataFrame", name: str, time_col: str | None) -> str:
     )
 
 
-def _parse_times(s: "pd.Series", col: str, name: str, is_file: bool) -> "pd.DatetimeIndex":
+def _parse_times(
+    s: "pd.Series", col: str, name: str, is_file: bool, dayfirst: bool | None = None
+) -> "pd.DatetimeIndex":
     import pandas as pd
 
     if s.dtype.kind == "M" or pd.api.types.is_datetime64_any_dtype(s):  # kind first: cheap, and the common case
@@ -426,12 +432,9 @@ def _parse_times(s: "pd.Series", col: str, name: str, is_file: bool) -> "pd.Date
         parsed = pd.to_datetime(s, unit=unit, utc=True)
     else:
         try:
-            parsed = _to_datetime(s)
+            parsed = _to_datetime(s, dayfirst)
         except (ValueError, TypeError) as e:  # e.g. mixed time zones
-            raise DataError(
-                f"{name}: column {col!r} holds times that cannot be read together ({e})",
-                "write every time in one format and one time zone",
-            ) from e
+            raise _unreadable_times(name, col, e) from e
     index = pd.DatetimeIndex(parsed).as_unit("ns")
     bad = np.flatnonzero(index.isna())
     if len(bad):
@@ -442,6 +445,13 @@ def _parse_times(s: "pd.Series", col: str, name: str, is_file: bool) -> "pd.Date
             "fix or remove those rows; times look like 2024-01-31 or 2024-01-31 13:00:00",
         )
     return index
+
+
+def _unreadable_times(name: str, col: str, e: Exception) -> DataError:
+    return DataError(
+        f"{name}: column {col!r} holds times that cannot be read together ({e})",
+        "write every time in one format and one time zone",
+    )
 
 
 def row_times(frame: "pd.DataFrame", time_col: str, name: str = "<DataFrame>") -> "pd.DatetimeIndex":
@@ -573,6 +583,7 @@ def load_series(
     duplicates: str = "error",
     resample: str | None = None,
     agg: str = "mean",
+    dayfirst: bool | None = None,
     sep: str | None = None,
     source_name: str | None = None,
 ) -> SeriesData:
@@ -591,6 +602,10 @@ def load_series(
     the rows within a bin are combined by ``agg`` ("mean", "last", "first", "sum", "max", "min";
     NaN skipped), and empty bins are gaps, left out and reported, or inserted and filled by
     ``fill``. It mends times off the grid (jitter) and irregular steps, and combines duplicates.
+    ``dayfirst``: how to read times written with the year last (31/12/2024, 01/02/2024): day
+    first (True) or month first (False); None (default): as the data show (a field above 12 decides;
+    ambiguous dates are read month first with a warning). The choice is ``report.dayfirst``;
+    estimators read new data as they read their fit data.
     ``source_name``: how messages name a DataFrame source (e.g. the file it was read from).
     """
     import pandas as pd
@@ -650,13 +665,21 @@ def load_series(
             )
     cols = targets + covariates
     vals = np.column_stack([_numeric(df, c, name, is_file, "target" if c in targets else "covariate") for c in cols])
-    times = _parse_times(df[tcol], tcol, name, is_file)
+    order, ambiguous = None, False
     if df[tcol].dtype == object or pd.api.types.is_string_dtype(df[tcol].dtype):  # text times only
-        if _date_order(df[tcol])[1]:
-            report.warnings.append(
-                f"column {tcol!r}: dates such as {df[tcol].iloc[0]} could have the day or the month first; "
-                "read with the month first (write them as 2024-01-31 to be sure)"
-            )
+        try:
+            order, ambiguous = _date_order(df[tcol])
+        except ValueError as e:  # day first and month first in one column
+            raise _unreadable_times(name, tcol, e) from e
+        if order is not None and dayfirst is not None:  # the reading asked for (a model's fit data's)
+            order, ambiguous = dayfirst, False
+    times = _parse_times(df[tcol], tcol, name, is_file, order)
+    report.dayfirst = order
+    if ambiguous:
+        report.warnings.append(
+            f"column {tcol!r}: dates such as {df[tcol].iloc[0]} could have the day or the month first; "
+            "read with the month first (write them as 2024-01-31 to be sure)"
+        )
     tz = str(times.tz) if times.tz is not None else None
     # a zoned index stays zoned through the checks: order and duplicates compare instants (asi8 is
     # UTC), infer_freq reads steps in local time, and messages and gaps show local times

@@ -141,6 +141,7 @@ class RecurrentEstimator(BaseEstimator, metaclass=ABCMeta):
             target=self.targets_,
             covariates=self.covariates_ or None,
             id_col=self.id_col_,
+            dayfirst=self.dayfirst_,
             **cleaning,
         )
         if self.freq_ and series.freq and series.freq != self.freq_:
@@ -238,6 +239,7 @@ class RecurrentEstimator(BaseEstimator, metaclass=ABCMeta):
         self.id_col_ = series.id_col
         self.freq_ = series.freq
         self.tz_ = series.tz
+        self.dayfirst_ = series.report.dayfirst if series.report else None  # new data is read the same way
         self.n_features_in_ = len(series.channels)
         self.warnings_ = list(series.report.warnings) if series.report else []  # and the fit's own
         info: dict[str, Any] = {
@@ -352,6 +354,7 @@ class RecurrentEstimator(BaseEstimator, metaclass=ABCMeta):
                 "id_col": self.id_col_,
                 "freq": self.freq_,
                 "tz": self.tz_,
+                "dayfirst": self.dayfirst_,
                 "series_ids": list(s.ids) if s.ids else None,
                 "last_times": [str(s.series_times(i)[-1]) for i in range(s.n_series)],
             },
@@ -385,6 +388,7 @@ class RecurrentEstimator(BaseEstimator, metaclass=ABCMeta):
             model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
             est.scaler_ = SeriesScaler.from_state(config["scaler"])
             est._set_schema(_history_series(config["schema"], tensors, str(path)), None)
+            est.dayfirst_ = config["schema"].get("dayfirst")  # absent in files saved before 2026-12-07
             est.data_info_ = config.get("data", {})
             est.metrics_ = config.get("metrics", {})
             est._restore(config, tensors)
