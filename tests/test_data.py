@@ -82,7 +82,7 @@ def test_nullable_and_text_columns_read_as_numbers() -> None:
 def test_decimal_commas_in_a_semicolon_file_are_numbers(tmp_path) -> None:
     """A spreadsheet's European CSV (";" between fields, "," before the decimals) reads as numbers,
     whole numbers and exponents mixed in; a comma-separated file is read as it is."""
-    rows = [f"2024-01-01 {h:02d}:00;{h},5;{'-0,25' if h % 2 else h};1e{h % 3}" for h in range(24)]
+    rows = [f"2024-01-01 {h:02d}:00;{h},5;{'-0,25' if h % 2 else f'{h}e0'};1e{h % 3}" for h in range(24)]
     path = tmp_path / "euro.csv"
     path.write_text("time;load;temp;flow\n" + "\n".join(rows) + "\n")
     d = load_series(path)
@@ -147,6 +147,16 @@ def test_a_spreadsheet_is_refused_with_how_to_export_it(tmp_path) -> None:
     with pytest.raises(DataError, match="sheet.xlsx is a spreadsheet") as e:
         load_series(path)
     assert "read_excel" in e.value.hint
+
+
+def test_decimal_commas_leave_the_other_columns_as_they_were(tmp_path) -> None:
+    """Only the decimal-comma columns are converted: a dot-decimal column beside them, and times
+    with milliseconds, keep their dots (a file-wide thousands="." would read 0.500 as 500)."""
+    path = tmp_path / "mixed.csv"
+    path.write_text("time;a;b\n" + "".join(f"2024-01-01 00:{m:02d}:00.500;{m},5;0.{m:03d}\n" for m in range(30)))
+    d = load_series(path)
+    np.testing.assert_allclose(d.values[:3], [[0.5, 0.0], [1.5, 0.001], [2.5, 0.002]])
+    assert d.freq == "min"
 
 
 def test_thousands_dots_with_decimal_commas_are_numbers(tmp_path) -> None:

@@ -223,10 +223,12 @@ def read_frame(source: "str | Path | pd.DataFrame", sep: str | None = None) -> t
         counts = {c: first_line.count(c) for c in (",", ";", "\t", "|")}
         sep = max(counts, key=counts.get) if max(counts.values()) > 0 else ","
     df = _read_csv(path, name, sep, encoding)
-    if sep != "," and _decimal_commas(df):  # "1,5" in a ;-separated file: a decimal comma
-        dotted = (df[c].astype(str).str.contains(r"\d\.\d{3}(?:,|\s*$)") for c in _texts(df))
-        thousands = "." if any(d.any() for d in dotted) else None  # 1.234,5: the dot groups thousands
-        df = _read_csv(path, name, sep, encoding, decimal=",", thousands=thousands)
+    if sep != ",":  # "1,5" in a ;-separated file: a decimal comma
+        for c in _decimal_comma_columns(df):
+            text = df[c].astype(str).str.strip()
+            grouped = text.str.match(_GROUPED)  # 1.234,5: the dots group thousands
+            text = text.where(~grouped, text.str.replace(".", "", regex=False))
+            df[c] = pd.to_numeric(text.str.replace(",", ".", regex=False)).where(df[c].notna())
     return df, name, True
 
 
@@ -247,47 +249,50 @@ def _encoding(head: bytes) -> str:
         return "latin-1"
 
 
-def _read_csv(path: Path, name: str, sep: str, encoding: str, **options: Any) -> "pd.DataFrame":
+def _read_csv(path: Path, name: str, sep: str, encoding: str) -> "pd.DataFrame":
     """The CSV as a frame with stripped column names; a file that is UTF-8 only in its first bytes
     is read again as Windows-1252, then Latin-1 (see ``_encoding``)."""
     import pandas as pd
 
     try:
-        df = pd.read_csv(path, sep=sep, encoding=encoding, skipinitialspace=True, **options)
+        df = pd.read_csv(path, sep=sep, encoding=encoding, skipinitialspace=True)
     except pd.errors.ParserError as e:
         raise DataError(
             f"{name}: rows do not match the header ({str(e).strip().removeprefix('Error tokenizing data. C error: ')})",
             "every row needs as many fields as the header has columns",
         ) from e
     except UnicodeDecodeError:  # Latin-1 reads any byte: the last fallback never gets here
-        return _read_csv(path, name, sep, {"utf-8-sig": "cp1252", "cp1252": "latin-1"}[encoding], **options)
+        return _read_csv(path, name, sep, {"utf-8-sig": "cp1252", "cp1252": "latin-1"}[encoding])
     except pd.errors.EmptyDataError as e:
         raise DataError(f"{name} has no columns", "the first line must name the columns") from e
     df.columns = [str(c).strip() for c in df.columns]
     return df
 
 
-# 1,5 / -0,25 / 1.234,5 (a dot between thousands) / 2,5e3, as spreadsheets in much of Europe write numbers
+# 1,5 / -0,25 / 1.234,5 (dots between thousands) / 2,5e3, as spreadsheets in much of Europe write numbers
+_GROUPED = r"^[+-]?\d{1,3}(?:\.\d{3})+(?:,|$)"
 _DECIMAL_COMMA = r"^\s*[+-]?(?:\d{1,3}(?:\.\d{3})+|\d*),\d+(?:[eE][+-]?\d+)?\s*$"
-_WHOLE = r"^\s*[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)\s*$"
+_WHOLE = r"^\s*[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:[eE][+-]?\d+)?\s*$"  # mixed in: 7, 1.234, 1e3
 
 
-def _texts(df: "pd.DataFrame") -> list[str]:
-    """The columns of ``df`` that pandas read as text."""
+def _is_text(s: "pd.Series") -> bool:
+    """Whether pandas read ``s`` as text (object or string dtype)."""
     import pandas as pd
 
-    return [c for c in df.columns if df[c].dtype == object or pd.api.types.is_string_dtype(df[c].dtype)]
+    return pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)
 
 
-def _decimal_commas(df: "pd.DataFrame") -> bool:
-    """Whether some text column holds only numbers written with a decimal comma (whole numbers
-    may mix in), as spreadsheets in much of Europe save them, with ``;`` between fields."""
-    for c in _texts(df):
-        values = df[c].dropna().astype(str)
-        comma = values.str.match(_DECIMAL_COMMA)
-        if comma.any() and (comma | values.str.match(_WHOLE)).all():
-            return True
-    return False
+def _decimal_comma_columns(df: "pd.DataFrame") -> list[str]:
+    """The text columns that hold only numbers written with a decimal comma (whole numbers may
+    mix in, at least one has a comma), as spreadsheets in much of Europe save them."""
+    found = []
+    for c in df.columns:
+        if _is_text(df[c]):
+            values = df[c].dropna().astype(str)
+            comma = values.str.match(_DECIMAL_COMMA)
+            if comma.any() and (comma | values.str.match(_WHOLE)).all():
+                found.append(c)
+    return found
 
 
 def _rows(index: Sequence[Any], is_file: bool) -> str:
@@ -317,7 +322,7 @@ def _looks_like_time(s: "pd.Series") -> bool:
 
     if pd.api.types.is_datetime64_any_dtype(s):
         return True
-    if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
+    if not _is_text(s):
         return False
     sample = s.dropna().astype(str).head(50)
     if sample.empty or sample.str.fullmatch(r"[-+]?\d*\.?\d+(e[-+]?\d+)?", case=False).all():
@@ -486,7 +491,7 @@ def _mostly_numeric(s: "pd.Series") -> bool:
 
     if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
         return True
-    if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
+    if not _is_text(s):
         return False
     nonnull = s.dropna()
     return len(nonnull) > 0 and pd.to_numeric(nonnull, errors="coerce").notna().mean() >= 0.5
@@ -666,14 +671,14 @@ def load_series(
     cols = targets + covariates
     vals = np.column_stack([_numeric(df, c, name, is_file, "target" if c in targets else "covariate") for c in cols])
     order, ambiguous = None, False
-    if df[tcol].dtype == object or pd.api.types.is_string_dtype(df[tcol].dtype):  # text times only
+    if _is_text(df[tcol]):  # text times only
         try:
             order, ambiguous = _date_order(df[tcol])
         except ValueError as e:  # day first and month first in one column
             raise _unreadable_times(name, tcol, e) from e
         if order is not None and dayfirst is not None:  # the reading asked for (a model's fit data's)
             order, ambiguous = dayfirst, False
-    times = _parse_times(df[tcol], tcol, name, is_file, order)
+    times = _parse_times(df[tcol], tcol, name, is_file, bool(order))  # found once: not again inside
     report.dayfirst = order
     if ambiguous:
         report.warnings.append(
