@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from typing import Annotated, Optional
 
 import numpy as np
 import pytest
+import typer
 
 from tsrnn.checks import (
     check_choice,
@@ -17,6 +19,7 @@ from tsrnn.checks import (
     check_optional_int,
     check_positive,
     check_target_index,
+    refuse_unused,
 )
 from tsrnn.errors import ConfigError
 
@@ -116,3 +119,29 @@ def test_check_target_index():
     for bad in ([], [0, 0], [3], [-1], [0.5], "0", None):
         with pytest.raises(ConfigError, match=r"target_index must be .* in \[0, 3\)"):
             check_target_index(bad, 3)
+
+
+def _command(
+    seed: Annotated[Optional[int], typer.Option("--seed")] = None,
+    dayfirst: Annotated[Optional[bool], typer.Option("--day-first/--month-first")] = None,
+    hidden_size: int = 64,
+) -> None:
+    """A command as Typer reads it: flags from the Annotated metadata."""
+
+
+@pytest.mark.parametrize(
+    "given, flag",
+    [
+        ({"seed": 3}, "--seed"),  # the declared flag, not --random-state-like names
+        ({"dayfirst": True}, "--day-first"),
+        ({"dayfirst": False}, "--month-first"),  # of a pair, the one that gives the value
+        ({"hidden_size": 8}, "--hidden-size"),  # no flag declared: from the name
+    ],
+)
+def test_refuse_unused_names_the_flag_as_it_is_typed(given: dict, flag: str) -> None:
+    values = {"seed": None, "dayfirst": None, "hidden_size": 64, **given}
+    with pytest.raises(ConfigError, match=f"^{flag} has no effect with X"):
+        refuse_unused(_command, list(given), "with X", values)
+    refuse_unused(
+        _command, ["seed", "dayfirst", "hidden_size"], "with X", {"seed": None, "dayfirst": None, "hidden_size": 64}
+    )

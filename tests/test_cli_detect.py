@@ -254,6 +254,7 @@ def test_follow_prints_flags_for_appended_rows(detector: Path, workdir: Path) ->
         (["detect", "data.csv", "--train-fraction", "1.5"], ["--train-fraction"]),
         (["detect", "data.csv", "--train-fraction", "0.0001"], ["--train-fraction 0.0001", "leaves no row to fit on"]),
         (["detect", "data.csv", "--train-until", "1999-01-01"], ["no rows before"]),
+        (["detect", "data.csv", "--model", "det", "--day-first"], ["--day-first", "--model"]),
     ],
 )
 def test_bad_input_exits_2(detector: Path, workdir: Path, args: list[str], words: list[str]) -> None:
@@ -292,3 +293,20 @@ def test_detect_resamples_a_jittered_feed(fits, workdir: Path) -> None:
     scores = pd.read_csv(folder / "scores.csv")
     assert len(scores) == JITTERED_ROWS and scores["time"].iloc[1] == "2024-01-01 00:05:00"
     assert (folder / "scores.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_detect_reads_the_training_part_in_the_whole_files_date_order(tmp_path: Path) -> None:
+    """The first half of this day-first file runs from 01/01 to 11/01, dates that could be read
+    either way; the whole file (13/01 onwards) shows the day first, and the detector reads its
+    training part that way. --month-first contradicts it and is refused, naming --day-first."""
+    df = sine_frame(500, noise=0.05)
+    df.assign(time=df["time"].dt.strftime("%d/%m/%Y %H:%M")).to_csv(tmp_path / "dayfirst.csv", index=False)
+    args = ["detect", "dayfirst.csv", *SMALL, "--train-fraction", "0.5", "--no-track"]
+    r = invoke_cli(*args, "--output", "scores.csv", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "could have the day or the month first" not in r.stderr
+    times = pd.read_csv(tmp_path / "scores.csv")["time"]
+    assert len(times) == 500 and times.iloc[0] == "2024-01-01 00:00:00" and times.iloc[-1] == "2024-01-21 19:00:00"
+    r = invoke_cli(*args, "--month-first", cwd=tmp_path)
+    assert r.returncode == 2 and "have the day first" in r.stderr and "--day-first" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -85,6 +85,12 @@ def repeated_hour_csv(d: Path) -> str:
     return write(d / "repeated_hour.csv", ["time", "load", "temp"], rows)
 
 
+def day_first_csv(d: Path) -> str:
+    """Hourly rows from 1 to 10 January written 01/01/2024 01:00: the day or the month could be first."""
+    rows = [[(datetime(2024, 1, 1) + timedelta(hours=i)).strftime("%d/%m/%Y %H:%M"), *load_temp(i)] for i in range(N)]
+    return write(d / "day_first.csv", ["time", "load", "temp"], rows)
+
+
 IMPORT_CHECK = f"import sys, {{mod}}; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
 JSON_L, JSON_H, JSON_STRIDE = 24, 6, 2
 
@@ -124,6 +130,8 @@ JOBS = {
         "--json",
     ],
     "repeated_hour": lambda d: ["inspect", repeated_hour_csv(d), "--duplicates", "mean", "--json"],
+    "either_way": lambda d: ["inspect", day_first_csv(d), "--json"],
+    "day_first": lambda d: ["inspect", day_first_csv(d), "--day-first", "--json"],
 }
 
 
@@ -234,6 +242,15 @@ def test_a_repeated_local_hour_is_collapsed(results) -> None:
     info = json.loads(r.stdout)
     assert info["rows"] == N and info["frequency"] == "h" and info["collapsed_rows"] == 1
     assert any("--duplicates mean" in w for w in info["warnings"])
+
+
+def test_day_first_reads_dates_that_could_be_either_way(results) -> None:
+    info = json.loads(ok(results["either_way"]).stdout)
+    assert info["end"].startswith("2024-10-01 23:00")  # month first: 1 January, then 1 February, ...
+    assert any("--day-first" in w for w in info["warnings"])
+    info = json.loads(ok(results["day_first"]).stdout)
+    assert info["start"].startswith("2024-01-01") and info["end"].startswith("2024-01-10 23:00")
+    assert info["frequency"] == "h" and not info["warnings"]
 
 
 def test_semicolon_separator_is_detected(results) -> None:

@@ -9,7 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tsrnn.data import AGGREGATIONS, DUPLICATE_POLICIES, FILL_POLICIES, _date_order, describe, from_arrays, load_series
+from tsrnn.data import (
+    AGGREGATIONS,
+    DUPLICATE_POLICIES,
+    FILL_POLICIES,
+    _date_order,
+    date_order,
+    describe,
+    from_arrays,
+    load_series,
+)
 from tsrnn.errors import ConfigError, DataError
 
 
@@ -108,7 +117,10 @@ def test_dates_that_could_be_either_way_are_read_month_first_with_a_warning() ->
     t = pd.date_range("2024-01-01", periods=10, freq="D")  # 01/01/2024 .. 10/01/2024: day or month first?
     d = load_series(pd.DataFrame({"time": t.strftime("%d/%m/%Y"), "load": np.arange(10.0)}))
     assert d.series_times(0)[1] == pd.Timestamp("2024-02-01")
-    assert any("could have the day or the month first" in w and "2024-01-31" in w for w in d.report.warnings)
+    assert any(
+        "could have the day or the month first" in w and "--day-first" in w and "2024-01-31" in w
+        for w in d.report.warnings
+    )
     # where only the day-first reading is in time order (5 Jan, 3 Feb, 1 Mar), it is the one
     assert _date_order(pd.Series(["05/01/2024", "03/02/2024", "01/03/2024"])) == (True, False)
 
@@ -121,6 +133,25 @@ def test_dayfirst_reads_dates_that_could_be_either_way_as_asked() -> None:
     assert load_series(df).report.dayfirst is False  # found: month first (with the warning above)
     iso = pd.DataFrame({"time": t.strftime("%Y-%m-%d"), "load": np.arange(10.0)})
     assert load_series(iso, dayfirst=True).report.dayfirst is None  # ISO dates: nothing to choose
+
+
+def test_an_order_the_dates_contradict_is_refused_with_the_other_named() -> None:
+    df = pd.DataFrame({"time": ["11/02/2024", "12/02/2024", "13/02/2024"], "load": [1.0, 2, 3]})
+    with pytest.raises(DataError, match="such as 13/02/2024 have the day first.*month first") as e:
+        load_series(df, dayfirst=False)
+    assert "--day-first" in e.value.hint
+    assert load_series(df, dayfirst=True).series_times(0)[0] == pd.Timestamp("2024-02-11")
+    with pytest.raises(ConfigError, match="dayfirst must be True, False or None"):
+        load_series(df, dayfirst="yes")  # type: ignore[arg-type]
+
+
+def test_date_order_of_a_whole_file_for_a_part_of_it() -> None:
+    t = pd.date_range("2024-01-01", periods=40, freq="D")
+    whole = pd.DataFrame({"time": t.strftime("%d/%m/%Y"), "load": np.arange(40.0)})
+    assert date_order(whole) is True and date_order(whole.iloc[:10]) is None  # the part could be either
+    assert load_series(whole.iloc[:10], dayfirst=date_order(whole)).series_times(0).equals(t[:10])
+    assert date_order(whole.assign(time=t)) is None  # times, not text: nothing to choose
+    assert date_order(whole.assign(time=t.strftime("%Y-%m-%d"))) is None
 
 
 def test_day_first_and_month_first_dates_mixed_are_refused() -> None:

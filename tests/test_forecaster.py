@@ -640,3 +640,22 @@ def test_new_data_is_read_day_first_as_the_fit_data_was(df, tmp_path):
     assert model.predict(new).index[0] == want  # read month first: 3 January and 3 February, then 4 February
     again = RNNForecaster.load(model.save(tmp_path / "m"))
     assert again.dayfirst_ is True and again.predict(new).index[0] == want
+
+
+def test_dayfirst_reads_fit_data_that_could_be_either_way_as_asked(df):
+    """Rows from 1 to 12 January written 01/02/2024 are read month first with a warning unless
+    ``dayfirst=True`` says otherwise; the model then reads new data day first."""
+    text = df.iloc[:240].assign(time=df["time"].iloc[:240].dt.strftime("%d/%m/%Y %H:%M"))  # 1-10 January
+    found = RNNForecaster(**{**FAST, "epochs": 1}).fit(text)
+    assert found.dayfirst_ is False and any("--day-first" in w for w in found.warnings_)
+    model = RNNForecaster(**{**FAST, "epochs": 1}, dayfirst=True).fit(text)
+    assert model.dayfirst_ is True and not model.warnings_
+    assert model.predict(text).index[0] == df["time"].iloc[240]
+    later = df.iloc[300:].assign(time=df["time"].iloc[300:].dt.strftime("%d/%m/%Y %H:%M"))  # 13/01 onwards
+    with pytest.raises(DataError, match="have the day first.*month first") as e:
+        found.predict(later)  # the model read its fit data month first
+    assert "refit" in e.value.hint
+    with pytest.raises(DataError, match="have the day first"):  # 13/01 onwards: not month first
+        RNNForecaster(**{**FAST, "epochs": 1}, dayfirst=False).fit(
+            df.assign(time=df["time"].dt.strftime("%d/%m/%Y %H:%M"))
+        )

@@ -147,12 +147,33 @@ def refuse_unused(
     if given is None:  # an estimator
         signature, values, label = inspect.signature(type(owner).__init__), owner.get_params(), "{name}={value!r}"
     else:
-        signature, values, label = inspect.signature(owner), given, "--{flag}"
+        signature, values, label = inspect.signature(owner), given, "{flag}"
     defaults = signature.parameters
     for name in names:
         if values[name] != defaults[name].default:
-            what = label.format(name=name, value=values[name], flag=name.replace("_", "-"))
+            flag = _flag(owner, name, values[name]) if given is not None else ""
+            what = label.format(name=name, value=values[name], flag=flag)
             raise ConfigError(
                 f"{what} has no effect {why}",
                 hint or f"leave {name} at its default, or change the configuration that ignores it",
             )
+
+
+def _flag(command: Callable[..., Any], name: str, value: Any) -> str:
+    """How the command line writes ``command``'s parameter ``name`` (Typer's metadata): its first
+    long flag, or of a pair such as ``--day-first/--month-first`` the one that gives ``value``;
+    ``--name`` where it declares none."""
+    import typing
+
+    try:
+        hints = typing.get_type_hints(command, include_extras=True)
+    except (NameError, TypeError):  # an annotation that cannot be resolved: no metadata to read
+        hints = {}
+    for meta in getattr(hints.get(name), "__metadata__", ()):
+        # in Annotated, Typer reads a first argument such as "--seed" as a flag, not a default
+        decls = [getattr(meta, "default", None), *(getattr(meta, "param_decls", None) or ())]
+        long = [d for d in decls if isinstance(d, str) and d.startswith("--")]
+        if long:
+            on, _, off = long[0].partition("/")
+            return off if value is False and off else on
+    return "--" + name.replace("_", "-")

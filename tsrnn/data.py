@@ -354,13 +354,14 @@ def _to_datetime(s: "pd.Series", dayfirst: bool | None = None) -> "pd.Series":
         return pd.to_datetime(s, errors="coerce", format="mixed", utc=True, dayfirst=dayfirst)
 
 
-def _date_order(s: "pd.Series") -> tuple[bool | None, bool]:
+def _date_order(s: "pd.Series", asked: bool | None = None) -> tuple[bool | None, bool]:
     """(day first, ambiguous) for dates written with the year last (day first None for times
     written otherwise, or not all alike, which are read one by one): parsed one by one, 01/02/2024
     would be month first and 13/02/2024 day first in the same column. Day first where a first
     field exceeds 12 (month first where a second one does); where every date could be either,
     the reading that keeps the rows in time order, else month first (pandas' default), and
-    ambiguous when both readings keep it."""
+    ambiguous when both readings keep it. ``asked``: the order to read them in (a ValueError
+    where a field above 12 shows the other)."""
     import pandas as pd
 
     valid = s.notna().to_numpy()
@@ -374,10 +375,20 @@ def _date_order(s: "pd.Series") -> tuple[bool | None, bool]:
     if (first > 12).any() or (second > 12).any():
         if (first > 12).any() and (second > 12).any():
             raise ValueError("some dates have the day first and some the month first")
-        return bool((first > 12).any()), False
+        found = bool((first > 12).any())
+        if asked is not None and asked != found:
+            example = text[(first > 12) if found else (second > 12)].iloc[0]
+            raise _OrderError(f"dates such as {example} have the {'day' if found else 'month'} first")
+        return found, False
+    if asked is not None:
+        return asked, False
     month_first = pd.to_datetime(text, errors="coerce", format="mixed").is_monotonic_increasing
     day_first = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=True).is_monotonic_increasing
     return (not month_first and day_first), (month_first and day_first and len(text) > 1)
+
+
+class _OrderError(ValueError):
+    """Dates whose fields show the other order than the one asked for."""
 
 
 # Unix times in seconds, milliseconds, microseconds or nanoseconds from 1973 to 2128: the ranges
@@ -459,9 +470,26 @@ def _unreadable_times(name: str, col: str, e: Exception) -> DataError:
     )
 
 
-def row_times(frame: "pd.DataFrame", time_col: str, name: str = "<DataFrame>") -> "pd.DatetimeIndex":
+def date_order(frame: "pd.DataFrame", time_col: str | None = None, name: str = "<DataFrame>") -> bool | None:
+    """How ``load_series`` reads ``frame``'s dates written with the year last, as ``dayfirst``
+    for a part of it (whose own dates may all be ambiguous): True day first, False month first;
+    None where its times are written otherwise, could be either (read month first, with a
+    warning), or cannot be read together (refused by ``load_series``, naming the rows)."""
+    tcol = _find_time_col(frame, name, time_col)
+    if not _is_text(frame[tcol]):
+        return None
+    try:
+        order, ambiguous = _date_order(frame[tcol])
+    except ValueError:
+        return None
+    return None if ambiguous else order
+
+
+def row_times(
+    frame: "pd.DataFrame", time_col: str, name: str = "<DataFrame>", dayfirst: bool | None = None
+) -> "pd.DatetimeIndex":
     """The times of ``frame``'s rows, read as ``load_series`` reads them (zoned times keep their zone)."""
-    return _parse_times(frame[time_col], time_col, name, False)
+    return _parse_times(frame[time_col], time_col, name, False, dayfirst)
 
 
 def _numeric(df: "pd.DataFrame", col: str, name: str, is_file: bool, role: str) -> np.ndarray:
@@ -609,7 +637,8 @@ def load_series(
     ``fill``. It mends times off the grid (jitter) and irregular steps, and combines duplicates.
     ``dayfirst``: how to read times written with the year last (31/12/2024, 01/02/2024): day
     first (True) or month first (False); None (default): as the data show (a field above 12 decides;
-    ambiguous dates are read month first with a warning). The choice is ``report.dayfirst``;
+    ambiguous dates are read month first with a warning); an order asked for that a field above
+    12 contradicts is refused. The choice is ``report.dayfirst``;
     estimators read new data as they read their fit data.
     ``source_name``: how messages name a DataFrame source (e.g. the file it was read from).
     """
@@ -620,6 +649,10 @@ def load_series(
         "duplicates policy", duplicates, DUPLICATE_POLICIES, hint=f"pass --duplicates {'|'.join(DUPLICATE_POLICIES)}"
     )
     check_choice("agg", agg, AGGREGATIONS, hint=f"pass --agg {'|'.join(AGGREGATIONS)}")
+    if not (dayfirst is None or isinstance(dayfirst, bool)):
+        raise ConfigError(
+            f"dayfirst must be True, False or None, got {dayfirst!r}", "pass dayfirst=True for 31/12/2024"
+        )
     offset = None
     if resample is not None:
         offset = pd.tseries.frequencies.to_offset(check_frequency("--resample", resample))
@@ -673,17 +706,24 @@ def load_series(
     order, ambiguous = None, False
     if _is_text(df[tcol]):  # text times only
         try:
-            order, ambiguous = _date_order(df[tcol])
+            order, ambiguous = _date_order(df[tcol], dayfirst)
+        except _OrderError as e:  # the order asked for (or a model's fit data's) is not the data's
+            asked = "day" if dayfirst else "month"
+            raise DataError(
+                f"{name}: column {tcol!r}: {e}, but they are to be read with the {asked} first "
+                f"(--{asked}-first / dayfirst={dayfirst}, or a model fitted on dates read that way)",
+                f"pass --{'month' if dayfirst else 'day'}-first (dayfirst={not dayfirst}), or write the dates "
+                "as 2024-01-31; a fitted model reads new data as it read its fit data: refit it",
+            ) from e
         except ValueError as e:  # day first and month first in one column
             raise _unreadable_times(name, tcol, e) from e
-        if order is not None and dayfirst is not None:  # the reading asked for (a model's fit data's)
-            order, ambiguous = dayfirst, False
     times = _parse_times(df[tcol], tcol, name, is_file, bool(order))  # found once: not again inside
     report.dayfirst = order
     if ambiguous:
         report.warnings.append(
             f"column {tcol!r}: dates such as {df[tcol].iloc[0]} could have the day or the month first; "
-            "read with the month first (write them as 2024-01-31 to be sure)"
+            "read with the month first (if they are day first, pass --day-first / dayfirst=True; "
+            "written as 2024-01-31 they are sure)"
         )
     tz = str(times.tz) if times.tz is not None else None
     # a zoned index stays zoned through the checks: order and duplicates compare instants (asi8 is

@@ -20,6 +20,7 @@ from tsrnn.cli.options import (
     Cell,
     ClipGradNorm,
     DataPath,
+    DayFirst,
     Device,
     Dropout,
     Duplicates,
@@ -61,7 +62,7 @@ def split_training(
     data: Any, time_col: str | None, train_until: str | None, train_fraction: float, **options: Any
 ) -> tuple[Any, Any]:
     """(full frame, training frame): rows before ``train_until``, else the first ``train_fraction``.
-    ``options``: load_series options the data needs (duplicates, resample, agg)."""
+    ``options``: load_series options the data needs (duplicates, resample, agg, dayfirst)."""
     import numpy as np
     import pandas as pd
 
@@ -78,7 +79,7 @@ def split_training(
             ) from e
         # the file's rows before the cut, by their own times: collapsed, resampled or filled rows
         # of the loaded series are not the file's rows
-        times = _local(row_times(frame, series.time_col, name))
+        times = _local(row_times(frame, series.time_col, name, series.report.dayfirst))
         before = np.asarray(times < cut.tz_localize(None))
         if not before.any():
             raise DataError(
@@ -113,7 +114,10 @@ def _on_scored_rows(det: Any, frame: Any, scored: Any, labels: str | None) -> An
 
     from tsrnn.data import row_times
 
-    times, scored_times = row_times(frame, det.time_col_), pd.DatetimeIndex(scored[det.time_col_])
+    times, scored_times = (
+        row_times(frame, det.time_col_, dayfirst=det.dayfirst_),
+        pd.DatetimeIndex(scored[det.time_col_]),
+    )
     if len(times) == len(scored_times) and (times == scored_times).all():
         return frame
     series = det.load_data(frame.drop(columns=[labels]) if labels else frame)
@@ -238,6 +242,7 @@ def detect(
     duplicates: Duplicates = "error",
     resample: Resample = None,
     agg: Agg = "mean",
+    dayfirst: DayFirst = None,
     min_event_length: Annotated[int, typer.Option(help="Shortest event, in rows.")] = 1,
     merge_gap: Annotated[
         int, typer.Option(help="Merge events separated by at most this many normal rows (0: never merge).")
@@ -339,7 +344,7 @@ def _fit_or_load(given: dict[str, Any], source: Any, run: Any) -> tuple[Any, Any
     """(the detector, the whole frame): the saved detector, or one fitted now on the training rows."""
     import warnings
 
-    from tsrnn.data import read_frame
+    from tsrnn.data import date_order, read_frame
     from tsrnn.detection.thresholds import CalibrationWarning
     from tsrnn.estimators import RNNAnomalyDetector
 
@@ -347,11 +352,13 @@ def _fit_or_load(given: dict[str, Any], source: Any, run: Any) -> tuple[Any, Any
     if given["model"] is not None:
         det, frame = _load(given["model"], given["tracking_uri"], given), read_frame(source)[0]
     else:
-        options = {k: given[k] for k in ("duplicates", "resample", "agg")}
+        options = {k: given[k] for k in ("duplicates", "resample", "agg", "dayfirst")}
         frame, train = split_training(
             source, given["time_col"], given["train_until"], given["train_fraction"], **options
         )
         params = estimator_params(RNNAnomalyDetector, given)
+        if params["dayfirst"] is None:  # the whole file's order: the training part's dates may all be ambiguous
+            params["dayfirst"] = date_order(frame, given["time_col"], str(given["data"]))
         params["exclude"] = ([labels] if labels else []) + list(params["exclude"] or []) or None
         det = RNNAnomalyDetector(
             **params,

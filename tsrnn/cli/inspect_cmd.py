@@ -12,6 +12,7 @@ from tsrnn.cli.options import (
     Agg,
     Covariate,
     DataPath,
+    DayFirst,
     Duplicates,
     Fill,
     IdCol,
@@ -40,6 +41,7 @@ def inspect(
     duplicates: Duplicates = "error",
     resample: Resample = None,
     agg: Agg = "mean",
+    dayfirst: DayFirst = None,
     sep: Sep = None,
     lookback: Lookback = 96,
     horizon: Annotated[int, typer.Option("--horizon", "-H", help="Rows to forecast per window.")] = 24,
@@ -54,7 +56,7 @@ def inspect(
 
     series = load_series(
         data, time_col=time_col, target=target or None, covariates=covariates or None, id_col=id_col, fill=fill,
-        sort=sort, duplicates=duplicates, resample=resample, agg=agg, sep=sep,
+        sort=sort, duplicates=duplicates, resample=resample, agg=agg, dayfirst=dayfirst, sep=sep,
     )  # fmt: skip
     w = make_windows(series, lookback, horizon, stride, split_size(val), split_size(test))
     info = describe(series)

@@ -46,6 +46,15 @@ Resample = Annotated[
 Agg = Annotated[
     str, typer.Option("--agg", help="--resample: combine a step's rows by mean | last | first | sum | max | min.")
 ]
+DayFirst = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--day-first/--month-first",
+        help="Dates with the year last (01/02/2024): read day first or month first "
+        "(default: as the data show; dates that could be either are read month first, with a warning).",
+        show_default=False,
+    ),
+]
 Sep = Annotated[Optional[str], typer.Option("--sep", help="CSV field separator (default: detected from the header).")]
 Scaler = Annotated[str, typer.Option(help="standard | minmax | robust | none, fitted on training rows.")]
 # --- model

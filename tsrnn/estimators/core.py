@@ -61,7 +61,7 @@ class RecurrentEstimator(BaseEstimator, metaclass=ABCMeta):
         """Keyword arguments of ``tsrnn.data.load_series`` for the data given to ``fit``: the
         options every estimator has (an estimator adds its own, e.g. ``exclude``: columns dropped
         first)."""
-        return dict(time_col=self.time_col, target=self.target, **self._cleaning_options())
+        return dict(time_col=self.time_col, target=self.target, dayfirst=self.dayfirst, **self._cleaning_options())
 
     def _cleaning_options(self) -> dict[str, Any]:
         """How rows are cleaned on the way in, for fitting and for new data alike."""

@@ -206,6 +206,11 @@ class RNNAnomalyDetector(RecurrentEstimator):
         the same way.
     agg : {"mean", "last", "first", "sum", "max", "min"}
         How ``resample`` combines the rows within a step.
+    dayfirst : bool, optional
+        How to read dates written with the year last (01/02/2024): day first (True) or month
+        first (False). None (default): as the data show; a field above 12 decides, and dates that
+        could be either are read month first with a warning. New data given to the fitted model
+        is read the same way.
     random_state : int, optional
         Seed of weights and batch order.
     device : str
@@ -267,6 +272,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
         duplicates: str = "error",
         resample: str | None = None,
         agg: str = "mean",
+        dayfirst: bool | None = None,
         random_state: int | None = None,
         device: str = "auto",
         precision: str = "auto",
@@ -317,6 +323,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
         self.duplicates = duplicates
         self.resample = resample
         self.agg = agg
+        self.dayfirst = dayfirst
         self.random_state = random_state
         self.device = device
         self.precision = precision
