@@ -28,6 +28,12 @@ over many series, and single-window latency of torch, ONNX Runtime and the REST 
     python bench/inference.py --darts-python /work/bench-venv-darts/bin/python
     python bench/inference.py --parts many --series 1000     # one part, smaller
 
+4. ``chunks``: both ETTh2 models' ``historical_forecasts`` with ``chunk_size`` 64 to 1,024
+   windows (``--chunk-rounds`` interleaved rounds): the evidence for the default chunk size,
+   ``tsrnn.estimators.forecaster.FORECAST_CHUNK``.
+
+    python bench/inference.py --parts chunks
+
 Prints a table and JSON; writes ``bench/results/inference.json``.
 """
 
@@ -105,6 +111,26 @@ def historical(model, data: Path, darts_python: str | None, threads: int) -> dic
             for key in VARIANTS:
                 out[f"{key}_speedup"] = d["historical_forecasts_s"] / out[f"{key}_s"]
     return out
+
+
+CHUNKS = (64, 128, 256, 512, 1024)
+
+
+def chunks(model, data: Path, rounds: int) -> dict:
+    """Seconds of each model's historical forecasts per chunk size, rounds interleaved."""
+    frame = pd.read_csv(data)
+    models = {"tsrnn": model, "tsrnn_default": ett_model(data, epochs=1, per_step=False)}
+    times: dict = {key: {c: [] for c in CHUNKS} for key in models}
+    for _ in range(rounds):
+        for key, m in models.items():
+            for c in CHUNKS:
+                t0 = time.perf_counter()
+                m.historical_forecasts(frame, chunk_size=c)
+                times[key][c].append(time.perf_counter() - t0)
+    return {
+        key: {str(c): {"runs_s": v, "median_s": float(np.median(v))} for c, v in per.items()}
+        for key, per in times.items()
+    }
 
 
 def many_frame(n_series: int, steps: int, seed: int = 0) -> pd.DataFrame:
@@ -268,6 +294,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=1000)
     p.add_argument("--rest-repeats", type=int, default=200)
     p.add_argument("--threads", type=int, default=1, help="torch threads (torch.set_num_threads)")
+    p.add_argument("--chunk-rounds", type=int, default=3, help="--parts chunks: rounds per chunk size")
     a = p.parse_args()
     import torch
 
@@ -275,17 +302,20 @@ def main() -> None:
     parts = a.parts.split(",")
     result: dict = {"machine": machine()}
     with tempfile.TemporaryDirectory(prefix="tsrnn-bench-") as tmp:
-        model = ett_model(a.data, epochs=1) if {"historical", "latency"} & set(parts) else None
+        model = ett_model(a.data, epochs=1) if {"historical", "latency", "chunks"} & set(parts) else None
         if "historical" in parts:
             result["historical"] = historical(model, a.data, a.darts_python, a.threads)
         if "many" in parts:
             result["many"] = many(a.series, a.steps)
         if "latency" in parts:
             result["latency"] = latency(model, a.data, a.repeats, a.rest_repeats, Path(tmp))
+        if "chunks" in parts:
+            result["chunks"] = chunks(model, a.data, a.chunk_rounds)
     result["machine"]["load1_after"] = os.getloadavg()[0]
     print(json.dumps(result, indent=2))
     (ROOT / "bench" / "results").mkdir(exist_ok=True)
-    (ROOT / "bench" / "results" / "inference.json").write_text(json.dumps(result, indent=2))
+    name = "inference.json" if parts != ["chunks"] else "inference_chunks.json"  # a sweep keeps the main figures
+    (ROOT / "bench" / "results" / name).write_text(json.dumps(result, indent=2))
     table(result)
 
 
@@ -322,6 +352,9 @@ def table(r: dict) -> None:
                     f"p95 {v.get('p95_ms', float('nan')):.3f} ms",
                 )
             )
+    for key, per in r.get("chunks", {}).items():
+        for c, v in per.items():
+            rows.append((f"historical forecasts, {VARIANTS[key]}, chunk {c}", f"{v['median_s']:.3f} s", "median"))
     for row in rows:
         print(f"{row[0]:<42} {row[1]:>16}  {row[2]}")
 
