@@ -154,6 +154,26 @@ def test_date_order_of_a_whole_file_for_a_part_of_it() -> None:
     assert date_order(whole.assign(time=t.strftime("%Y-%m-%d"))) is None
 
 
+@pytest.mark.parametrize("dayfirst", [None, True])
+def test_a_column_mixing_iso_and_day_first_dates_reads_each_as_written(dayfirst) -> None:
+    """pandas' dayfirst would also swap the ISO rows (2024-01-05 as 1 May); only the year-last
+    rows are read day first, whether the order is found (13/06/2024) or asked for."""
+    d = pd.date_range("2024-01-01", periods=300, freq="D")
+    mixed = list(d[:150].strftime("%Y-%m-%d")) + list(d[150:].strftime("%d/%m/%Y"))
+    got = load_series(pd.DataFrame({"date": mixed, "y": np.arange(300.0)}), dayfirst=dayfirst)
+    assert got.series_times(0).equals(pd.DatetimeIndex(d)) and got.freq == "D"
+
+
+def test_unsorted_dates_that_could_be_either_way_get_the_warning() -> None:
+    """Neither reading keeps shuffled rows in order: that decides nothing, so the month-first
+    reading is named in a warning, as it is for sorted rows."""
+    t = pd.date_range("2024-01-01", periods=288, freq="h")
+    df = pd.DataFrame({"date": t.strftime("%d/%m/%Y %H:%M"), "y": np.arange(288.0)}).sample(frac=1, random_state=0)
+    got = load_series(df, sort=True)
+    assert any("could have the day or the month first" in w for w in got.report.warnings)
+    assert load_series(df, sort=True, dayfirst=True).series_times(0).equals(pd.DatetimeIndex(t))
+
+
 def test_day_first_and_month_first_dates_mixed_are_refused() -> None:
     df = pd.DataFrame({"time": ["13/01/2024", "01/14/2024", "15/01/2024"], "load": [1.0, 2, 3]})
     with pytest.raises(DataError, match="some dates have the day first and some the month first"):

@@ -345,32 +345,40 @@ def _to_datetime(s: "pd.Series", dayfirst: bool | None = None) -> "pd.Series":
     import pandas as pd
 
     dayfirst = bool(_date_order(s)[0] if dayfirst is None else dayfirst)
+    # pandas' dayfirst also swaps ISO dates (2024-01-05 becomes 1 May): only the year-last rows
+    # of a column that mixes formats are read day first
+    year_last = s.astype(str).str.match(_NUMERIC_DATE) if dayfirst else None
+    mixed = year_last is not None and not year_last.all()
+
+    def parse(**kw: Any) -> "pd.Series":
+        read = pd.to_datetime(s, errors="coerce", format="mixed", dayfirst=dayfirst, **kw)
+        return read.where(year_last, pd.to_datetime(s, errors="coerce", format="mixed", **kw)) if mixed else read
+
     try:
-        return pd.to_datetime(s, errors="coerce", format="mixed", dayfirst=dayfirst)
+        return parse()
     except ValueError:
         text = s.dropna().astype(str).str.strip()
         if not text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$").all():
             raise  # some times have no offset: which zone they are in is unknown
-        return pd.to_datetime(s, errors="coerce", format="mixed", utc=True, dayfirst=dayfirst)
+        return parse(utc=True)
 
 
 def _date_order(s: "pd.Series", asked: bool | None = None) -> tuple[bool | None, bool]:
-    """(day first, ambiguous) for dates written with the year last (day first None for times
-    written otherwise, or not all alike, which are read one by one): parsed one by one, 01/02/2024
-    would be month first and 13/02/2024 day first in the same column. Day first where a first
-    field exceeds 12 (month first where a second one does); where every date could be either,
-    the reading that keeps the rows in time order, else month first (pandas' default), and
-    ambiguous when both readings keep it. ``asked``: the order to read them in (a ValueError
-    where a field above 12 shows the other)."""
+    """(day first, ambiguous) for the dates of ``s`` written with the year last (day first None
+    where there are none): parsed one by one, 01/02/2024 would be month first and 13/02/2024 day
+    first in the same column. Day first where a first field exceeds 12 (month first where a second
+    one does); where every date could be either, the reading that keeps the rows in time order,
+    else month first (pandas' default), and ambiguous when both readings keep it or neither does
+    (rows not yet sorted). ``asked``: the order to read them in (a ValueError where a field above
+    12 shows the other). Rows written otherwise (2024-01-31) are left out: they are read as written."""
     import pandas as pd
 
-    valid = s.notna().to_numpy()
-    if not valid.any() or re.match(_NUMERIC_DATE, str(s.iloc[valid.argmax()])) is None:  # checked first: cheap
+    sample = s.iloc[:: max(1, len(s) // 1000)].dropna().astype(str)  # checked first, cheap: most columns have none
+    if not (sample.str.match(_NUMERIC_DATE).any() or re.match(_NUMERIC_DATE, str(s.iloc[-1]))):
         return None, False
     text = s.dropna().astype(str)
     fields = text.str.extract(_NUMERIC_DATE)
-    if fields[0].isna().any():
-        return None, False  # not every row is written this way: each is read on its own
+    text, fields = text[fields[0].notna()], fields.dropna()
     first, second = fields[0].astype(int), fields[1].astype(int)
     if (first > 12).any() or (second > 12).any():
         if (first > 12).any() and (second > 12).any():
@@ -384,7 +392,7 @@ def _date_order(s: "pd.Series", asked: bool | None = None) -> tuple[bool | None,
         return asked, False
     month_first = pd.to_datetime(text, errors="coerce", format="mixed").is_monotonic_increasing
     day_first = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=True).is_monotonic_increasing
-    return (not month_first and day_first), (month_first and day_first and len(text) > 1)
+    return (not month_first and day_first), (month_first == day_first and len(text) > 1)
 
 
 class _OrderError(ValueError):
@@ -717,7 +725,8 @@ def load_series(
             ) from e
         except ValueError as e:  # day first and month first in one column
             raise _unreadable_times(name, tcol, e) from e
-    times = _parse_times(df[tcol], tcol, name, is_file, bool(order))  # found once: not again inside
+    # found once, not again inside (times written otherwise read as asked)
+    times = _parse_times(df[tcol], tcol, name, is_file, order if order is not None else bool(dayfirst))
     report.dayfirst = order
     if ambiguous:
         report.warnings.append(
