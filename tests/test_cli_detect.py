@@ -255,6 +255,7 @@ def test_follow_prints_flags_for_appended_rows(detector: Path, workdir: Path) ->
         (["detect", "data.csv", "--train-fraction", "0.0001"], ["--train-fraction 0.0001", "leaves no row to fit on"]),
         (["detect", "data.csv", "--train-until", "1999-01-01"], ["no rows before"]),
         (["detect", "data.csv", "--model", "det", "--day-first"], ["--day-first", "--model"]),
+        (["detect", "data.csv", *SMALL, "--output", "nodir/s.csv"], ["nodir", "does not exist"]),  # before the fit
     ],
 )
 def test_bad_input_exits_2(detector: Path, workdir: Path, args: list[str], words: list[str]) -> None:

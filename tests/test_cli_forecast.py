@@ -111,6 +111,20 @@ def test_predict_writes_csv_and_plot(fitted: Path, workdir: Path) -> None:
     assert r.returncode == 2 and "already exists" in r.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["predict", "data.csv", "--model", "m", "--output", "nodir/f.csv"],
+        ["predict", "data.csv", "--model", "m", "--plot", "nodir/f.png"],
+        ["backtest", "data.csv", "--model", "m", "--output", "nodir/hf.csv"],
+    ],
+)
+def test_an_output_in_a_missing_folder_is_refused_before_any_work(fitted: Path, workdir: Path, args) -> None:
+    r = invoke_cli(*args, cwd=workdir)
+    assert r.returncode == 2 and "nodir" in r.stderr and "does not exist" in r.stderr and "mkdir" in r.stderr
+    assert "Traceback" not in r.stderr and not (workdir / "nodir").exists()
+
+
 def test_backtest_table(fitted: Path, workdir: Path) -> None:
     r = run_cli("backtest", "data.csv", "--model", "m", "--json", cwd=workdir)
     assert r.returncode == 0, r.stderr

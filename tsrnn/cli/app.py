@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from tsrnn.errors import OutputExistsError, TsrnnError
+from tsrnn.errors import ConfigError, OutputExistsError, TsrnnError
 
 app = typer.Typer(
     name="tsrnn",
@@ -35,11 +35,20 @@ def err(message: str) -> None:
     Console(stderr=True, soft_wrap=True).print(message, highlight=False)
 
 
-def refuse_existing(path: Path | None, force: bool, option: str) -> None:
-    """Nothing the user has is overwritten: an existing output path needs --force."""
-    if path is not None and path.exists() and not force:
+def refuse_existing(path: Path | None, force: bool, option: str, makes_folders: bool = False) -> None:
+    """Nothing the user has is overwritten: an existing output path needs --force. A file's folder
+    must exist (``makes_folders``: the writer creates it, as a model directory's parents are),
+    checked before any work."""
+    if path is None:
+        return
+    if path.exists() and not force:
         raise OutputExistsError(
             f"{path} already exists ({option})", "choose another path, or pass --force to replace it"
+        )
+    if not makes_folders and not path.parent.is_dir():
+        raise ConfigError(
+            f"the folder {path.parent} of {option} {path} does not exist",
+            f"create it first (mkdir -p {path.parent}), or choose another path",
         )
 
 

@@ -308,7 +308,7 @@ def _check_options(given: dict[str, Any]) -> None:
     from tsrnn.pyfunc import is_mlflow_uri
 
     for option in ("output", "plot", "out"):
-        refuse_existing(given[option], given["force"], f"--{option}")
+        refuse_existing(given[option], given["force"], f"--{option}", makes_folders=option == "out")
     model, stdin = given["model"], str(given["data"]) == "-"
     if not given["adapt_every"]:
         refuse_unused(detect, ADAPT_OPTIONS[1:], "with --adapt-every 0", given, "pass --adapt-every N, or drop it")

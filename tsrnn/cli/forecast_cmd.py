@@ -187,7 +187,7 @@ def fit(
 
     given = dict(locals())
     out = out or Path("tsrnn-models") / f"{data.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    refuse_existing(out, force, "--out")
+    refuse_existing(out, force, "--out", makes_folders=True)
     check_tracking(fit, given, tracked=not no_track)
     if resume is not None and not Path(resume).exists():  # an MLflow run keeps its experiment and name
         refuse_unused(fit, ("experiment", "run_name"), "with --resume RUN_ID (the run keeps its own)", given)
