@@ -105,6 +105,21 @@ def test_streaming_equals_batch(fitted: RNNAnomalyDetector, chunk: int) -> None:
     assert (stream["is_anomaly"].to_numpy() == batch["is_anomaly"].to_numpy()).all()
 
 
+def test_a_stream_refuses_rows_that_go_back_or_repeat_and_goes_on(fitted: RNNAnomalyDetector) -> None:
+    """Each chunk is checked on its own by load_series; across chunks, a row at or before the
+    stream's last time is refused, and the stream is left as it was."""
+    df, _ = with_anomalies()
+    df = df.iloc[:120]
+    batch = fitted.score_frame(df)
+    parts = [fitted.update(df.iloc[:60])]
+    with pytest.raises(DataError, match="repeats the stream's last row"):
+        fitted.update(df.iloc[59:70])
+    with pytest.raises(DataError, match="comes before the stream's last row"):
+        fitted.update(df.iloc[30:31])
+    stream = pd.concat([*parts, fitted.update(df.iloc[60:]), fitted.flush()], ignore_index=True)
+    np.testing.assert_allclose(stream["score"].to_numpy(), batch["score"].to_numpy(), atol=1e-5)
+
+
 def test_save_load_round_trip(fitted: RNNAnomalyDetector, tmp_path) -> None:
     df, _ = with_anomalies()
     fitted.save(tmp_path / "det")

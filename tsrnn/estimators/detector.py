@@ -78,6 +78,7 @@ class DetectorStream:
     likelihood: "AnomalyLikelihood | None"  # None with normalize="none" (the likelihood is then Phi(score))
     spot: Any = None  # threshold spot / dspot: (Spot, SpotState), moving with the scores
     adapt: "AdaptState | None" = None
+    last_time: Any = None  # the time of the last row given to update(): later rows must come after it
 
 
 class RNNAnomalyDetector(RecurrentEstimator):
@@ -659,7 +660,8 @@ class RNNAnomalyDetector(RecurrentEstimator):
 
     # ------------------------------------------------------------------ streaming
     def update(self, rows: Any) -> "pd.DataFrame":
-        """Score newly arrived rows (a DataFrame or CSV of consecutive rows after the previous ones).
+        """Score newly arrived rows (a DataFrame or CSV of consecutive rows after the previous ones;
+        a row at or before the last row already given is refused, and the stream left as it was).
 
         Work per row does not depend on how long the stream is: the scorer keeps only the last
         ``lookback`` rows (with ``combine`` mean or max, also the pending errors of the last
@@ -681,6 +683,16 @@ class RNNAnomalyDetector(RecurrentEstimator):
         series = self.load_data(rows)
         if self._stream is None:
             self._stream = self._new_stream()
+        times, last = series.series_times(0), self._stream.last_time
+        if len(times) and last is not None and times[0] <= last:
+            raise DataError(
+                f"rows out of time order: {times[0]} {'repeats' if times[0] == last else 'comes before'} "
+                f"the stream's last row, {last}",
+                "send each timestamp once, in time order; to score an earlier stretch, start a new stream "
+                "(flush() first, or a new `tsrnn detect` run)",
+            )
+        if len(times):
+            self._stream.last_time = times[-1]
         return self._table(*self._advance(self._stream, self._scaled(series), series.series_times(0)))
 
     def _advance(self, stream: DetectorStream, scaled: np.ndarray, times: Any) -> tuple[Any, list[dict]]:
