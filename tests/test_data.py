@@ -810,3 +810,18 @@ def test_from_arrays_many_series() -> None:
     assert d.times[5] == d.times[0]  # every series starts at `start`
     with pytest.raises(ConfigError):
         from_arrays([np.zeros((4, 2)), np.zeros((4, 3))])
+
+
+def test_a_row_index_written_with_the_data_is_left_out(tmp_path) -> None:
+    """pandas' to_csv writes its index as an unnamed first column (read back as "Unnamed: 0"):
+    row numbers, not a measurement. A named column counting up by one, or one asked for, stays."""
+    t = pd.date_range("2024-01-01", periods=48, freq="h")
+    pd.DataFrame({"time": t, "y": np.sin(np.arange(48.0))}).to_csv(tmp_path / "i.csv")  # index=True
+    d = load_series(tmp_path / "i.csv")
+    assert d.targets == ("y",) and d.report.ignored_columns == ["Unnamed: 0"]
+    assert any("numbers the rows" in w and "--target" in w for w in d.report.warnings)
+    assert load_series(tmp_path / "i.csv", target=["Unnamed: 0", "y"]).targets == ("Unnamed: 0", "y")
+    counter = pd.DataFrame({"time": t, "visits": np.arange(48), "y": 1.0})
+    assert load_series(counter).targets == ("visits", "y")
+    reset = pd.DataFrame({"time": t, "y": 1.0}).reset_index()  # a column named index
+    assert load_series(reset).targets == ("y",)

@@ -522,6 +522,15 @@ def _numeric(df: "pd.DataFrame", col: str, name: str, is_file: bool, role: str) 
     )
 
 
+def _row_numbers(s: "pd.Series", name: object) -> bool:
+    """Whether column ``name`` is a row index written out with the data: unnamed (pandas reads
+    an empty header as "Unnamed: 0") or named index, and counting up by one."""
+    named = isinstance(name, str) and (re.fullmatch(r"unnamed: \d+|index|", name.strip().lower()) is not None)
+    if not named or len(s) < 2 or not (isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu"):
+        return False
+    return bool((np.diff(s.to_numpy()) == 1).all())
+
+
 def _mostly_numeric(s: "pd.Series") -> bool:
     import pandas as pd
 
@@ -702,8 +711,14 @@ def load_series(
             raise ConfigError(f"a target is named twice in {targets}", "name each target once")
     else:
         rest = [c for c in df.columns if c not in reserved and c not in covariates]
-        targets = [c for c in rest if _mostly_numeric(df[c])]
+        numbering = [c for c in rest if _row_numbers(df[c], c)]
+        targets = [c for c in rest if _mostly_numeric(df[c]) and c not in numbering]
         report.ignored_columns = [c for c in rest if c not in targets]
+        for c in numbering:
+            report.warnings.append(
+                f"column {c!r} numbers the rows ({df[c].iloc[0]}, {df[c].iloc[1]}, ...), as pandas' to_csv "
+                "writes its index: left out (name it with --target to model it)"
+            )
         if not targets:
             raise DataError(
                 f"{name}: no numeric column to forecast (columns: {list(df.columns)})",
