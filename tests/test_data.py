@@ -825,3 +825,16 @@ def test_a_row_index_written_with_the_data_is_left_out(tmp_path) -> None:
     assert load_series(counter).targets == ("visits", "y")
     reset = pd.DataFrame({"time": t, "y": 1.0}).reset_index()  # a column named index
     assert load_series(reset).targets == ("y",)
+
+
+def test_dates_written_as_numbers_are_read_and_other_numbers_refused_as_times() -> None:
+    """20240131 and years are dates; any other number named as the time column was read as
+    nanoseconds after 1970 (1970-01-01 00:00:00.020240101, frequency "ns"): now refused."""
+    d = pd.date_range("2024-01-01", periods=40, freq="D")
+    got = load_series(pd.DataFrame({"date": d.strftime("%Y%m%d").astype(int), "y": np.arange(40.0)}))
+    assert got.series_times(0).equals(pd.DatetimeIndex(d)) and got.freq == "D"
+    years = load_series(pd.DataFrame({"year": np.arange(1900, 1940), "y": np.arange(40.0)}), time_col="year")
+    assert years.series_times(0)[0] == pd.Timestamp("1900-01-01") and years.series_times(0)[-1].year == 1939
+    with pytest.raises(DataError, match="holds numbers that are not times") as e:
+        load_series(pd.DataFrame({"t": np.arange(40.0) * 0.5, "y": 1.0}), time_col="t")
+    assert "--time-col" in e.value.hint

@@ -419,6 +419,23 @@ def _epoch_unit(s: "pd.Series") -> str | None:
     return None
 
 
+def _number_date_format(s: "pd.Series") -> str | None:
+    """The strptime format of a numeric column of dates written as whole numbers: "%Y%m%d"
+    (20240131), "%Y" (years 1000 to 2999); None for other numbers."""
+    if not isinstance(s.dtype, np.dtype) or s.dtype.kind not in "iuf" or s.isna().any() or len(s) == 0:
+        return None
+    v = s.to_numpy()
+    if v.dtype.kind == "f" and not np.array_equal(v, np.round(v)):
+        return None
+    v = v.astype(np.int64)
+    if ((v >= 1000) & (v <= 2999)).all():
+        return "%Y"
+    month, day = v // 100 % 100, v % 100
+    if ((v >= 1000_01_01) & (v <= 2999_12_31) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)).all():
+        return "%Y%m%d"
+    return None
+
+
 def _find_time_col(df: "pd.DataFrame", name: str, time_col: str | None) -> str:
     if time_col is not None:
         if time_col not in df.columns:
@@ -427,8 +444,12 @@ def _find_time_col(df: "pd.DataFrame", name: str, time_col: str | None) -> str:
     found = [c for c in df.columns if _looks_like_time(df[c])]
     if not found:  # a time-named column whose values do not parse: let _parse_times name them
         found = [c for c in df.columns if c.lower() in TIME_NAMES and not _mostly_numeric(df[c])]
-    if not found:  # a time-named column of Unix times
-        found = [c for c in df.columns if c.lower() in TIME_NAMES and _epoch_unit(df[c]) is not None]
+    if not found:  # a time-named column of Unix times, or of dates written as numbers (20240131)
+        found = [
+            c
+            for c in df.columns
+            if c.lower() in TIME_NAMES and (_epoch_unit(df[c]) is not None or _number_date_format(df[c]) is not None)
+        ]
     if len(found) == 1:
         return found[0]
     if len(found) > 1:
@@ -454,6 +475,15 @@ def _parse_times(
         parsed = s
     elif (unit := _epoch_unit(s)) is not None:
         parsed = pd.to_datetime(s, unit=unit, utc=True)
+    elif (fmt := _number_date_format(s)) is not None:
+        parsed = pd.to_datetime(s.astype("int64").astype(str), format=fmt)
+    elif pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        vals = ", ".join(repr(v) for v in s.dropna().head(3).tolist())
+        raise DataError(
+            f"{name}: column {col!r} holds numbers that are not times ({vals}): numbers are read as times only "
+            "when they are Unix times (seconds to nanoseconds since 1970), dates such as 20240131, or years",
+            "name the column of times with --time-col / time_col, or write its times as 2024-01-31 13:00",
+        )
     else:
         try:
             parsed = _to_datetime(s, dayfirst)
