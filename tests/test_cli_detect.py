@@ -256,9 +256,16 @@ def test_follow_prints_flags_for_appended_rows(detector: Path, workdir: Path) ->
         (["detect", "data.csv", "--train-until", "1999-01-01"], ["no rows before"]),
         (["detect", "data.csv", "--model", "det", "--day-first"], ["--day-first", "--model"]),
         (["detect", "data.csv", *SMALL, "--output", "nodir/s.csv"], ["nodir", "does not exist"]),  # before the fit
+        (
+            ["detect", "data.csv", "--train-until", "2024-01-10", "--train-fraction", "0.3"],
+            ["--train-fraction has no effect with --train-until"],
+        ),
+        (["detect", "-", "--model", "det", "--sort"], ["--sort has no effect reading standard input"]),
+        (["detect", "short.csv", "--model", "det"], ["short.csv", "lacks column"]),  # named, not <DataFrame>
     ],
 )
 def test_bad_input_exits_2(detector: Path, workdir: Path, args: list[str], words: list[str]) -> None:
+    pd.read_csv(workdir / "data.csv")[["time", "a"]].to_csv(workdir / "short.csv", index=False)
     r = invoke_cli(*args, cwd=workdir, stdin="")
     assert r.returncode == 2, r.stderr
     for w in words:
@@ -311,3 +318,19 @@ def test_detect_reads_the_training_part_in_the_whole_files_date_order(tmp_path: 
     r = invoke_cli(*args, "--month-first", cwd=tmp_path)
     assert r.returncode == 2 and "have the day first" in r.stderr and "--day-first" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_detect_sort_and_whole_file_problems_refused_before_the_fit(tmp_path: Path) -> None:
+    """Two rows swapped near the end: refused before any fitting (it used to be found after the
+    whole fit, when the file was scored); --sort reads them in time order."""
+    df = sine_frame(300, noise=0.05)
+    df.iloc[[280, 281]] = df.iloc[[281, 280]].to_numpy()
+    df.to_csv(tmp_path / "swapped.csv", index=False)
+    args = ["detect", "swapped.csv", *SMALL, "--no-track"]
+    r = invoke_cli(*args, cwd=tmp_path)
+    assert r.returncode == 2 and "not in time order" in r.stderr and "--sort" in r.stderr
+    assert "fitting" not in r.stderr
+    r = invoke_cli(*args, "--sort", "--output", "s.csv", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    times = pd.to_datetime(pd.read_csv(tmp_path / "s.csv")["time"])
+    assert times.is_monotonic_increasing and len(times) == 300

@@ -111,6 +111,17 @@ def test_predict_writes_csv_and_plot(fitted: Path, workdir: Path) -> None:
     assert r.returncode == 2 and "already exists" in r.stderr
 
 
+def test_predict_and_backtest_sort_unsorted_rows(fitted: Path, workdir: Path) -> None:
+    df = pd.read_csv(workdir / "data.csv")
+    df.iloc[::-1].to_csv(workdir / "reversed.csv", index=False)
+    r = invoke_cli("predict", "reversed.csv", "--model", "m", cwd=workdir)
+    assert r.returncode == 2 and "--sort" in r.stderr
+    want = invoke_cli("predict", "data.csv", "--model", "m", cwd=workdir).stdout
+    assert invoke_cli("predict", "reversed.csv", "--model", "m", "--sort", cwd=workdir).stdout == want
+    r = invoke_cli("backtest", "reversed.csv", "--model", "m", "--sort", "--json", cwd=workdir)
+    assert r.returncode == 0 and json.loads(r.stdout)["windows"] > 0, r.stderr
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -523,6 +523,18 @@ def date_order(frame: "pd.DataFrame", time_col: str | None = None, name: str = "
     return None if ambiguous else order
 
 
+def sort_rows(
+    frame: "pd.DataFrame", time_col: str | None = None, name: str = "<DataFrame>", dayfirst: bool | None = None
+) -> "pd.DataFrame":
+    """``frame``'s rows in time order (rows of one time keep their order), as ``sort=True`` reads
+    them: for a command that splits a file's rows before reading them."""
+    tcol = _find_time_col(frame, name, time_col)
+    order = np.argsort(row_times(frame, tcol, name, dayfirst).asi8, kind="stable")
+    out = frame.iloc[order].reset_index(drop=True)
+    out.attrs = dict(frame.attrs)
+    return out
+
+
 def row_times(
     frame: "pd.DataFrame", time_col: str, name: str = "<DataFrame>", dayfirst: bool | None = None
 ) -> "pd.DatetimeIndex":

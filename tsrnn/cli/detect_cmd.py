@@ -43,6 +43,7 @@ from tsrnn.cli.options import (
     RunName,
     Scaler,
     Seed,
+    Sort,
     Target,
     TimeCol,
     TrackingUri,
@@ -62,13 +63,15 @@ def split_training(
     data: Any, time_col: str | None, train_until: str | None, train_fraction: float, **options: Any
 ) -> tuple[Any, Any]:
     """(full frame, training frame): rows before ``train_until``, else the first ``train_fraction``.
-    ``options``: load_series options the data needs (duplicates, resample, agg, dayfirst)."""
+    ``options``: load_series options the data needs (duplicates, resample, agg, dayfirst); ``sort``:
+    the file's rows are sorted by time first."""
     import numpy as np
     import pandas as pd
 
-    from tsrnn.data import load_series, read_frame, row_times
+    from tsrnn.data import load_series, row_times
 
-    frame, name, _ = read_frame(data)
+    sort = options.pop("sort", False)
+    frame, name = _read(data, time_col, sort, options.get("dayfirst"))
     if train_until is not None:
         series = load_series(frame, source_name=name, time_col=time_col, fill="ffill", **options)
         try:
@@ -99,6 +102,15 @@ def split_training(
         )
     train.attrs["source"] = name  # messages and the run's data.source name the file, not "<DataFrame>"
     return frame, train
+
+
+def _read(data: Any, time_col: str | None, sort: bool, dayfirst: bool | None) -> tuple[Any, str]:
+    """(the file's rows, sorted by time with ``sort``; its name), named in later messages."""
+    from tsrnn.data import read_frame, sort_rows
+
+    frame, name, _ = read_frame(data)
+    frame.attrs["source"] = name  # messages name the file, not "<DataFrame>"
+    return (sort_rows(frame, time_col, name, dayfirst) if sort else frame), name
 
 
 def _local(times: Any) -> Any:
@@ -243,6 +255,7 @@ def detect(
     resample: Resample = None,
     agg: Agg = "mean",
     dayfirst: DayFirst = None,
+    sort: Sort = False,
     min_event_length: Annotated[int, typer.Option(help="Shortest event, in rows.")] = 1,
     merge_gap: Annotated[
         int, typer.Option(help="Merge events separated by at most this many normal rows (0: never merge).")
@@ -310,6 +323,12 @@ def _check_options(given: dict[str, Any]) -> None:
     for option in ("output", "plot", "out"):
         refuse_existing(given[option], given["force"], f"--{option}", makes_folders=option == "out")
     model, stdin = given["model"], str(given["data"]) == "-"
+    if given["train_until"] is not None:
+        refuse_unused(
+            detect, ["train_fraction"], "with --train-until (the rows before it are the training part)", given
+        )
+    if stdin:
+        refuse_unused(detect, ["sort"], "reading standard input (rows are scored in the order they arrive)", given)
     if not given["adapt_every"]:
         refuse_unused(detect, ADAPT_OPTIONS[1:], "with --adapt-every 0", given, "pass --adapt-every N, or drop it")
     if model is not None:
@@ -344,15 +363,16 @@ def _fit_or_load(given: dict[str, Any], source: Any, run: Any) -> tuple[Any, Any
     """(the detector, the whole frame): the saved detector, or one fitted now on the training rows."""
     import warnings
 
-    from tsrnn.data import date_order, read_frame
+    from tsrnn.data import date_order
     from tsrnn.detection.thresholds import CalibrationWarning
     from tsrnn.estimators import RNNAnomalyDetector
 
     labels = given["labels"]
     if given["model"] is not None:
-        det, frame = _load(given["model"], given["tracking_uri"], given), read_frame(source)[0]
+        det = _load(given["model"], given["tracking_uri"], given)
+        frame = _read(source, det.time_col_, given["sort"], det.dayfirst_)[0]
     else:
-        options = {k: given[k] for k in ("duplicates", "resample", "agg", "dayfirst")}
+        options = {k: given[k] for k in ("duplicates", "resample", "agg", "dayfirst", "sort")}
         frame, train = split_training(
             source, given["time_col"], given["train_until"], given["train_fraction"], **options
         )
@@ -369,6 +389,7 @@ def _fit_or_load(given: dict[str, Any], source: Any, run: Any) -> tuple[Any, Any
             raise DataError(
                 f"{given['data']}: no column named {labels!r} (--labels)", f"columns are {list(frame.columns)}"
             )
+        det.read(frame)  # what the whole file needs (order, duplicates, gaps) is refused now, not after the fit
         err(f"fitting a {det.method} detector on {len(train):,} of {len(frame):,} rows ...")
         with warnings.catch_warnings():  # printed once, below, without a source line
             warnings.simplefilter("ignore", CalibrationWarning)

@@ -286,6 +286,7 @@ def predict(
     model: ModelRef,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the forecast to this CSV.")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Write a PNG plot of history, forecast and intervals.")] = None,
+    sort: Sort = False,
     force: Force = False,
     tracking_uri: TrackingUri = None,
     as_json: Json = False,
@@ -297,7 +298,7 @@ def predict(
     refuse_existing(output, force, "--output")
     refuse_existing(plot, force, "--plot")
     est = load_ref(model, tracking_uri, RNNForecaster)
-    series = est.load_data(data)
+    series = est.load_data(data, sort=sort)
     forecast = est.predict(series)
     if output is not None:
         forecast.to_csv(output)
@@ -327,6 +328,7 @@ def backtest(
             help="Also write every test window's forecast to this CSV (id, origin, time, step, targets, quantiles).",
         ),
     ] = None,
+    sort: Sort = False,
     force: Force = False,
     tracking_uri: TrackingUri = None,
     as_json: Json = False,
@@ -338,7 +340,7 @@ def backtest(
     refuse_existing(output, force, "--output")
     est = load_ref(model, tracking_uri, RNNForecaster)
     est.set_params(**{k: split_size(v) for k, v in (("val", val), ("test", test)) if v is not None})
-    table = est.backtest(data, output=output)
+    table = est.backtest(est.load_data(data, sort=sort), output=output)
     if output is not None:
         err(f"forecasts of {table.attrs['windows']:,} windows written to {output}")
     result = {"windows": table.attrs["windows"], "methods": table.to_dict(orient="index")}

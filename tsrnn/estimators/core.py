@@ -110,14 +110,17 @@ class RecurrentEstimator(BaseEstimator, metaclass=ABCMeta):
             frame = frame.drop(columns=list(exclude))
         return load_series(frame, source_name=name, sort=sort, **options)
 
-    def load_data(self, data: "str | Path | pd.DataFrame | SeriesData", last: int | None = None) -> "SeriesData":
+    def load_data(
+        self, data: "str | Path | pd.DataFrame | SeriesData", last: int | None = None, sort: bool = False
+    ) -> "SeriesData":
         """``data`` (a CSV/Parquet path or a DataFrame) read with the columns and frequency the
         model was fitted on: a clear error names what is missing or different.
 
         ``last``: the forecast needs only the last ``last`` rows of each series, so only those are
         read and checked (``tsrnn.data.last_rows``). When the cleaning options repair data
         (fill, duplicates, resample), every row is read instead, since a repair can change
-        which rows are last; the rows the forecast uses are the same either way."""
+        which rows are last; the rows the forecast uses are the same either way. ``sort``: sort
+        rows by time instead of refusing unsorted data (every row is then read too)."""
         from tsrnn.data import SeriesData, last_rows, load_series, read_frame
 
         self._check_fitted()
@@ -132,7 +135,11 @@ class RecurrentEstimator(BaseEstimator, metaclass=ABCMeta):
                 f"pass data with the model's columns: {needed}",
             )
         cleaning = self._cleaning_options()
-        if last is not None and cleaning == dict(fill="error", duplicates="error", resample=None, agg="mean"):
+        if (
+            last is not None
+            and not sort
+            and cleaning == dict(fill="error", duplicates="error", resample=None, agg="mean")
+        ):
             frame = last_rows(frame, self.time_col_, self.id_col_, last)
         series = load_series(
             frame,
@@ -142,6 +149,7 @@ class RecurrentEstimator(BaseEstimator, metaclass=ABCMeta):
             covariates=self.covariates_ or None,
             id_col=self.id_col_,
             dayfirst=self.dayfirst_,
+            sort=sort,
             **cleaning,
         )
         if self.freq_ and series.freq and series.freq != self.freq_:
