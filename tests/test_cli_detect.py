@@ -334,3 +334,17 @@ def test_detect_sort_and_whole_file_problems_refused_before_the_fit(tmp_path: Pa
     assert r.returncode == 0, r.stderr
     times = pd.to_datetime(pd.read_csv(tmp_path / "s.csv")["time"])
     assert times.is_monotonic_increasing and len(times) == 300
+
+
+def test_train_until_with_an_offset_cuts_at_that_instant() -> None:
+    """Berlin times (UTC+2 until 27 October): 2024-10-25T00:00-05:00 is 07:00 in Berlin, seven
+    rows after its midnight; without an offset it is a wall time; a naive file refuses an offset."""
+    from tsrnn.cli.detect_cmd import split_training
+    from tsrnn.errors import ConfigError
+
+    t = pd.date_range("2024-10-15", periods=400, freq="h", tz="Europe/Berlin")
+    zoned = pd.DataFrame({"time": t, "a": np.sin(np.arange(400.0))})
+    assert len(split_training(zoned, None, "2024-10-25T00:00-05:00", 0.5)[1]) == 247
+    assert len(split_training(zoned, None, "2024-10-25", 0.5)[1]) == 240
+    with pytest.raises(ConfigError, match="has a UTC offset"):
+        split_training(zoned.assign(time=t.tz_localize(None)), None, "2024-10-25T00:00Z", 0.5)

@@ -82,8 +82,16 @@ def split_training(
             ) from e
         # the file's rows before the cut, by their own times: collapsed, resampled or filled rows
         # of the loaded series are not the file's rows
-        times = _local(row_times(frame, series.time_col, name, series.report.dayfirst))
-        before = np.asarray(times < cut.tz_localize(None))
+        times = row_times(frame, series.time_col, name, series.report.dayfirst)
+        if cut.tz is None:  # a wall time: compared with the file's local times
+            before = np.asarray(_local(times) < cut)
+        elif times.tz is not None:  # an instant (2024-10-25T00:00-05:00): compared as instants
+            before = np.asarray(times < cut)
+        else:
+            raise ConfigError(
+                f"--train-until {train_until} has a UTC offset, but the times of {name} have none",
+                f"drop the offset (--train-until {cut.tz_localize(None)}) to cut at that wall time",
+            )
         if not before.any():
             raise DataError(
                 f"{name}: no rows before --train-until {train_until} (data starts {series.series_times(0)[0]})",
