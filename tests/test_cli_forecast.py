@@ -111,6 +111,13 @@ def test_predict_writes_csv_and_plot(fitted: Path, workdir: Path) -> None:
     assert r.returncode == 2 and "already exists" in r.stderr
 
 
+def test_predict_prints_the_data_warnings(fitted: Path, workdir: Path) -> None:
+    df = pd.read_csv(workdir / "data.csv")
+    df.drop(index=range(len(df) - 10, len(df) - 5)).to_csv(workdir / "gap.csv", index=False)
+    r = invoke_cli("predict", "gap.csv", "--model", "m", cwd=workdir)
+    assert r.returncode == 0 and "warning: 1 gap(s) in the time grid (5 missing steps)" in r.stderr, r.stderr
+
+
 def test_predict_and_backtest_sort_unsorted_rows(fitted: Path, workdir: Path) -> None:
     df = pd.read_csv(workdir / "data.csv")
     df.iloc[::-1].to_csv(workdir / "reversed.csv", index=False)

@@ -35,6 +35,12 @@ def err(message: str) -> None:
     Console(stderr=True, soft_wrap=True).print(message, highlight=False)
 
 
+def warn(messages: Any) -> None:
+    """Print each of the data's (or a fit's) warnings to standard error."""
+    for message in messages:
+        err(f"[yellow]warning:[/] {message}")
+
+
 def refuse_existing(path: Path | None, force: bool, option: str, makes_folders: bool = False) -> None:
     """Nothing the user has is overwritten: an existing output path needs --force. A file's folder
     must exist (``makes_folders``: the writer creates it, as a model directory's parents are),

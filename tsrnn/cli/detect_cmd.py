@@ -12,7 +12,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from tsrnn.checks import refuse_unused
-from tsrnn.cli.app import app, check_tracking, err, refuse_existing
+from tsrnn.cli.app import app, check_tracking, err, refuse_existing, warn
 from tsrnn.cli.options import (
     Agg,
     BatchSize,
@@ -402,8 +402,7 @@ def _fit_or_load(given: dict[str, Any], source: Any, run: Any) -> tuple[Any, Any
         with warnings.catch_warnings():  # printed once, below, without a source line
             warnings.simplefilter("ignore", CalibrationWarning)
             det.fit(train)
-        for w in det.warnings_:
-            err(f"[yellow]warning:[/] {w}")
+        warn(det.warnings_)
         if given["out"] is not None:
             det.save(given["out"])
             err(f"detector saved to {given['out']}")

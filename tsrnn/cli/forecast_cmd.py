@@ -12,7 +12,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from tsrnn.checks import refuse_unused
-from tsrnn.cli.app import app, check_tracking, err, refuse_existing
+from tsrnn.cli.app import app, check_tracking, err, refuse_existing, warn
 from tsrnn.cli.options import (
     Agg,
     BatchSize,
@@ -208,8 +208,7 @@ def fit(
         model = RNNForecaster(**plan.params, verbose=not quiet and not as_json)
         series = model.read(data, sort=sort, sep=sep)
         plan.check_data(series, str(data))
-        for warning in series.report.warnings if is_main() else ():
-            err(f"[yellow]warning:[/] {warning}")
+        warn(series.report.warnings if is_main() else ())
         with maybe_run(
             not no_track and is_main(), tracking_uri, experiment, run_name, {"tsrnn.task": "forecast"}, plan.run_id
         ) as run:
@@ -299,6 +298,7 @@ def predict(
     refuse_existing(plot, force, "--plot")
     est = load_ref(model, tracking_uri, RNNForecaster)
     series = est.load_data(data, sort=sort)
+    warn(series.report.warnings)  # e.g. dates that could be day or month first, a gap in the lookback
     forecast = est.predict(series)
     if output is not None:
         forecast.to_csv(output)
@@ -340,7 +340,9 @@ def backtest(
     refuse_existing(output, force, "--output")
     est = load_ref(model, tracking_uri, RNNForecaster)
     est.set_params(**{k: split_size(v) for k, v in (("val", val), ("test", test)) if v is not None})
-    table = est.backtest(est.load_data(data, sort=sort), output=output)
+    series = est.load_data(data, sort=sort)
+    warn(series.report.warnings)
+    table = est.backtest(series, output=output)
     if output is not None:
         err(f"forecasts of {table.attrs['windows']:,} windows written to {output}")
     result = {"windows": table.attrs["windows"], "methods": table.to_dict(orient="index")}
