@@ -838,3 +838,19 @@ def test_dates_written_as_numbers_are_read_and_other_numbers_refused_as_times() 
     with pytest.raises(DataError, match="holds numbers that are not times") as e:
         load_series(pd.DataFrame({"t": np.arange(40.0) * 0.5, "y": 1.0}), time_col="t")
     assert "--time-col" in e.value.hint
+
+
+def test_dot_grouped_whole_numbers_beside_decimal_commas_are_thousands(tmp_path) -> None:
+    """In a ;-file whose numbers have decimal commas, 6.811 is 6811 (pandas read it as 6.811),
+    as 1.234,5 already was 1234.5; without decimal commas, or where a value cannot be a grouped
+    whole number (0.500, 2.5), the dot stays a decimal point."""
+    rows = [f"2024-01-01 {h:02d}:00;{6811 + 997 * h:,};{h},5;{h}.500".replace(",", ".", 1) for h in range(24)]
+    path = tmp_path / "kwh.csv"
+    path.write_text("time;kwh;temp;ratio\n" + "\n".join(rows) + "\n")
+    d = load_series(path)
+    np.testing.assert_allclose(d.values[:2], [[6811, 0.5, 0.5], [7808, 1.5, 1.5]])
+    plain = tmp_path / "plain.csv"
+    plain.write_text(
+        "time;kwh\n" + "".join(f"2024-01-01 {h:02d}:00;{6811 + 997 * h:,}\n".replace(",", ".") for h in range(24))
+    )
+    assert load_series(plain).values[0, 0] == pytest.approx(6.811)

@@ -224,12 +224,41 @@ def read_frame(source: "str | Path | pd.DataFrame", sep: str | None = None) -> t
         sep = max(counts, key=counts.get) if max(counts.values()) > 0 else ","
     df = _read_csv(path, name, sep, encoding)
     if sep != ",":  # "1,5" in a ;-separated file: a decimal comma
-        for c in _decimal_comma_columns(df):
+        commas = _decimal_comma_columns(df)
+        for c in commas:
             text = df[c].astype(str).str.strip()
             grouped = text.str.match(_GROUPED)  # 1.234,5: the dots group thousands
             text = text.where(~grouped, text.str.replace(".", "", regex=False))
             df[c] = pd.to_numeric(text.str.replace(",", ".", regex=False)).where(df[c].notna())
+        if commas:  # where numbers have decimal commas, 6.811 beside them is 6811, not 6.811
+            _thousands_dots(df, path, sep, encoding)
     return df, name, True
+
+
+_DOT_GROUPED = r"^\s*[+-]?(?:[1-9]\d{0,2}(?:\.\d{3})+|\d+)\s*$"  # 6.811, 12.000.000, 7
+
+
+def _thousands_dots(df: "pd.DataFrame", path: Path, sep: str, encoding: str) -> None:
+    """In a file whose numbers have decimal commas, columns pandas read as dot decimals whose
+    every value is a whole number with dots between groups of three digits (6.811, 1.234.567)
+    are those whole numbers: converted in place. Their text is read again, for those columns only."""
+    import pandas as pd
+
+    def candidate(s: "pd.Series") -> bool:
+        v = s.dropna().to_numpy()
+        if not (isinstance(s.dtype, np.dtype) and s.dtype.kind == "f") or not len(v) or (np.abs(v) < 1).any():
+            return False
+        return bool(np.allclose(v * 1000, np.round(v * 1000), rtol=0, atol=1e-6) and (v != np.round(v)).any())
+
+    cols = [i for i, c in enumerate(df.columns) if candidate(df[c])]
+    if not cols:
+        return
+    text = pd.read_csv(path, sep=sep, encoding=encoding, skipinitialspace=True, usecols=cols, dtype=str)
+    for i, raw in zip(cols, text.columns):
+        values = text[raw].dropna()
+        if values.str.match(_DOT_GROUPED).all():
+            c = df.columns[i]
+            df[c] = pd.to_numeric(text[raw].str.replace(".", "", regex=False)).where(df[c].notna())
 
 
 def _encoding(head: bytes) -> str:
