@@ -854,3 +854,19 @@ def test_dot_grouped_whole_numbers_beside_decimal_commas_are_thousands(tmp_path)
         "time;kwh\n" + "".join(f"2024-01-01 {h:02d}:00;{6811 + 997 * h:,}\n".replace(",", ".") for h in range(24))
     )
     assert load_series(plain).values[0, 0] == pytest.approx(6.811)
+
+
+def test_messy_exports_excel_sep_line_empty_column_and_missing_ids(tmp_path) -> None:
+    """Excel's "sep=;" first line names the separator; an all-empty column is named as such (no
+    --fill can fill it); a row without a series id is refused, not grouped as series "nan"."""
+    rows = "".join(f"2024-01-01 {h:02d}:00;{h},5\n" for h in range(24))
+    (tmp_path / "excel.csv").write_text("sep=;\ntime;y\n" + rows)
+    d = load_series(tmp_path / "excel.csv")
+    assert d.targets == ("y",) and d.n_rows == 24 and d.values[1, 0] == 1.5
+    t = pd.date_range("2024-01-01", periods=24, freq="h")
+    with pytest.raises(DataError, match="'empty' has no values at all") as e:
+        load_series(pd.DataFrame({"time": t, "y": 1.0, "empty": np.nan}))
+    assert "--target" in e.value.hint
+    long = pd.DataFrame({"time": np.tile(t, 2), "store": ["a"] * 24 + ["b"] * 23 + [None], "y": 1.0})
+    with pytest.raises(DataError, match="1 row\\(s\\) have no series id in column 'store'"):
+        load_series(long, id_col="store")

@@ -217,12 +217,17 @@ def read_frame(source: "str | Path | pd.DataFrame", sep: str | None = None) -> t
         first_line = head.decode(encoding, errors="ignore").splitlines()[0]
     except IndexError:
         first_line = ""
+    skip = 0
+    if (hinted := re.fullmatch(r"\s*\"?sep=(.)\"?\s*", first_line)) is not None:  # Excel's "sep=;" line
+        sep, skip = sep or hinted.group(1), 1
+        lines = head.decode(encoding, errors="ignore").splitlines()
+        first_line = lines[1] if len(lines) > 1 else ""
     if not first_line.strip():
         raise DataError(f"{name} has no header on its first line", "the first line must name the columns")
     if sep is None:
         counts = {c: first_line.count(c) for c in (",", ";", "\t", "|")}
         sep = max(counts, key=counts.get) if max(counts.values()) > 0 else ","
-    df = _read_csv(path, name, sep, encoding)
+    df = _read_csv(path, name, sep, encoding, skip)
     if sep != ",":  # "1,5" in a ;-separated file: a decimal comma
         commas = _decimal_comma_columns(df)
         for c in commas:
@@ -231,14 +236,14 @@ def read_frame(source: "str | Path | pd.DataFrame", sep: str | None = None) -> t
             text = text.where(~grouped, text.str.replace(".", "", regex=False))
             df[c] = pd.to_numeric(text.str.replace(",", ".", regex=False)).where(df[c].notna())
         if commas:  # where numbers have decimal commas, 6.811 beside them is 6811, not 6.811
-            _thousands_dots(df, path, sep, encoding)
+            _thousands_dots(df, path, sep, encoding, skip)
     return df, name, True
 
 
 _DOT_GROUPED = r"^\s*[+-]?(?:[1-9]\d{0,2}(?:\.\d{3})+|\d+)\s*$"  # 6.811, 12.000.000, 7
 
 
-def _thousands_dots(df: "pd.DataFrame", path: Path, sep: str, encoding: str) -> None:
+def _thousands_dots(df: "pd.DataFrame", path: Path, sep: str, encoding: str, skip: int) -> None:
     """In a file whose numbers have decimal commas, columns pandas read as dot decimals whose
     every value is a whole number with dots between groups of three digits (6.811, 1.234.567)
     are those whole numbers: converted in place. Their text is read again, for those columns only."""
@@ -253,7 +258,7 @@ def _thousands_dots(df: "pd.DataFrame", path: Path, sep: str, encoding: str) -> 
     cols = [i for i, c in enumerate(df.columns) if candidate(df[c])]
     if not cols:
         return
-    text = pd.read_csv(path, sep=sep, encoding=encoding, skipinitialspace=True, usecols=cols, dtype=str)
+    text = pd.read_csv(path, sep=sep, encoding=encoding, skipinitialspace=True, usecols=cols, dtype=str, skiprows=skip)
     for i, raw in zip(cols, text.columns):
         values = text[raw].dropna()
         if values.str.match(_DOT_GROUPED).all():
@@ -278,20 +283,20 @@ def _encoding(head: bytes) -> str:
         return "latin-1"
 
 
-def _read_csv(path: Path, name: str, sep: str, encoding: str) -> "pd.DataFrame":
+def _read_csv(path: Path, name: str, sep: str, encoding: str, skip: int = 0) -> "pd.DataFrame":
     """The CSV as a frame with stripped column names; a file that is UTF-8 only in its first bytes
     is read again as Windows-1252, then Latin-1 (see ``_encoding``)."""
     import pandas as pd
 
     try:
-        df = pd.read_csv(path, sep=sep, encoding=encoding, skipinitialspace=True)
+        df = pd.read_csv(path, sep=sep, encoding=encoding, skipinitialspace=True, skiprows=skip)
     except pd.errors.ParserError as e:
         raise DataError(
             f"{name}: rows do not match the header ({str(e).strip().removeprefix('Error tokenizing data. C error: ')})",
             "every row needs as many fields as the header has columns",
         ) from e
     except UnicodeDecodeError:  # Latin-1 reads any byte: the last fallback never gets here
-        return _read_csv(path, name, sep, {"utf-8-sig": "cp1252", "cp1252": "latin-1"}[encoding])
+        return _read_csv(path, name, sep, {"utf-8-sig": "cp1252", "cp1252": "latin-1"}[encoding], skip)
     except pd.errors.EmptyDataError as e:
         raise DataError(f"{name} has no columns", "the first line must name the columns") from e
     df.columns = [str(c).strip() for c in df.columns]
@@ -825,6 +830,12 @@ def load_series(
     # UTC), infer_freq reads steps in local time, and messages and gaps show local times
 
     if id_col is not None:
+        if df[id_col].isna().any():
+            missing = np.flatnonzero(df[id_col].isna().to_numpy())
+            raise DataError(
+                f"{name}: {len(missing)} row(s) have no series id in column {id_col!r} ({_rows(df.index[missing], is_file)})",
+                "give every row its series id, or remove those rows",
+            )
         groups, codes = _group_codes(df[id_col])
         sizes = np.bincount(codes, minlength=len(groups))
         # rows grouped by series, each series' rows in their own order (None: they already are)
@@ -1090,6 +1101,11 @@ def _check_missing(
                     )
                 else:
                     kinds += " value(s)"
+                if n_nan == len(block):  # no fill can help
+                    raise DataError(
+                        f"{name}:{who} column {col!r} has no values at all",
+                        "name the columns to use with --target / target (tsrnn detect can also leave it out: --exclude)",
+                    )
                 raise DataError(
                     f"{name}:{who} column {col!r} has {n_nan + n_inf + n_big} {kinds}, at {at}",
                     "fix them, or choose a fill policy: --fill ffill|interpolate|zero",
@@ -1103,7 +1119,10 @@ def _check_missing(
         block = block.fillna(0.0)
     if block.isna().any().any():
         empty = [c for c in block.columns if block[c].isna().all()]
-        raise DataError(f"{name}:{who} column(s) {empty} have no values at all", "drop them or choose other targets")
+        raise DataError(
+            f"{name}:{who} column(s) {empty} have no values at all",
+            "name the columns to use with --target / target (tsrnn detect can also leave them out: --exclude)",
+        )
     report.filled = fill
     return block
 
