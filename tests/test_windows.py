@@ -307,6 +307,8 @@ def test_bad_lengths_raise_config_error(option: str, bad) -> None:
         (True, 0.2, "--val must be a fraction"),
         ("soon", 0.2, "--val 'soon' is neither"),
         (0.6, 0.5, "do not fit in 50 rows"),
+        (0.1, "2030-01-01", "--test 2030-01-01 is outside the data, which runs from 2000-01-01"),  # no test row
+        ("1999-01-01", 0.2, "--val 1999-01-01 is outside the data"),  # no training row
     ],
 )
 def test_bad_split_sizes_raise_config_error(val, test, match) -> None:

@@ -73,11 +73,14 @@ def split_bounds(data: SeriesData, val: SplitSize = 0.1, test: SplitSize = 0.2) 
     A timestamp for ``val`` is where validation starts; the test split is taken first.
     """
     bounds = np.zeros((data.n_series, 4), dtype=np.int64)
+    inside = {"--test": False, "--val": False}  # a start time within some series' rows
     for i in range(data.n_series):
         n = int(data.lengths[i])
         t = data.times[data.offsets[i] : data.offsets[i + 1]]
         n_test = _split_rows(test, n, t, "--test", data.tz)
         n_val = _split_rows(val, n, t, "--val", data.tz)
+        inside["--test"] |= 0 < n_test < n
+        inside["--val"] |= 0 < n_val < n
         if isinstance(val, str):  # a start time: validation runs up to the test split
             n_val -= n_test
         if n_val < 0 or n_val + n_test > n:
@@ -86,6 +89,16 @@ def split_bounds(data: SeriesData, val: SplitSize = 0.1, test: SplitSize = 0.2) 
                 "make --val and --test smaller, or put the validation start before the test start",
             )
         bounds[i] = (0, n - n_val - n_test, n - n_test, n)
+    for option, size in (("--test", test), ("--val", val)):
+        if isinstance(size, str) and not inside[option]:  # a split of no row, or of every row, in every series
+            first, last = data.series_times(0)[0], data.series_times(0)[-1]
+            if data.n_series > 1:
+                first = min(data.series_times(i)[0] for i in range(data.n_series))
+                last = max(data.series_times(i)[-1] for i in range(data.n_series))
+            raise ConfigError(
+                f"{option} {size} is outside the data, which runs from {first} to {last}",
+                f"pass a start time inside it, e.g. {option} {data.series_times(0)[int(data.lengths[0] * (0.8 if option == '--test' else 0.7))]}",
+            )
     return bounds
 
 
