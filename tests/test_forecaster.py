@@ -659,3 +659,12 @@ def test_dayfirst_reads_fit_data_that_could_be_either_way_as_asked(df):
         RNNForecaster(**{**FAST, "epochs": 1}, dayfirst=False).fit(
             df.assign(time=df["time"].dt.strftime("%d/%m/%Y %H:%M"))
         )
+
+
+def test_a_series_too_short_for_any_training_window_is_named_in_a_warning():
+    t = pd.date_range("2024-01-01", periods=300, freq="h")
+    rows = [
+        pd.DataFrame({"time": t[:n], "store": s, "y": np.sin(np.arange(n) / 4.0)}) for s, n in (("a", 300), ("b", 40))
+    ]
+    model = RNNForecaster(**{**FAST, "epochs": 1}, id_col="store").fit(pd.concat(rows, ignore_index=True))
+    assert any("1 series have no training window" in w and "['b']" in w for w in model.warnings_)

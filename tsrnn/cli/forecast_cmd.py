@@ -214,6 +214,7 @@ def fit(
         ) as run:
             _fit_and_save(model, series, plan.checkpoint, out, force, run, register)
     if is_main():
+        warn(w for w in model.warnings_ if w not in series.report.warnings)  # the fit's own, e.g. idle series
         _report_fit(model, data, out, run, as_json, register)
 
 

@@ -292,6 +292,13 @@ class RNNForecaster(RecurrentEstimator):
         self._check_many_series(series)
         windows = make_windows(series, self.lookback, self.horizon, self.stride, self.val, self.test)
         values = self._fit_module(series, windows, resume)
+        per_series = np.bincount(windows.series_of(windows.train), minlength=series.n_series)
+        if series.n_series > 1 and (per_series == 0).any():  # one series alone with none is refused above
+            idle = [series.ids[i] for i in np.flatnonzero(per_series == 0)]
+            self.warnings_.append(
+                f"{len(idle)} series have no training window (too few rows before their validation part for "
+                f"lookback + horizon = {self.lookback + self.horizon}): {idle[:5]}; the model did not learn from them"
+            )
         self.quantile_levels_ = quantile_levels(self.quantiles)
         self.season_ = self._season(series.freq)
         self.windows_ = windows
