@@ -870,3 +870,15 @@ def test_messy_exports_excel_sep_line_empty_column_and_missing_ids(tmp_path) -> 
     long = pd.DataFrame({"time": np.tile(t, 2), "store": ["a"] * 24 + ["b"] * 23 + [None], "y": 1.0})
     with pytest.raises(DataError, match="1 row\\(s\\) have no series id in column 'store'"):
         load_series(long, id_col="store")
+
+
+def test_quoted_comma_grouped_numbers_in_a_comma_file_are_numbers(tmp_path) -> None:
+    """'"5,034.6"' is how spreadsheets in English write 5034.6 to a ,-separated file; "1,5"
+    (not groups of three) stays text."""
+    path = tmp_path / "sales.csv"
+    path.write_text(
+        "time,sales,note\n" + "".join(f'2024-01-01 {h:02d}:00,"{5034.6 + 1000 * h:,.1f}","1,5"\n' for h in range(24))
+    )
+    d = load_series(path)
+    assert d.targets == ("sales",) and d.report.ignored_columns == ["note"]
+    np.testing.assert_allclose(d.values[:2, 0], [5034.6, 6034.6])

@@ -237,6 +237,9 @@ def read_frame(source: "str | Path | pd.DataFrame", sep: str | None = None) -> t
             df[c] = pd.to_numeric(text.str.replace(",", ".", regex=False)).where(df[c].notna())
         if commas:  # where numbers have decimal commas, 6.811 beside them is 6811, not 6.811
             _thousands_dots(df, path, sep, encoding, skip)
+    else:  # "5,034.6" quoted in a ,-separated file: the commas group thousands
+        for c in _decimal_comma_columns(df, _COMMA_GROUPED, _DOT_DECIMAL):
+            df[c] = pd.to_numeric(df[c].astype(str).str.replace(",", "", regex=False)).where(df[c].notna())
     return df, name, True
 
 
@@ -316,17 +319,23 @@ def _is_text(s: "pd.Series") -> bool:
     return pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)
 
 
-def _decimal_comma_columns(df: "pd.DataFrame") -> list[str]:
+def _decimal_comma_columns(df: "pd.DataFrame", marked: str = _DECIMAL_COMMA, plain: str = _WHOLE) -> list[str]:
     """The text columns that hold only numbers written with a decimal comma (whole numbers may
-    mix in, at least one has a comma), as spreadsheets in much of Europe save them."""
+    mix in, at least one has a comma), as spreadsheets in much of Europe save them; with other
+    patterns, the columns whose values all match ``marked`` or ``plain``, at least one ``marked``."""
     found = []
     for c in df.columns:
         if _is_text(df[c]):
             values = df[c].dropna().astype(str)
-            comma = values.str.match(_DECIMAL_COMMA)
-            if comma.any() and (comma | values.str.match(_WHOLE)).all():
+            comma = values.str.match(marked)
+            if comma.any() and (comma | values.str.match(plain)).all():
                 found.append(c)
     return found
+
+
+# "5,034.6" (quoted in a ,-separated file): commas between thousands, a dot before the decimals
+_COMMA_GROUPED = r"^\s*[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?\s*$"
+_DOT_DECIMAL = r"^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$"
 
 
 def _rows(index: Sequence[Any], is_file: bool) -> str:
