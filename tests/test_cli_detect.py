@@ -237,7 +237,7 @@ def test_follow_prints_flags_for_appended_rows(detector: Path, workdir: Path) ->
             ["combine='max'", "method='forecast'"],
         ),
         (["detect", "data.csv", "--q", "0.9", *SMALL], ["q=0.9", "threshold='gaussian'"]),
-        (["detect", "data.csv", "--likelihood-window", "500"], ["likelihood_window=500", 'normalize="none"']),
+        (["detect", "data.csv", "--likelihood-window", "500"], ["--likelihood-window=500", 'normalize="none"']),
         (
             ["detect", "data.csv", "--normalize", "likelihood", *SMALL],
             ["threshold='gaussian'", "normalize='likelihood'"],
@@ -262,6 +262,8 @@ def test_follow_prints_flags_for_appended_rows(detector: Path, workdir: Path) ->
         ),
         (["detect", "-", "--model", "det", "--sort"], ["--sort has no effect reading standard input"]),
         (["detect", "short.csv", "--model", "det"], ["short.csv", "lacks column"]),  # named, not <DataFrame>
+        (["detect", "data.csv", "--layers", "0"], ["--layers must be at least 1"]),  # the flag, not num_layers
+        (["fit", "data.csv", "--hidden", "0", "--no-track"], ["--hidden must be at least 1"]),
     ],
 )
 def test_bad_input_exits_2(detector: Path, workdir: Path, args: list[str], words: list[str]) -> None:

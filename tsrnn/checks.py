@@ -31,6 +31,7 @@ __all__ = [
     "check_optional_int",
     "check_positive",
     "check_target_index",
+    "flag_of",
     "refuse_unused",
 ]
 
@@ -151,7 +152,7 @@ def refuse_unused(
     defaults = signature.parameters
     for name in names:
         if values[name] != defaults[name].default:
-            flag = _flag(owner, name, values[name]) if given is not None else ""
+            flag = flag_of(owner, name, values[name]) if given is not None else ""
             what = label.format(name=name, value=values[name], flag=flag)
             raise ConfigError(
                 f"{what} has no effect {why}",
@@ -159,7 +160,7 @@ def refuse_unused(
             )
 
 
-def _flag(command: Callable[..., Any], name: str, value: Any) -> str:
+def flag_of(command: Callable[..., Any], name: str, value: Any) -> str:
     """How the command line writes ``command``'s parameter ``name`` (Typer's metadata): its first
     long flag, or of a pair such as ``--day-first/--month-first`` the one that gives ``value``;
     ``--name`` where it declares none."""

@@ -48,6 +48,7 @@ from tsrnn.cli.options import (
     TimeCol,
     TrackingUri,
     Val,
+    check_params,
     estimator_params,
 )
 from tsrnn.errors import ConfigError, DataError
@@ -393,6 +394,7 @@ def _fit_or_load(given: dict[str, Any], source: Any, run: Any) -> tuple[Any, Any
             verbose=not given["quiet"] and not given["as_json"],
             callbacks=[run.callback] if run is not None else None,
         )
+        check_params(det, detect, given)
         if labels and labels not in frame.columns:
             raise DataError(
                 f"{given['data']}: no column named {labels!r} (--labels)", f"columns are {list(frame.columns)}"

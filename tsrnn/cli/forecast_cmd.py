@@ -53,6 +53,7 @@ from tsrnn.cli.options import (
     TimeCol,
     TrackingUri,
     Val,
+    check_params,
     estimator_params,
     split_size,
 )
@@ -205,7 +206,7 @@ def fit(
         )
         if plan.run_id:
             err(f"resuming MLflow run {plan.run_id} from its checkpoint")
-        model = RNNForecaster(**plan.params, verbose=not quiet and not as_json)
+        model = check_params(RNNForecaster(**plan.params, verbose=not quiet and not as_json), fit, given)
         series = model.read(data, sort=sort, sep=sep)
         plan.check_data(series, str(data))
         warn(series.report.warnings if is_main() else ())

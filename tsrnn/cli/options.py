@@ -166,6 +166,24 @@ _CONVERT = {
 }
 
 
+def check_params(estimator: Any, command: Any, given: dict[str, Any]) -> Any:
+    """``estimator`` with its parameters checked before any work; a refusal names the command's
+    flags (``--hidden``), not the estimator's parameters (``hidden_size``), where they differ."""
+    import re
+
+    from tsrnn.checks import flag_of
+
+    try:
+        estimator._check_params()
+    except ConfigError as e:
+        for name in sorted((n for n in given if "_" in n), key=len, reverse=True):  # words like target stay
+            pattern, flag = rf"(?<![\w-]){re.escape(name)}(?!\w)", flag_of(command, name, given[name])
+            e.message = re.sub(pattern, flag, e.message)
+            e.hint = e.hint and re.sub(pattern, flag, e.hint)
+        raise
+    return estimator
+
+
 def estimator_params(cls: type, given: dict[str, Any]) -> dict[str, Any]:
     """The options in ``given`` (a command's parameters) that are parameters of the estimator
     ``cls``, converted to what the estimator takes."""

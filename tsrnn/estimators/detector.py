@@ -357,6 +357,8 @@ class RNNAnomalyDetector(RecurrentEstimator):
 
     def _check_params(self) -> None:
         check_choice("method", self.method, tuple(SCORERS))
+        for name in ("hidden_size", "num_layers"):  # refused before the data is read, not at the build
+            check_int(name, getattr(self, name), 1)
         check_choice("threshold", self.threshold, tuple(THRESHOLD_PARAMS))
         own = SCORERS[self.method].params
         for other in SCORERS.values():
