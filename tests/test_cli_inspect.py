@@ -233,7 +233,7 @@ def test_a_jittered_feed_is_resampled(results) -> None:
     assert lines["rows"] == str(N - 1) and lines["gaps"] == "1 (1 missing steps)"
     assert "gap: 1 step(s) missing between 2024-01-01 08:15:00 and 2024-01-01 08:25:00" in r.stdout
     info = json.loads(ok(results["jittered_json"]).stdout)
-    assert info["resampled"] == {"frequency": "5min", "agg": "last", "bins": N}
+    assert info["resampled"] == {"frequency": "5min", "agg": "last", "bins": N, "combined_rows": 0}
     assert info["rows"] == N and info["filled_gap_rows"] == 1 and info["frequency"] == "5min"
 
 

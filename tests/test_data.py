@@ -588,8 +588,17 @@ def test_a_jittered_feed_is_resampled_onto_its_grid() -> None:
         d.series_times(0), pd.date_range("2024-01-01", periods=60, freq="5min").as_unit("ns"), check_freq=False
     )
     np.testing.assert_array_equal(d.values[:, 0], np.arange(60.0))
-    assert d.report.resampled == {"frequency": "5min", "agg": "mean", "bins": 60}
+    assert d.report.resampled == {"frequency": "5min", "agg": "mean", "bins": 60, "combined_rows": 0}
     assert describe(d)["resampled"] == d.report.resampled
+
+
+def test_resampling_counts_the_rows_it_combines() -> None:
+    """Local times without a zone repeat 02:00 when clocks go back: --resample 1h averages the two
+    rows of that hour, and says so (combined_rows), as --duplicates counts collapsed rows."""
+    t = list(pd.date_range("2024-10-26 12:00", periods=48, freq="h"))
+    t.insert(15, t[14])  # 2024-10-27 02:00 twice
+    d = load_series(pd.DataFrame({"time": t, "y": np.arange(49.0)}), resample="1h")
+    assert d.n_rows == 48 and d.report.resampled["combined_rows"] == 1 and d.values[14, 0] == 14.5
 
 
 def test_a_missed_sample_is_a_gap_on_the_resampled_grid() -> None:

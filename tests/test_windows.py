@@ -242,8 +242,9 @@ def test_latest_windows_are_the_last_rows_of_every_series() -> None:
     v = latest_windows(d, 5)  # (2, 5, C)
     np.testing.assert_array_equal(v[0, :, 0], np.arange(25, 30))
     np.testing.assert_array_equal(v[1, :, 0], np.arange(37, 42))
-    with pytest.raises(DataError, match="series '1' of <array> has 12 rows, but the model looks back 20 rows"):
+    with pytest.raises(DataError, match="series '1' of <array> has 12 rows, but the model looks back 20 rows") as e:
         latest_windows(d, 20)
+    assert "leave the short ones out" in e.value.hint
 
 
 def test_too_short_names_the_rows_needed() -> None:

@@ -63,7 +63,8 @@ class DataReport:
     gaps: list[Gap] = field(default_factory=list)
     sorted_rows: bool = False
     collapsed_rows: int = 0  # rows merged into another row with the same timestamp (duplicates=)
-    # resample=: {"frequency": "5min", "agg": "mean", "bins": n} (bins: rows after resampling)
+    # resample=: {"frequency": "5min", "agg": "mean", "bins": n, "combined_rows": k} (bins: rows after
+    # resampling; combined_rows: rows that shared their step with an earlier row, e.g. a repeated hour)
     resampled: dict[str, Any] | None = None
     # times written with the year last (31/12/2024): whether they were read day first; None otherwise
     dayfirst: bool | None = None
@@ -857,6 +858,7 @@ def load_series(
     row_sets = np.split(np.arange(len(df)) if order is None else order, np.cumsum(sizes)[:-1]) if fast is None else []
     numeric = pd.DataFrame(vals, columns=cols, index=df.index) if fast is None else None
     arrays, time_arrays, freqs = [], [], []
+    combined = 0  # rows resampled into a step that already had one
     for sid, rows in zip(groups, row_sets):
         t = times[rows]
         block = numeric.iloc[rows]
@@ -888,7 +890,9 @@ def load_series(
             report.collapsed_rows += n - len(t)
         block = block.set_axis(t)
         if offset is not None:
+            n_in = len(block)
             block, gaps, inserted = _resample(block, offset, agg, fill, sid)
+            combined += n_in - (len(block) - inserted)
             t, labels, step = block.index, None, offset
             report.filled_gap_rows += inserted
             report.gaps.extend(gaps)
@@ -930,7 +934,7 @@ def load_series(
             f"timestamp (--duplicates {duplicates})"
         )
     if offset is not None:
-        report.resampled = {"frequency": offset.freqstr, "agg": agg, "bins": len(values)}
+        report.resampled = {"frequency": offset.freqstr, "agg": agg, "bins": len(values), "combined_rows": combined}
     if report.constant_columns:
         report.warnings.append(f"constant column(s) {report.constant_columns}: they carry no information")
     if report.gaps:

@@ -224,7 +224,8 @@ def latest_windows(data: SeriesData, lookback: int) -> np.ndarray:
         more = f" ({len(short)} series are that short)" if len(short) > 1 else ""
         raise DataError(
             f"{who}{data.source} has {int(lengths[i])} rows, but the model looks back {lookback} rows{more}",
-            f"pass at least {lookback} rows of history",
+            f"pass at least {lookback} rows of history"
+            + (" for every series, or leave the short ones out of the file" if data.ids else ""),
         )
     return data.values[data.offsets[1:, None] - lookback + np.arange(lookback)]  # (S, L, C)
 

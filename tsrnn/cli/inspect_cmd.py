@@ -91,7 +91,12 @@ def _print(info: dict) -> None:
         (
             "frequency",
             (info["frequency"] or "unknown")
-            + (f" (resampled: {info['resampled']['agg']} of the rows in each step)" if info["resampled"] else ""),
+            + (f" (resampled: {info['resampled']['agg']} of the rows in each step)" if info["resampled"] else "")
+            + (
+                f", {info['resampled']['combined_rows']} row(s) combined with another in their step"
+                if info["resampled"] and info["resampled"]["combined_rows"]
+                else ""
+            ),
         ),
         ("collapsed rows", f"{info['collapsed_rows']:,} (repeated timestamps)" if info["collapsed_rows"] else "-"),
         ("series", str(info["series"]) + (f" (by {info['id_column']})" if info["id_column"] else "")),
