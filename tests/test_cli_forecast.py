@@ -206,7 +206,7 @@ def test_export_onnx_runs_without_torch(fitted: Path, workdir: Path) -> None:
         (["fit", "data.csv", "--quantiles", "0.1,x", "--quiet"], ["--quantiles"]),
         (["fit", "data.csv", "--quantiles", "0,1.5", "--quiet"], ["quantiles"]),
         (["fit", "data.csv", "--device", "cuda", "--quiet"], ["CUDA"]),
-        (["fit", "data.csv", "--stateful", "--quiet"], ["tbptt_steps"]),
+        (["fit", "data.csv", "--stateful", "--quiet"], ["--tbptt-steps", "e.g. --tbptt-steps 100"]),  # flags, not names
     ],
 )
 def test_bad_input_exits_2(fitted: Path, workdir: Path, args: list[str], words: list[str]) -> None:
