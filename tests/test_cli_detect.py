@@ -237,7 +237,7 @@ def test_follow_prints_flags_for_appended_rows(detector: Path, workdir: Path) ->
             ["combine='max'", "method='forecast'"],
         ),
         (["detect", "data.csv", "--q", "0.9", *SMALL], ["q=0.9", "threshold='gaussian'"]),
-        (["detect", "data.csv", "--likelihood-window", "500"], ["--likelihood-window=500", 'normalize="none"']),
+        (["detect", "data.csv", "--likelihood-window", "500"], ["likelihood_window=500", 'normalize="none"']),
         (
             ["detect", "data.csv", "--normalize", "likelihood", *SMALL],
             ["threshold='gaussian'", "normalize='likelihood'"],

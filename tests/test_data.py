@@ -18,6 +18,7 @@ from tsrnn.data import (
     describe,
     from_arrays,
     load_series,
+    read_frame,
 )
 from tsrnn.errors import ConfigError, DataError
 
@@ -891,3 +892,36 @@ def test_quoted_comma_grouped_numbers_in_a_comma_file_are_numbers(tmp_path) -> N
     d = load_series(path)
     assert d.targets == ("sales",) and d.report.ignored_columns == ["note"]
     np.testing.assert_allclose(d.values[:2, 0], [5034.6, 6034.6])
+
+
+def test_review_edge_cases_of_reading(tmp_path) -> None:
+    """Cases a review of the readers found: each was a misread, a crash or a wrong message."""
+    t = pd.date_range("2023-01-01", periods=3000, freq="D")
+    sparse = pd.Series(t.strftime("%Y-%m-%d"))
+    sparse.iloc[436:438] = t[436:438].strftime("%d/%m/%Y")  # two year-last rows no sample would land on
+    got = load_series(pd.DataFrame({"time": sparse, "v": np.arange(3000.0)}))
+    assert got.series_times(0).equals(pd.DatetimeIndex(t))
+    assert date_order(pd.DataFrame({"time": pd.Series([], dtype=str), "v": []})) is None  # no row: no order
+    with pytest.raises(DataError, match="'ts' has 1 empty cell"):  # Unix times with a hole: not "not times"
+        load_series(pd.DataFrame({"ts": [1.7e9, np.nan, 1.7e9 + 7200], "v": 1.0}), time_col="ts")
+    with pytest.raises(DataError, match="numbers that are not times"):  # years beyond nanosecond times
+        load_series(pd.DataFrame({"year": [1500, 1501, 1502], "v": 1.0}), time_col="year")
+    with pytest.raises(DataError, match="has 1 missing"):  # one row, its value missing: not "no values at all"
+        load_series(pd.DataFrame({"time": t[:1], "v": [np.nan]}))
+    with pytest.raises(DataError, match="no numeric column") as e:
+        load_series(pd.DataFrame({"time": t[:5], "index": np.arange(100, 105)}))
+    assert "'index' numbers the rows" in e.value.hint
+    (tmp_path / "zero.csv").write_text('time,a\n2024-01-01,"0,500"\n2024-01-02,"1,250"\n')
+    assert read_frame(tmp_path / "zero.csv")[0]["a"].tolist() == ["0,500", "1,250"]  # 0,500 is no thousands group
+    rows = "".join(f"2024-01-{1 + i % 28:02d} {i // 28 % 24:02d}:00;{i},5;6.811;x\n" for i in range(800))
+    last = "2024-02-01 00:00;1,5;7.250;caf\xe9\n".encode("cp1252")  # UTF-8 up front, Windows-1252 at the end
+    (tmp_path / "enc.csv").write_bytes(("time;a;b;note\n" + rows).encode() + last)
+    frame = read_frame(tmp_path / "enc.csv")[0]  # the re-read of b uses the encoding that worked
+    assert frame["b"].iloc[0] == 6811 and frame["note"].iloc[-1] == "caf\xe9"
+    (tmp_path / "whole.csv").write_text(
+        "time;t;b\n" + "".join(f"2024-01-0{i + 1};{i},5;{v}\n" for i, v in enumerate(["0", "12.000", "13.000"]))
+    )
+    d = load_series(tmp_path / "whole.csv", target=["b"])
+    assert d.values[:, 0].tolist() == [0, 12000, 13000] and any(
+        "dots between thousands" in w for w in d.report.warnings
+    )

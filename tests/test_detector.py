@@ -116,6 +116,9 @@ def test_a_stream_refuses_rows_that_go_back_or_repeat_and_goes_on(fitted: RNNAno
         fitted.update(df.iloc[59:70])
     with pytest.raises(DataError, match="comes before the stream's last row"):
         fitted.update(df.iloc[30:31])
+    aware = df.iloc[60:70].assign(time=df["time"].iloc[60:70].dt.tz_localize("UTC"))
+    with pytest.raises(DataError, match="time zone"):  # not a TypeError comparing naive and aware times
+        fitted.update(aware)
     stream = pd.concat([*parts, fitted.update(df.iloc[60:]), fitted.flush()], ignore_index=True)
     np.testing.assert_allclose(stream["score"].to_numpy(), batch["score"].to_numpy(), atol=1e-5)
 

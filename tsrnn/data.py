@@ -237,7 +237,7 @@ def read_frame(source: "str | Path | pd.DataFrame", sep: str | None = None) -> t
             text = text.where(~grouped, text.str.replace(".", "", regex=False))
             df[c] = pd.to_numeric(text.str.replace(",", ".", regex=False)).where(df[c].notna())
         if commas:  # where numbers have decimal commas, 6.811 beside them is 6811, not 6.811
-            _thousands_dots(df, path, sep, encoding, skip)
+            _thousands_dots(df, path, sep, df.attrs["tsrnn_encoding"], skip)
     else:  # "5,034.6" quoted in a ,-separated file: the commas group thousands
         for c in _decimal_comma_columns(df, _COMMA_GROUPED, _DOT_DECIMAL):
             df[c] = pd.to_numeric(df[c].astype(str).str.replace(",", "", regex=False)).where(df[c].notna())
@@ -253,11 +253,13 @@ def _thousands_dots(df: "pd.DataFrame", path: Path, sep: str, encoding: str, ski
     are those whole numbers: converted in place. Their text is read again, for those columns only."""
     import pandas as pd
 
-    def candidate(s: "pd.Series") -> bool:
-        v = s.dropna().to_numpy()
-        if not (isinstance(s.dtype, np.dtype) and s.dtype.kind == "f") or not len(v) or (np.abs(v) < 1).any():
+    def candidate(s: "pd.Series") -> bool:  # read as dot decimals with at most 3 places, none in (0, 1)
+        if not (isinstance(s.dtype, np.dtype) and s.dtype.kind == "f"):
             return False
-        return bool(np.allclose(v * 1000, np.round(v * 1000), rtol=0, atol=1e-6) and (v != np.round(v)).any())
+        v = np.abs(s.dropna().to_numpy())
+        if not len(v) or ((v > 0) & (v < 1)).any():
+            return False
+        return bool(np.allclose(v * 1000, np.round(v * 1000), rtol=0, atol=1e-6))
 
     cols = [i for i, c in enumerate(df.columns) if candidate(df[c])]
     if not cols:
@@ -265,9 +267,14 @@ def _thousands_dots(df: "pd.DataFrame", path: Path, sep: str, encoding: str, ski
     text = pd.read_csv(path, sep=sep, encoding=encoding, skipinitialspace=True, usecols=cols, dtype=str, skiprows=skip)
     for i, raw in zip(cols, text.columns):
         values = text[raw].dropna()
-        if values.str.match(_DOT_GROUPED).all():
+        if values.str.contains(".", regex=False).any() and values.str.match(_DOT_GROUPED).all():
             c = df.columns[i]
             df[c] = pd.to_numeric(text[raw].str.replace(".", "", regex=False)).where(df[c].notna())
+            df.attrs.setdefault("tsrnn_warnings", []).append(
+                f"column {c!r}: numbers such as {values[values.str.contains('.', regex=False)].iloc[0]} read as "
+                "whole numbers with dots between thousands, as beside the file's decimal commas "
+                "(write decimals with a comma to be read as decimals)"
+            )
 
 
 def _encoding(head: bytes) -> str:
@@ -304,6 +311,7 @@ def _read_csv(path: Path, name: str, sep: str, encoding: str, skip: int = 0) -> 
     except pd.errors.EmptyDataError as e:
         raise DataError(f"{name} has no columns", "the first line must name the columns") from e
     df.columns = [str(c).strip() for c in df.columns]
+    df.attrs["tsrnn_encoding"] = encoding  # the one that read it, after any fallback
     return df
 
 
@@ -328,6 +336,8 @@ def _decimal_comma_columns(df: "pd.DataFrame", marked: str = _DECIMAL_COMMA, pla
     for c in df.columns:
         if _is_text(df[c]):
             values = df[c].dropna().astype(str)
+            if not values.str.contains(",", regex=False).any():  # cheap, first: most text columns have none
+                continue
             comma = values.str.match(marked)
             if comma.any() and (comma | values.str.match(plain)).all():
                 found.append(c)
@@ -335,7 +345,7 @@ def _decimal_comma_columns(df: "pd.DataFrame", marked: str = _DECIMAL_COMMA, pla
 
 
 # "5,034.6" (quoted in a ,-separated file): commas between thousands, a dot before the decimals
-_COMMA_GROUPED = r"^\s*[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?\s*$"
+_COMMA_GROUPED = r"^\s*[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?\s*$"
 _DOT_DECIMAL = r"^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$"
 
 
@@ -389,14 +399,18 @@ def _to_datetime(s: "pd.Series", dayfirst: bool | None = None) -> "pd.Series":
     import pandas as pd
 
     dayfirst = bool(_date_order(s)[0] if dayfirst is None else dayfirst)
-    # pandas' dayfirst also swaps ISO dates (2024-01-05 becomes 1 May): only the year-last rows
-    # of a column that mixes formats are read day first
-    year_last = s.astype(str).str.match(_NUMERIC_DATE) if dayfirst else None
-    mixed = year_last is not None and not year_last.all()
+    # pandas' dayfirst also swaps ISO dates (2024-01-05 becomes 1 May), and is its slow path: only
+    # the year-last rows are read day first
+    year_last = _year_last_rows(s) if dayfirst else None
 
     def parse(**kw: Any) -> "pd.Series":
-        read = pd.to_datetime(s, errors="coerce", format="mixed", dayfirst=dayfirst, **kw)
-        return read.where(year_last, pd.to_datetime(s, errors="coerce", format="mixed", **kw)) if mixed else read
+        if year_last is None or not year_last.any():
+            return pd.to_datetime(s, errors="coerce", format="mixed", **kw)
+        if year_last.all():
+            return pd.to_datetime(s, errors="coerce", format="mixed", dayfirst=True, **kw)
+        read = pd.to_datetime(s, errors="coerce", format="mixed", **kw)
+        days = pd.to_datetime(s[year_last], errors="coerce", format="mixed", dayfirst=True, **kw)
+        return read.where(~year_last, days.reindex(s.index))
 
     try:
         return parse()
@@ -405,6 +419,16 @@ def _to_datetime(s: "pd.Series", dayfirst: bool | None = None) -> "pd.Series":
         if not text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$").all():
             raise  # some times have no offset: which zone they are in is unknown
         return parse(utc=True)
+
+
+def _year_last_rows(s: "pd.Series") -> "pd.Series":
+    """Which rows of text times are written with the year last (31/12/2024), as a boolean Series.
+    ISO rows (2024-...) start with four digits: ruled out first, cheaply, before the pattern."""
+    text = s.astype(str)
+    rows = s.notna() & ~text.str.slice(0, 4).str.isdigit().fillna(False).astype(bool)
+    if rows.any():
+        rows[rows] = text[rows].str.match(_NUMERIC_DATE).fillna(False).astype(bool)
+    return rows
 
 
 def _date_order(s: "pd.Series", asked: bool | None = None) -> tuple[bool | None, bool]:
@@ -417,12 +441,11 @@ def _date_order(s: "pd.Series", asked: bool | None = None) -> tuple[bool | None,
     12 shows the other). Rows written otherwise (2024-01-31) are left out: they are read as written."""
     import pandas as pd
 
-    sample = s.iloc[:: max(1, len(s) // 1000)].dropna().astype(str)  # checked first, cheap: most columns have none
-    if not (sample.str.match(_NUMERIC_DATE).any() or re.match(_NUMERIC_DATE, str(s.iloc[-1]))):
+    rows = _year_last_rows(s)
+    if not rows.any():
         return None, False
-    text = s.dropna().astype(str)
+    text = s[rows].astype(str)
     fields = text.str.extract(_NUMERIC_DATE)
-    text, fields = text[fields[0].notna()], fields.dropna()
     first, second = fields[0].astype(int), fields[1].astype(int)
     if (first > 12).any() or (second > 12).any():
         if (first > 12).any() and (second > 12).any():
@@ -465,17 +488,18 @@ def _epoch_unit(s: "pd.Series") -> str | None:
 
 def _number_date_format(s: "pd.Series") -> str | None:
     """The strptime format of a numeric column of dates written as whole numbers: "%Y%m%d"
-    (20240131), "%Y" (years 1000 to 2999); None for other numbers."""
+    (20240131), "%Y" (years); None for other numbers. Both within the years nanosecond times
+    hold, 1678 to 2261."""
     if not isinstance(s.dtype, np.dtype) or s.dtype.kind not in "iuf" or s.isna().any() or len(s) == 0:
         return None
     v = s.to_numpy()
     if v.dtype.kind == "f" and not np.array_equal(v, np.round(v)):
         return None
     v = v.astype(np.int64)
-    if ((v >= 1000) & (v <= 2999)).all():
+    if ((v >= 1678) & (v <= 2261)).all():
         return "%Y"
     month, day = v // 100 % 100, v % 100
-    if ((v >= 1000_01_01) & (v <= 2999_12_31) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)).all():
+    if ((v >= 1678_01_01) & (v <= 2261_12_31) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)).all():
         return "%Y%m%d"
     return None
 
@@ -521,11 +545,18 @@ def _parse_times(
         parsed = pd.to_datetime(s, unit=unit, utc=True)
     elif (fmt := _number_date_format(s)) is not None:
         parsed = pd.to_datetime(s.astype("int64").astype(str), format=fmt)
+    elif (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)) and s.isna().any():
+        bad = np.flatnonzero(s.isna().to_numpy())
+        raise DataError(
+            f"{name}: column {col!r} has {len(bad)} empty cell(s) ({_rows(s.index[bad], is_file)})",
+            "fill or remove those rows: every row needs its time",
+        )
     elif pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
         vals = ", ".join(repr(v) for v in s.dropna().head(3).tolist())
         raise DataError(
             f"{name}: column {col!r} holds numbers that are not times ({vals}): numbers are read as times only "
-            "when they are Unix times (seconds to nanoseconds since 1970), dates such as 20240131, or years",
+            "when they are Unix times (seconds to nanoseconds since 1970), dates such as 20240131, or years "
+            "(from 1678 to 2261)",
             "name the column of times with --time-col / time_col, or write its times as 2024-01-31 13:00",
         )
     else:
@@ -782,6 +813,7 @@ def load_series(
         if c in reserved:
             raise ConfigError(f"{c!r} is the time or id column and cannot be a covariate", "choose a value column")
     report = DataReport(rows=len(df))
+    report.warnings.extend(df.attrs.get("tsrnn_warnings", []))  # read_frame's (e.g. thousands dots)
     if target is not None:
         targets = [target] if isinstance(target, str) else list(target)
         if not targets:
@@ -808,7 +840,9 @@ def load_series(
         if not targets:
             raise DataError(
                 f"{name}: no numeric column to forecast (columns: {list(df.columns)})",
-                "tsrnn needs at least one column of numbers besides the time",
+                f"{numbering[0]!r} numbers the rows and is left out: name it with --target to model it"
+                if numbering
+                else "tsrnn needs at least one column of numbers besides the time",
             )
     cols = targets + covariates
     vals = np.column_stack([_numeric(df, c, name, is_file, "target" if c in targets else "covariate") for c in cols])
@@ -1114,7 +1148,7 @@ def _check_missing(
                     )
                 else:
                     kinds += " value(s)"
-                if n_nan == len(block):  # no fill can help
+                if n_nan == len(block) > 1:  # no fill can help (a one-row chunk's NaN is just missing)
                     raise DataError(
                         f"{name}:{who} column {col!r} has no values at all",
                         "name the columns to use with --target / target (tsrnn detect can also leave it out: --exclude)",

@@ -47,6 +47,7 @@ def refuse_existing(path: Path | None, force: bool, option: str, makes_folders: 
     checked before any work."""
     if path is None:
         return
+    path = path.expanduser()  # "~/f.csv" given in quotes: pandas writes it to the home folder
     if path.exists() and not force:
         raise OutputExistsError(
             f"{path} already exists ({option})", "choose another path, or pass --force to replace it"

@@ -177,7 +177,8 @@ def check_params(estimator: Any, command: Any, given: dict[str, Any]) -> Any:
         estimator._check_params()
     except ConfigError as e:
         for name in sorted((n for n in given if "_" in n), key=len, reverse=True):  # words like target stay
-            pattern, flag = rf"(?<![\w-]){re.escape(name)}(?!\w)", flag_of(command, name, given[name])
+            # not name=value: that is the estimator's spelling of a value, as in "adapt_every=None"
+            pattern, flag = rf"(?<![\w-]){re.escape(name)}(?![\w=])", flag_of(command, name, given[name])
             e.message = re.sub(pattern, flag, e.message)
             e.hint = e.hint and re.sub(pattern, flag, e.hint)
         raise

@@ -686,10 +686,18 @@ class RNNAnomalyDetector(RecurrentEstimator):
         if self._stream is None:
             self._stream = self._new_stream()
         times, last = series.series_times(0), self._stream.last_time
+        if len(times) and last is not None and (times.tz is None) != (last.tz is None):
+            raise DataError(
+                f"these rows' times {'have no' if times.tz is None else 'have a'} time zone, unlike the stream's "
+                f"earlier rows ({last})",
+                "write every row's time the same way, all with their UTC offset or all without",
+            )
         if len(times) and last is not None and times[0] <= last:
+            split = self.resample is not None or self.duplicates != "error"
             raise DataError(
                 f"rows out of time order: {times[0]} {'repeats' if times[0] == last else 'comes before'} "
-                f"the stream's last row, {last}",
+                f"the stream's last row, {last}"
+                + (" (with resample or duplicates, a step's rows must arrive in one batch)" if split else ""),
                 "send each timestamp once, in time order; to score an earlier stretch, start a new stream "
                 "(flush() first, or a new `tsrnn detect` run)",
             )
