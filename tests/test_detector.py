@@ -476,3 +476,23 @@ def test_combine_last_streaming_equals_batch(causal: RNNAnomalyDetector, chunk: 
     stream = pd.concat(parts, ignore_index=True)
     assert np.allclose(stream["score"], batch["score"], atol=1e-5)
     assert (stream["is_anomaly"] == batch["is_anomaly"]).all()
+
+
+@pytest.mark.parametrize("clean", [dict(resample="1h"), dict(duplicates="mean")])
+def test_a_step_split_across_chunks_streams_as_it_scores_in_batch(clean) -> None:
+    """Quarter-hour rows resampled hourly (or each hour's rows logged twice and averaged), streamed
+    three rows at a time: a step's rows arrive in two chunks, are held back until the next step
+    begins, and are combined once, as in batch scoring; flush() scores the last step."""
+    n = 1600
+    t = pd.date_range("2024-01-01", periods=n, freq="15min")
+    if "duplicates" in clean:
+        t = t.floor("30min")  # every timestamp twice
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"time": t, "a": np.sin(np.arange(n) * 2 * np.pi / 96) + 0.05 * rng.normal(size=n)})
+    det = RNNAnomalyDetector(
+        random_state=0, epochs=1, lookback=12, threshold="gaussian", calibration_folds=None, adapt_every=None, **clean
+    ).fit(df.iloc[:1000])
+    batch = det.score_frame(df.iloc[1000:])
+    stream = pd.concat([*(det.update(df.iloc[i : i + 3]) for i in range(1000, n, 3)), det.flush()], ignore_index=True)
+    assert (stream["time"].to_numpy() == batch["time"].to_numpy()).all()
+    np.testing.assert_allclose(stream["score"].to_numpy(), batch["score"].to_numpy(), atol=1e-5)

@@ -79,6 +79,7 @@ class DetectorStream:
     spot: Any = None  # threshold spot / dspot: (Spot, SpotState), moving with the scores
     adapt: "AdaptState | None" = None
     last_time: Any = None  # the time of the last row given to update(): later rows must come after it
+    held: Any = None  # with resample or duplicates: the rows of the last step, scored once a later step begins
 
 
 class RNNAnomalyDetector(RecurrentEstimator):
@@ -671,9 +672,10 @@ class RNNAnomalyDetector(RecurrentEstimator):
         is final: every row at once with the default ``combine="last"`` and with
         method="forecast"; with ``combine`` mean or max a row is final once every window
         covering it has arrived (``flush()`` finalises the rest at the end of a stream). The scores equal batch scoring of all rows seen. Threshold
-        "dynamic" needs a whole series and is refused here. With ``resample`` and
-        ``duplicates``, each batch of rows is resampled or collapsed on its own: rows of one step
-        (or one timestamp) must arrive in the same batch. With normalize="likelihood" the
+        "dynamic" needs a whole series and is refused here. With ``resample`` (a fixed step such
+        as 5min or 1h) or ``duplicates``, the rows of the last step (or timestamp) seen are held
+        back until a row of a later one arrives, so a step split across batches is combined once;
+        with a calendar step (MS, W) each batch must hold whole steps. With normalize="likelihood" the
         likelihood stage keeps its windows' running sums (``likelihood_window`` rows' worth).
         """
         self._check_fitted()
@@ -682,9 +684,17 @@ class RNNAnomalyDetector(RecurrentEstimator):
                 "the dynamic threshold needs the whole series, not a stream",
                 "use threshold quantile, gaussian, pot or conformal for streaming",
             )
-        series = self.load_data(rows)
         if self._stream is None:
             self._stream = self._new_stream()
+        if self.resample is not None or self.duplicates != "error":
+            rows = self._complete_steps(rows, self._stream)
+            if rows is None:  # every row so far belongs to the step still arriving
+                return self._frame(None, np.zeros((0, len(self.err_mean_))), self._stream)
+        return self._score_rows(rows)
+
+    def _score_rows(self, rows: Any) -> "pd.DataFrame":
+        """``update``'s scoring of rows whose steps are complete, in the stream."""
+        series = self.load_data(rows)
         times, last = series.series_times(0), self._stream.last_time
         if len(times) and last is not None and (times.tz is None) != (last.tz is None):
             raise DataError(
@@ -693,17 +703,42 @@ class RNNAnomalyDetector(RecurrentEstimator):
                 "write every row's time the same way, all with their UTC offset or all without",
             )
         if len(times) and last is not None and times[0] <= last:
-            split = self.resample is not None or self.duplicates != "error"
+            calendar = self.resample is not None and not isinstance(_offset(self.resample), _tick())
             raise DataError(
                 f"rows out of time order: {times[0]} {'repeats' if times[0] == last else 'comes before'} "
                 f"the stream's last row, {last}"
-                + (" (with resample or duplicates, a step's rows must arrive in one batch)" if split else ""),
+                + (" (with a calendar resample step, a step's rows must arrive in one batch)" if calendar else ""),
                 "send each timestamp once, in time order; to score an earlier stretch, start a new stream "
                 "(flush() first, or a new `tsrnn detect` run)",
             )
         if len(times):
             self._stream.last_time = times[-1]
         return self._table(*self._advance(self._stream, self._scaled(series), series.series_times(0)))
+
+    def _complete_steps(self, rows: Any, stream: DetectorStream) -> Any:
+        """With ``resample`` or ``duplicates``, a step's (or a timestamp's) rows may arrive over
+        several batches: the rows of the last step seen are held back in ``stream`` until a row of
+        a later step arrives (or ``flush()``), so each step is combined once, as in batch scoring.
+        Returns the rows of complete steps (None if there are none yet)."""
+        import pandas as pd
+
+        from tsrnn.data import read_frame, row_times
+
+        frame = read_frame(rows)[0]
+        if stream.held is not None:
+            frame = pd.concat([stream.held, frame], ignore_index=True)
+        if not len(frame):
+            return None
+        times = row_times(frame, self.time_col_, dayfirst=self.dayfirst_)
+        if self.resample is not None:
+            offset = _offset(self.resample)
+            if not isinstance(offset, _tick()):  # calendar steps (MS, W): batches stay whole steps
+                return frame
+            times = times.floor(offset, ambiguous="NaT", nonexistent="shift_backward")
+        last = np.asarray(times == times.max())
+        stream.held = frame[last].reset_index(drop=True)
+        ready = frame[~last]
+        return ready if len(ready) else None
 
     def _advance(self, stream: DetectorStream, scaled: np.ndarray, times: Any) -> tuple[Any, list[dict]]:
         """Score newly arrived scaled rows in ``stream`` (continued in place): (the times of the
@@ -728,12 +763,19 @@ class RNNAnomalyDetector(RecurrentEstimator):
                 return _append(*all_times), pieces
 
     def flush(self) -> "pd.DataFrame":
-        """End a stream: score the rows still waiting for windows that will never come."""
+        """End a stream: score the rows still waiting for windows that will never come (and, with
+        ``resample`` or ``duplicates``, the last step's rows held back for more of its rows)."""
         self._check_fitted()
+        import pandas as pd
+
+        held = None
+        if self._stream is not None and self._stream.held is not None:
+            held, self._stream.held = self._score_rows(self._stream.held), None  # the last step is complete now
         state, self._stream = self._stream, None
         if state is None:
             return self._frame(None, np.zeros((0, len(self.err_mean_))), self._new_stream())
-        return self._frame(*self._scorer().flush(state.scorer), state)
+        rest = self._frame(*self._scorer().flush(state.scorer), state)
+        return rest if held is None else pd.concat([held, rest], ignore_index=True)
 
     # ------------------------------------------------------------------ persistence
     def _fitted_state(self) -> tuple[dict[str, Any], dict[str, "torch.Tensor"]]:
@@ -761,3 +803,17 @@ def _append(*times: Any) -> Any:
     """Times of scored pieces one after another (None: a piece that made no row final)."""
     kept = [t for t in times if t is not None]
     return kept[0].append(kept[1:]) if len(kept) > 1 else (kept[0] if kept else None)
+
+
+def _offset(freq: str) -> Any:
+    """The pandas offset of a frequency such as "5min" or "MS"."""
+    import pandas as pd
+
+    return pd.tseries.frequencies.to_offset(freq)
+
+
+def _tick() -> type:
+    """pandas' class of fixed-length offsets (5min, 1h; not MS or W)."""
+    import pandas as pd
+
+    return pd.offsets.Tick
