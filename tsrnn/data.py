@@ -472,12 +472,17 @@ _EPOCH_UNITS = (("s", 1), ("ms", 10**3), ("us", 10**6), ("ns", 10**9))
 _EPOCH_RANGE = (10**8, 5 * 10**9)
 
 
-def _epoch_unit(s: "pd.Series") -> str | None:
-    """The unit of a numeric column of whole-number Unix times, or None if it is not one."""
+def _whole_numbers(s: "pd.Series") -> np.ndarray | None:
+    """The values of a numeric column of whole numbers without gaps, else None."""
     if not isinstance(s.dtype, np.dtype) or s.dtype.kind not in "iuf" or s.isna().any() or len(s) == 0:
         return None
     v = s.to_numpy()
-    if v.dtype.kind == "f" and not np.array_equal(v, np.round(v)):
+    return None if v.dtype.kind == "f" and not np.array_equal(v, np.round(v)) else v
+
+
+def _epoch_unit(s: "pd.Series") -> str | None:
+    """The unit of a numeric column of whole-number Unix times, or None if it is not one."""
+    if (v := _whole_numbers(s)) is None:
         return None
     lo, hi = float(v.min()), float(v.max())
     for unit, scale in _EPOCH_UNITS:
@@ -490,10 +495,7 @@ def _number_date_format(s: "pd.Series") -> str | None:
     """The strptime format of a numeric column of dates written as whole numbers: "%Y%m%d"
     (20240131), "%Y" (years); None for other numbers. Both within the years nanosecond times
     hold, 1678 to 2261."""
-    if not isinstance(s.dtype, np.dtype) or s.dtype.kind not in "iuf" or s.isna().any() or len(s) == 0:
-        return None
-    v = s.to_numpy()
-    if v.dtype.kind == "f" and not np.array_equal(v, np.round(v)):
+    if (v := _whole_numbers(s)) is None:
         return None
     v = v.astype(np.int64)
     if ((v >= 1678) & (v <= 2261)).all():
@@ -583,12 +585,17 @@ def _unreadable_times(name: str, col: str, e: Exception) -> DataError:
     )
 
 
+def time_column(frame: "pd.DataFrame", time_col: str | None = None, name: str = "<DataFrame>") -> str:
+    """The column ``load_series`` reads ``frame``'s times from: ``time_col``, else the one date-like column."""
+    return _find_time_col(frame, name, time_col)
+
+
 def date_order(frame: "pd.DataFrame", time_col: str | None = None, name: str = "<DataFrame>") -> bool | None:
     """How ``load_series`` reads ``frame``'s dates written with the year last, as ``dayfirst``
     for a part of it (whose own dates may all be ambiguous): True day first, False month first;
     None where its times are written otherwise, could be either (read month first, with a
     warning), or cannot be read together (refused by ``load_series``, naming the rows)."""
-    tcol = _find_time_col(frame, name, time_col)
+    tcol = time_column(frame, time_col, name)
     if not _is_text(frame[tcol]):
         return None
     try:
@@ -603,7 +610,7 @@ def sort_rows(
 ) -> "pd.DataFrame":
     """``frame``'s rows in time order (rows of one time keep their order), as ``sort=True`` reads
     them: for a command that splits a file's rows before reading them."""
-    tcol = _find_time_col(frame, name, time_col)
+    tcol = time_column(frame, time_col, name)
     order = np.argsort(row_times(frame, tcol, name, dayfirst).asi8, kind="stable")
     out = frame.iloc[order].reset_index(drop=True)
     out.attrs = dict(frame.attrs)

@@ -91,13 +91,12 @@ def split_bounds(data: SeriesData, val: SplitSize = 0.1, test: SplitSize = 0.2) 
         bounds[i] = (0, n - n_val - n_test, n - n_test, n)
     for option, size in (("--test", test), ("--val", val)):
         if isinstance(size, str) and not inside[option]:  # a split of no row, or of every row, in every series
-            first, last = data.series_times(0)[0], data.series_times(0)[-1]
-            if data.n_series > 1:
-                first = min(data.series_times(i)[0] for i in range(data.n_series))
-                last = max(data.series_times(i)[-1] for i in range(data.n_series))
+            spans = [data.series_times(i)[[0, -1]] for i in range(data.n_series)]
+            inner = data.series_times(0)[int(data.lengths[0] * (0.8 if option == "--test" else 0.7))]
             raise ConfigError(
-                f"{option} {size} is outside the data, which runs from {first} to {last}",
-                f"pass a start time inside it, e.g. {option} {data.series_times(0)[int(data.lengths[0] * (0.8 if option == '--test' else 0.7))]}",
+                f"{option} {size} is outside the data, which runs from {min(t[0] for t in spans)} "
+                f"to {max(t[1] for t in spans)}",
+                f"pass a start time inside it, e.g. {option} {inner}",
             )
     return bounds
 

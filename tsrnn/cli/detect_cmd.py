@@ -61,20 +61,23 @@ SCORING_OPTIONS = EVENT_OPTIONS + ADAPT_OPTIONS
 
 
 def split_training(
-    data: Any, time_col: str | None, train_until: str | None, train_fraction: float, **options: Any
+    data: Any,
+    time_col: str | None,
+    train_until: str | None,
+    train_fraction: float,
+    sort: bool = False,
+    dayfirst: bool | None = None,
 ) -> tuple[Any, Any]:
     """(full frame, training frame): rows before ``train_until``, else the first ``train_fraction``.
-    ``options``: load_series options the data needs (duplicates, resample, agg, dayfirst); ``sort``:
-    the file's rows are sorted by time first."""
+    ``sort``: the file's rows are sorted by time first; ``dayfirst``: how its year-last dates read
+    (None: as the whole file shows). The whole file is checked later, by the detector's ``read``."""
     import numpy as np
     import pandas as pd
 
-    from tsrnn.data import load_series, row_times
+    from tsrnn.data import row_times, time_column
 
-    sort = options.pop("sort", False)
-    frame, name = _read(data, time_col, sort, options.get("dayfirst"))
+    frame, name = _read(data, time_col, sort, dayfirst)
     if train_until is not None:
-        series = load_series(frame, source_name=name, time_col=time_col, fill="ffill", **options)
         try:
             cut = pd.Timestamp(train_until)
         except ValueError as e:
@@ -83,7 +86,7 @@ def split_training(
             ) from e
         # the file's rows before the cut, by their own times: collapsed, resampled or filled rows
         # of the loaded series are not the file's rows
-        times = row_times(frame, series.time_col, name, series.report.dayfirst)
+        times = row_times(frame, time_column(frame, time_col, name), name, dayfirst)
         if cut.tz is None:  # a wall time: compared with the file's local times
             before = np.asarray(_local(times) < cut)
         elif times.tz is not None:  # an instant (2024-10-25T00:00-05:00): compared as instants
@@ -95,7 +98,7 @@ def split_training(
             )
         if not before.any():
             raise DataError(
-                f"{name}: no rows before --train-until {train_until} (data starts {series.series_times(0)[0]})",
+                f"{name}: no rows before --train-until {train_until} (data starts {times.min()})",
                 "choose a later --train-until",
             )
         train = frame[before]
@@ -381,9 +384,8 @@ def _fit_or_load(given: dict[str, Any], source: Any, run: Any) -> tuple[Any, Any
         det = _load(given["model"], given["tracking_uri"], given)
         frame = _read(source, det.time_col_, given["sort"], det.dayfirst_)[0]
     else:
-        options = {k: given[k] for k in ("duplicates", "resample", "agg", "dayfirst", "sort")}
         frame, train = split_training(
-            source, given["time_col"], given["train_until"], given["train_fraction"], **options
+            source, given["time_col"], given["train_until"], given["train_fraction"], given["sort"], given["dayfirst"]
         )
         params = estimator_params(RNNAnomalyDetector, given)
         if params["dayfirst"] is None:  # the whole file's order: the training part's dates may all be ambiguous

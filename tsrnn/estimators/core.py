@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from tsrnn.checks import check_int
 from tsrnn.errors import DataError, ModelFileError, NotFittedError
 
 if TYPE_CHECKING:
@@ -56,6 +57,11 @@ class RecurrentEstimator(BaseEstimator, metaclass=ABCMeta):
     @abstractmethod
     def _check_params(self) -> None:
         """Refuse parameter values (and combinations) the estimator cannot use, before any work."""
+
+    def _check_network(self) -> None:
+        """The network's sizes, refused before any data is read (each module checks its own again)."""
+        for name in ("hidden_size", "num_layers"):
+            check_int(name, getattr(self, name), 1)
 
     def _data_options(self) -> dict[str, Any]:
         """Keyword arguments of ``tsrnn.data.load_series`` for the data given to ``fit``: the

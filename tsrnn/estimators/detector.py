@@ -358,8 +358,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
 
     def _check_params(self) -> None:
         check_choice("method", self.method, tuple(SCORERS))
-        for name in ("hidden_size", "num_layers"):  # refused before the data is read, not at the build
-            check_int(name, getattr(self, name), 1)
+        self._check_network()
         check_choice("threshold", self.threshold, tuple(THRESHOLD_PARAMS))
         own = SCORERS[self.method].params
         for other in SCORERS.values():
@@ -703,7 +702,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
                 "write every row's time the same way, all with their UTC offset or all without",
             )
         if len(times) and last is not None and times[0] <= last:
-            calendar = self.resample is not None and not isinstance(_offset(self.resample), _tick())
+            calendar = self.resample is not None and _fixed_step(self.resample) is None
             raise DataError(
                 f"rows out of time order: {times[0]} {'repeats' if times[0] == last else 'comes before'} "
                 f"the stream's last row, {last}"
@@ -713,7 +712,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
             )
         if len(times):
             self._stream.last_time = times[-1]
-        return self._table(*self._advance(self._stream, self._scaled(series), series.series_times(0)))
+        return self._table(*self._advance(self._stream, self._scaled(series), times))
 
     def _complete_steps(self, rows: Any, stream: DetectorStream) -> Any:
         """With ``resample`` or ``duplicates``, a step's (or a timestamp's) rows may arrive over
@@ -731,10 +730,9 @@ class RNNAnomalyDetector(RecurrentEstimator):
             return None
         times = row_times(frame, self.time_col_, dayfirst=self.dayfirst_)
         if self.resample is not None:
-            offset = _offset(self.resample)
-            if not isinstance(offset, _tick()):  # calendar steps (MS, W): batches stay whole steps
+            if (step := _fixed_step(self.resample)) is None:  # calendar steps (MS, W): batches stay whole steps
                 return frame
-            times = times.floor(offset, ambiguous="NaT", nonexistent="shift_backward")
+            times = times.floor(step, ambiguous="NaT", nonexistent="shift_backward")
         last = np.asarray(times == times.max())
         stream.held = frame[last].reset_index(drop=True)
         ready = frame[~last]
@@ -805,15 +803,9 @@ def _append(*times: Any) -> Any:
     return kept[0].append(kept[1:]) if len(kept) > 1 else (kept[0] if kept else None)
 
 
-def _offset(freq: str) -> Any:
-    """The pandas offset of a frequency such as "5min" or "MS"."""
+def _fixed_step(freq: str) -> Any:
+    """The pandas offset of a fixed-length frequency ("5min", "1h"), None for a calendar one ("MS", "W")."""
     import pandas as pd
 
-    return pd.tseries.frequencies.to_offset(freq)
-
-
-def _tick() -> type:
-    """pandas' class of fixed-length offsets (5min, 1h; not MS or W)."""
-    import pandas as pd
-
-    return pd.offsets.Tick
+    offset = pd.tseries.frequencies.to_offset(freq)
+    return offset if isinstance(offset, pd.offsets.Tick) else None

@@ -315,8 +315,7 @@ class RNNForecaster(RecurrentEstimator):
         check_sampling(self.sampling)
         quantile_levels(self.quantiles)
         check_int("batch_size", self.batch_size, 1)
-        for name in ("hidden_size", "num_layers"):  # refused before the data is read, not at the build
-            check_int(name, getattr(self, name), 1)
+        self._check_network()
         from tsrnn.models import HEADS, NORMS, POINT_LOSSES
 
         check_choice("head", self.head, HEADS)
