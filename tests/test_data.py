@@ -19,6 +19,7 @@ from tsrnn.data import (
     from_arrays,
     load_series,
     read_frame,
+    row_times,
 )
 from tsrnn.errors import ConfigError, DataError
 
@@ -925,3 +926,11 @@ def test_review_edge_cases_of_reading(tmp_path) -> None:
     assert d.values[:, 0].tolist() == [0, 12000, 13000] and any(
         "dots between thousands" in w for w in d.report.warnings
     )
+
+
+def test_year_last_dates_in_two_layouts_are_all_read() -> None:
+    """Year-last dates are read with the first row's format where they share it (fast); rows
+    written otherwise (no time, two-digit year) are read one by one, in the same order."""
+    frame = pd.DataFrame({"time": ["13/02/2024 10:00", "14/02/2024", "15.02.24 10:00"], "v": [1.0, 2, 3]})
+    got = row_times(frame, "time")
+    assert list(got) == [pd.Timestamp("2024-02-13 10:00"), pd.Timestamp("2024-02-14"), pd.Timestamp("2024-02-15 10:00")]

@@ -399,18 +399,16 @@ def _to_datetime(s: "pd.Series", dayfirst: bool | None = None) -> "pd.Series":
     import pandas as pd
 
     dayfirst = bool(_date_order(s)[0] if dayfirst is None else dayfirst)
-    # pandas' dayfirst also swaps ISO dates (2024-01-05 becomes 1 May), and is its slow path: only
-    # the year-last rows are read day first
-    year_last = _year_last_rows(s) if dayfirst else None
+    year_last = _year_last_rows(s)  # read apart: pandas' dayfirst also swaps ISO dates (2024-01-05 as 1 May)
 
     def parse(**kw: Any) -> "pd.Series":
-        if year_last is None or not year_last.any():
+        if not year_last.any():
             return pd.to_datetime(s, errors="coerce", format="mixed", **kw)
+        days = _year_last_times(s[year_last], dayfirst, **kw)
         if year_last.all():
-            return pd.to_datetime(s, errors="coerce", format="mixed", dayfirst=True, **kw)
-        read = pd.to_datetime(s, errors="coerce", format="mixed", **kw)
-        days = pd.to_datetime(s[year_last], errors="coerce", format="mixed", dayfirst=True, **kw)
-        return read.where(~year_last, days.reindex(s.index))
+            return days
+        rest = pd.to_datetime(s[~year_last], errors="coerce", format="mixed", **kw)
+        return pd.concat([rest, days]).reindex(s.index)
 
     try:
         return parse()
@@ -419,6 +417,23 @@ def _to_datetime(s: "pd.Series", dayfirst: bool | None = None) -> "pd.Series":
         if not text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$").all():
             raise  # some times have no offset: which zone they are in is unknown
         return parse(utc=True)
+
+
+def _year_last_times(text: "pd.Series", dayfirst: bool, **kw: Any) -> "pd.Series":
+    """Year-last dates as times: with the format of the first one where the rows share it (pandas'
+    compiled parser), the rest row by row (dateutil, many times slower)."""
+    import pandas as pd
+    from pandas.tseries.api import guess_datetime_format
+
+    def one_by_one(part: "pd.Series") -> "pd.Series":
+        return pd.to_datetime(part, errors="coerce", format="mixed", dayfirst=dayfirst, **kw)
+
+    fmt = guess_datetime_format(str(text.iloc[0]).strip(), dayfirst=dayfirst)
+    if fmt is None:
+        return one_by_one(text)
+    out = pd.to_datetime(text, errors="coerce", format=fmt, **kw)
+    missed = out.isna()
+    return out if not missed.any() else out.where(~missed, one_by_one(text[missed]).reindex(text.index))
 
 
 def _year_last_rows(s: "pd.Series") -> "pd.Series":
@@ -439,7 +454,6 @@ def _date_order(s: "pd.Series", asked: bool | None = None) -> tuple[bool | None,
     else month first (pandas' default), and ambiguous when both readings keep it or neither does
     (rows not yet sorted). ``asked``: the order to read them in (a ValueError where a field above
     12 shows the other). Rows written otherwise (2024-01-31) are left out: they are read as written."""
-    import pandas as pd
 
     rows = _year_last_rows(s)
     if not rows.any():
@@ -457,8 +471,8 @@ def _date_order(s: "pd.Series", asked: bool | None = None) -> tuple[bool | None,
         return found, False
     if asked is not None:
         return asked, False
-    month_first = pd.to_datetime(text, errors="coerce", format="mixed").is_monotonic_increasing
-    day_first = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=True).is_monotonic_increasing
+    month_first = _year_last_times(text, False).is_monotonic_increasing
+    day_first = _year_last_times(text, True).is_monotonic_increasing
     return (not month_first and day_first), (month_first == day_first and len(text) > 1)
 
 

@@ -18,8 +18,8 @@ from tsrnn.checks import check_choice, check_int, check_optional_int, refuse_unu
 from tsrnn.errors import ConfigError, DataError
 from tsrnn.estimators.core import RecurrentEstimator
 
-# windows per chunk of a backtest or of historical forecasts: on one CPU thread, 256 was 14-22 %
-# faster than 1,024 for both ETTh2 LSTMs (`python bench/inference.py --parts chunks`)
+# windows per chunk of a backtest or of historical forecasts: on one CPU thread, 256 took 13-22 % less
+# time than 1,024 for both ETTh2 LSTMs (`python bench/inference.py --parts chunks`)
 FORECAST_CHUNK = 256
 
 if TYPE_CHECKING:
