@@ -14,7 +14,9 @@ over many series, and single-window latency of torch, ONNX Runtime and the REST 
    tsrnn's default architecture with the same LSTM (``RNNForecaster(cell="lstm", hidden_size=64,
    num_layers=2)``, every other argument at its default: segment recurrence over 24-row segments,
    channel-independent, last-value normalisation, direct head), which reads 4 segments where the
-   per-step LSTM reads 96 rows.
+   per-step LSTM reads 96 rows. On a CPU with native bf16 (``tsrnn.training.cpu_has_bf16``:
+   AVX512-BF16 or AMX), both tsrnn models are timed again with the same weights predicting under
+   ``precision="bf16"``, with their largest difference from the fp32 forecasts.
 2. ``many``: the default forecaster of the day (``RNNForecaster()``'s defaults, L = 96,
    H = 96) fitted briefly on ``--series`` generated series of ``--steps`` hourly rows (string
    ids, long format), then ``predict(frame)`` on that 20 M-row DataFrame: it reads the last 96
@@ -58,7 +60,12 @@ ROOT = Path(__file__).resolve().parent.parent
 L = H = 96
 
 
-VARIANTS = {"tsrnn": "tsrnn", "tsrnn_default": "tsrnn default arch."}  # result key -> table name
+VARIANTS = {  # result key -> table name; the bf16 rows only on CPUs with native bf16
+    "tsrnn": "tsrnn",
+    "tsrnn_default": "tsrnn default arch.",
+    "tsrnn_bf16": "tsrnn, bf16 inference",
+    "tsrnn_default_bf16": "tsrnn default arch., bf16 inference",
+}
 PER_STEP = dict(channel_independent=False, segment_length=None, head="direct", norm="none", dropout=0.0)
 
 
@@ -83,18 +90,33 @@ def ett_model(data: Path, epochs: int, per_step: bool = True):
 
 
 def historical(model, data: Path, darts_python: str | None, threads: int) -> dict:
+    """Both tsrnn models' historical forecasts (and, on a CPU with native bf16, the same weights
+    predicting under ``precision="bf16"``, with their largest difference from fp32), then Darts'."""
+    from tsrnn.training import cpu_has_bf16
+
     frame = pd.read_csv(data)
     default = ett_model(data, epochs=1, per_step=False)
+    runs = {"tsrnn": (model, "auto"), "tsrnn_default": (default, "auto")}
+    if cpu_has_bf16():
+        runs |= {"tsrnn_bf16": (model, "bf16"), "tsrnn_default_bf16": (default, "bf16")}
     out: dict = {}
-    for key, m in zip(VARIANTS, (model, default)):
+    fp32: dict = {}
+    for key, (m, precision) in runs.items():
+        m.set_params(precision=precision)  # read by every no-grad forward pass
         t0 = time.perf_counter()
         hf = m.historical_forecasts(frame)
         out[f"{key}_s"] = time.perf_counter() - t0
+        m.set_params(precision="auto")
         out[f"{key}_forecasts"] = int(hf.origin.nunique())
         out[f"{key}_rows"] = len(hf)
         out[f"{key}_params"] = sum(p.numel() for p in m.model_.parameters())
         out[f"{key}_first_origin"] = str(hf.origin.iloc[0])
         out[f"{key}_last_target"] = str(hf.date.iloc[-1])
+        values = hf[list(m.targets_)].to_numpy()
+        if precision == "auto":
+            fp32[id(m)] = values
+        else:  # in original units; ETTh2's channels span about -10 to 110
+            out[f"{key}_max_abs_diff_from_fp32"] = float(np.abs(values - fp32[id(m)]).max())
     if darts_python:
         script = ROOT / "bench" / "inference_darts.py"
         r = subprocess.run(
@@ -108,7 +130,7 @@ def historical(model, data: Path, darts_python: str | None, threads: int) -> dic
         else:
             d = json.loads(r.stdout.strip().splitlines()[-1])
             out.update({f"darts_{k}": v for k, v in d.items()})
-            for key in VARIANTS:
+            for key in runs:
                 out[f"{key}_speedup"] = d["historical_forecasts_s"] / out[f"{key}_s"]
     return out
 
@@ -322,7 +344,8 @@ def main() -> None:
 def table(r: dict) -> None:
     rows = []
     if h := r.get("historical"):
-        for key, name in VARIANTS.items():
+        ran = {key: name for key, name in VARIANTS.items() if key + "_s" in h}
+        for key, name in ran.items():
             rows.append(
                 (f"historical forecasts, {name}", f"{h[key + '_s']:.2f} s", f"{h[key + '_forecasts']} forecasts")
             )
@@ -334,7 +357,7 @@ def table(r: dict) -> None:
                     f"{h['darts_forecasts']} forecasts",
                 )
             )
-            for key, name in VARIANTS.items():
+            for key, name in ran.items():
                 rows.append((f"  {name} speed-up", f"{h[key + '_speedup']:.1f}x", "target >= 20x"))
     if m := r.get("many"):
         rows.append(

@@ -6,8 +6,13 @@ level shift half-way) are streamed through ``update()`` in chunks of ``--chunk``
 off and with ``adapt_every`` each of ``--every`` (default adapt_rows 512 and adapt_steps 5). The
 resident memory (RSS) is read after each quarter of the stream: flat if the work per row does not
 grow with the stream. The first ``--rows-chunk1`` rows are also streamed one row per call, with
-the first ``--every``. One fine-tune is also timed on its own: through ``tsrnn.training.Trainer``
-(what the detector does) and through a bare five-step loop over the same batches.
+the first ``--every``; each run reports how many fine-tunes it made (a fine-tune is skipped
+when no window of the kept rows is free of flagged rows). One fine-tune is also timed on its
+own: through ``tsrnn.training.Trainer`` (what the detector does) and through a bare five-step
+loop over the same batches. On a CPU with native bf16 (AVX512-BF16 or AMX), a fine-tune and the
+scoring of 100 windows are also timed in fp32 and bf16 alternately (``precision_ab``): the
+stream's rows/s under ``--param precision=bf16`` are not comparable when its flags, and so its
+fine-tunes, differ.
 
     python bench/stream_speed.py                 # one torch thread, 100,000 rows, chunks of 100
 
@@ -18,6 +23,7 @@ the machine and its load: compare figures taken on the same machine.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -64,8 +70,15 @@ def stream_speed(det: RNNAnomalyDetector, df: pd.DataFrame, chunk: int) -> dict:
         if min(i + chunk, len(df)) in quarters:
             rss.append(round(rss_mib(), 1))
     seconds = time.perf_counter() - t0
+    adapt = det._stream.adapt
     det.flush()
-    return {"rows_per_s": round(len(df) / seconds), "flagged": round(flagged / len(df), 4), "rss_mib_by_quarter": rss}
+    return {
+        "rows_per_s": round(len(df) / seconds),
+        "flagged": round(flagged / len(df), 4),
+        "fine_tunes": adapt.adaptations - adapt.skipped if adapt is not None else 0,
+        "fine_tunes_skipped": adapt.skipped if adapt is not None else 0,  # no window free of flagged rows
+        "rss_mib_by_quarter": rss,
+    }
 
 
 def one_fine_tune(det: RNNAnomalyDetector, df: pd.DataFrame, repeats: int = 20) -> dict[str, float]:
@@ -99,6 +112,42 @@ def one_fine_tune(det: RNNAnomalyDetector, df: pd.DataFrame, repeats: int = 20) 
     return {"fine_tune_ms_trainer": round(trainer_ms, 2), "fine_tune_ms_bare_loop": round(bare_ms, 2)}
 
 
+def precision_ab(det: RNNAnomalyDetector, df: pd.DataFrame, rounds: int = 8) -> dict[str, float]:
+    """On a CPU with native bf16: one fine-tune and the scoring of 100 windows (what a chunk of 100
+    rows costs the networks), fp32 and bf16 alternately on the same weights and rows, medians in ms."""
+    from tsrnn.training import cpu_has_bf16
+
+    if not cpu_has_bf16():
+        return {}
+    det.flush()
+    det.update(df.iloc[: det.adapt_rows])
+    stream, adapt, scorer = det._stream.adapt, det._check_adapt(), det._scorer()
+    start = copy.deepcopy(stream.module.state_dict())
+    width = sum(scorer.window_shape())
+    windows = np.lib.stride_tricks.sliding_window_view(stream.rows, (width, stream.rows.shape[1]))[:100, 0]
+    times: dict[str, list[tuple[float, float]]] = {"fp32": [], "bf16": []}
+    kept = det.precision
+    for _ in range(rounds):
+        for precision in times:
+            det.precision = precision  # read by every fine-tune and forward pass
+            stream.module.load_state_dict(start)
+            t0 = time.perf_counter()
+            for _ in range(5):
+                adapt.fine_tune(stream)
+            tune = (time.perf_counter() - t0) / 5
+            t0 = time.perf_counter()
+            for _ in range(10):
+                det._infer(lambda w: scorer.window_errors(stream.module, w), windows)
+            times[precision].append((1000 * tune, 1000 * (time.perf_counter() - t0) / 10))
+    det.precision = kept
+    det.flush()
+    out = {}
+    for precision, v in times.items():
+        out[f"fine_tune_ms_{precision}"] = round(float(np.median([t for t, _ in v])), 2)
+        out[f"score_100_windows_ms_{precision}"] = round(float(np.median([s for _, s in v])), 2)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
@@ -126,6 +175,7 @@ def main() -> None:
     )
     det.set_params(adapt_every=10 * len(df))
     out.update(one_fine_tune(det, df))
+    out["precision_ab"] = precision_ab(det, df)
     out["adapt_rows"], out["adapt_steps"] = det.adapt_rows, det.adapt_steps
     out["machine"] = machine()
     (ROOT / "bench" / "results").mkdir(exist_ok=True)

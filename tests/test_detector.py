@@ -17,6 +17,7 @@ from sklearn.base import clone
 from tsrnn import RNNAnomalyDetector
 from tsrnn.detection.thresholds import CalibrationWarning
 from tsrnn.errors import ConfigError, DataError, NotFittedError
+from tsrnn.training import cpu_has_bf16
 
 
 def series(n: int = 900, seed: int = 0) -> pd.DataFrame:
@@ -404,6 +405,21 @@ def test_adapting_stream_equals_batch_and_leaves_the_fitted_model_alone(fitted: 
     np.testing.assert_allclose(again["score"].to_numpy(), batch["score"].to_numpy(), atol=1e-5)
 
 
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no native bf16 (AVX512-BF16 or AMX)")
+def test_bf16_adapting_stream_equals_batch_to_bf16_rounding(fitted: RNNAnomalyDetector) -> None:
+    """precision="bf16" on the CPU: scoring and fine-tunes run in bf16; a stream scored one row
+    at a time runs other kernels than batch scoring, so they agree to bf16's rounding, not 1e-5."""
+    det = adapting(fitted, **ADAPT, precision="bf16")
+    df = with_anomalies()[0].iloc[:300]
+    batch = det.score_frame(df)
+    fp32 = adapting(fitted, **ADAPT).score_frame(df)
+    assert 0 < np.abs(batch["score"] - fp32["score"]).max() < 0.5  # bf16 forward passes, the same model
+    for chunk in (1, 100):
+        stream = pd.concat([*(det.update(df.iloc[i : i + chunk]) for i in range(0, len(df), chunk)), det.flush()])
+        np.testing.assert_allclose(stream["score"].to_numpy(), batch["score"].to_numpy(), atol=0.05)
+        assert (stream["is_anomaly"].to_numpy() == batch["is_anomaly"].to_numpy()).all()
+
+
 def test_adaptation_keeps_a_slow_drift_from_raising_false_alarms_and_still_finds_a_spike() -> None:
     det = RNNAnomalyDetector(**SMALL).fit(series(600))
     df = series(1200, seed=4)
@@ -423,13 +439,13 @@ def test_flagged_rows_are_not_learned(fitted: RNNAnomalyDetector) -> None:
     df = series(200, seed=5)
     det = adapting(fitted, **ADAPT)
     det.update(df)
-    assert det._stream.adapt.adaptations == 5
+    assert det._stream.adapt.adaptations == 5 and det._stream.adapt.skipped == 0
     changed = weights(det._stream.adapt.module)
     assert any(not torch.equal(v, w) for v, w in zip(changed.values(), weights(det.model_).values()))
     det.flush()
     det.threshold_ = -1e9  # every row is flagged: no window is clean, nothing is learned
     det.update(df)
-    assert det._stream.adapt.adaptations == 5 and det._stream.adapt.flags.all()
+    assert det._stream.adapt.adaptations == 5 and det._stream.adapt.skipped == 5 and det._stream.adapt.flags.all()
     for k, v in weights(det._stream.adapt.module).items():
         assert torch.equal(v, weights(det.model_)[k]), k
 

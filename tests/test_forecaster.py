@@ -15,7 +15,7 @@ from sklearn.base import clone
 
 from tsrnn import GRUForecaster, LSTMForecaster, RNNForecaster
 from tsrnn.errors import ConfigError, DataError, NotFittedError
-from tsrnn.training import Callback
+from tsrnn.training import Callback, cpu_has_bf16
 
 H, L = 12, 48
 FAST = dict(
@@ -668,3 +668,37 @@ def test_a_series_too_short_for_any_training_window_is_named_in_a_warning():
     ]
     model = RNNForecaster(**{**FAST, "epochs": 1}, id_col="store").fit(pd.concat(rows, ignore_index=True))
     assert any("1 series have no training window" in w and "['b']" in w for w in model.warnings_)
+
+
+# ----------------------------------------------------------------------------- bf16 on the CPU
+class _Autocasts:
+    """Records, at each forward pass of a module, whether CPU autocast to bf16 was on."""
+
+    def __init__(self) -> None:
+        self.seen: list[bool] = []
+
+    def __call__(self, module, args) -> None:
+        self.seen.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+
+
+class _HookOnFit(Callback):
+    def __init__(self, record: _Autocasts) -> None:
+        self.record = record
+
+    def on_fit_start(self, trainer) -> None:
+        trainer.model.register_forward_pre_hook(self.record)
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no native bf16 (AVX512-BF16 or AMX)")
+def test_precision_bf16_on_a_cpu_that_has_it_trains_and_predicts_in_bf16(df):
+    in_fit = _Autocasts()
+    model = RNNForecaster(**FAST, precision="bf16", callbacks=[_HookOnFit(in_fit)]).fit(df)
+    assert in_fit.seen and all(in_fit.seen)  # every training and validation forward pass
+    in_predict = _Autocasts()
+    model.model_.register_forward_pre_hook(in_predict)
+    bf16 = model.predict()
+    assert in_predict.seen == [True]
+    fp32 = model.set_params(precision="fp32").predict()  # the same weights, fp32 forward passes
+    assert in_predict.seen == [True, False]
+    diff = np.abs(bf16[["a", "b"]].to_numpy() - fp32[["a", "b"]].to_numpy())
+    assert 0 < diff.max() < 0.05 * df["a"].std()  # bf16's rounding, nothing more

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from tsrnn import training
 from tsrnn.callbacks import Checkpoint, EarlyStopping, Progress
 from tsrnn.checkpoint import load_checkpoint, save_checkpoint
 from tsrnn.data import from_arrays
@@ -694,8 +695,21 @@ def test_resolve_precision():
     assert resolve_precision("fp32", cpu) is None
     with pytest.raises(ConfigError, match="precision"):
         resolve_precision("fp16", cpu)
-    with pytest.raises(ConfigError, match="bf16 is for CUDA GPUs"):  # the CPU LSTM fails in bf16 mid-fit
+
+
+def test_bf16_on_the_cpu_only_where_it_is_native(monkeypatch):
+    """bf16 on the CPU needs AVX512-BF16 or AMX (oneDNN's bf16 LSTM fails mid-fit without them);
+    a saved bf16 model still predicts on a CPU without, in fp32 (strict=False)."""
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: False)
+    with pytest.raises(ConfigError, match="AVX512-BF16 or AMX") as e:
         resolve_precision("bf16", cpu)
+    assert "--precision fp32" in e.value.hint
+    assert resolve_precision("bf16", cpu, strict=False) is None
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: True)
+    assert resolve_precision("bf16", cpu) is torch.bfloat16
+    assert resolve_precision("auto", cpu) is None  # auto stays fp32 on every CPU
+    assert isinstance(training.cpu_has_bf16(), bool)
 
 
 @pytest.mark.parametrize(

@@ -48,21 +48,42 @@ def resolve_device(device: str) -> torch.device:
     raise ConfigError(f"unknown device {device!r}", "use auto, cpu, cuda or cuda:N")
 
 
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype: bf16 on GPUs that support it when "auto"; None means fp32."""
+def cpu_has_bf16() -> bool:
+    """Whether this CPU runs bf16 matmuls natively (AVX512-BF16 or AMX, through oneDNN)."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch build without the query
+        return False
+
+
+def resolve_precision(precision: str, device: torch.device, strict: bool = True) -> torch.dtype | None:
+    """The autocast dtype of training and inference; None means fp32.
+
+    "auto" is bf16 on GPUs that support it and fp32 on the CPU; "bf16" is bf16 on such GPUs and on
+    CPUs with native bf16 (``cpu_has_bf16``), and refused elsewhere, unless ``strict`` is False
+    (a saved model predicting on another machine): then it is fp32 there."""
     check_choice("precision", precision, PRECISIONS)
     if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
         return None
-    if device.type != "cuda":  # torch's CPU LSTM has no bf16 kernel on most CPUs: it fails mid-fit
-        raise ConfigError(
-            "--precision bf16 is for CUDA GPUs; on the CPU tsrnn trains in fp32",
+    if device.type != "cuda":
+        if cpu_has_bf16() or not strict:
+            return torch.bfloat16 if cpu_has_bf16() else None
+        raise ConfigError(  # oneDNN has no bf16 LSTM kernel for such CPUs: it would fail mid-fit
+            "--precision bf16 on the CPU needs native bf16 (AVX512-BF16 or AMX), which this CPU lacks",
             "pass --precision fp32 (or auto) with --device cpu",
         )
     if not torch.cuda.is_bf16_supported():
-        if precision == "bf16":
+        if precision == "bf16" and strict:
             raise ConfigError("this GPU does not support bf16", "use --precision fp32")
         return None
     return torch.bfloat16
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """``torch.autocast`` to ``dtype`` on ``device``; off when ``dtype`` is None (fp32)."""
+    if dtype is None:
+        return torch.autocast(device.type, enabled=False)
+    return torch.autocast(device.type, dtype=dtype)
 
 
 @dataclass
@@ -175,9 +196,7 @@ class Trainer:
         self._per_batch_schedule = s in ("cosine", "onecycle")
 
     def _autocast(self):
-        if self.amp_dtype is None:
-            return torch.autocast(self.device.type, enabled=False)
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        return autocast(self.device, self.amp_dtype)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:

@@ -77,7 +77,9 @@ Stride = Annotated[int, typer.Option("--stride", help="Rows between consecutive 
 Val = Annotated[str, typer.Option("--val", help="Held-out split: a fraction (0.1), rows (500) or a start time.")]
 Test = Annotated[str, typer.Option("--test", help="Test split: a fraction (0.2), rows (500) or a start time.")]
 Device = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N.")]
-Precision = Annotated[str, typer.Option(help="auto (bf16 on GPU) | fp32 | bf16.")]
+Precision = Annotated[
+    str, typer.Option(help="auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16 (GPU, or a CPU with AVX512-BF16 or AMX).")
+]
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Random seed (same seed, same model on CPU).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 # --- models, outputs, tracking

@@ -29,13 +29,15 @@ class AdaptState:
     """What a stream carries for adaptation: the network that scores it (a copy of ``model_``,
     fine-tuned as rows arrive), the last <= ``rows`` scaled rows, the flags of those already
     scored (a prefix: a scorer may finalise a row some rows after it arrives), rows since the
-    last fine-tune, and how many fine-tunes were made."""
+    last fine-tune, how many fine-tunes were due and how many of those were skipped (no window
+    free of flagged rows)."""
 
     module: "torch.nn.Module"
     rows: np.ndarray
     flags: np.ndarray
     since: int = 0
     adaptations: int = 0
+    skipped: int = 0
 
 
 class Adaptation:
@@ -86,7 +88,7 @@ class Adaptation:
         fine-tune's number."""
         import torch
 
-        from tsrnn.training import Trainer
+        from tsrnn.training import Trainer, resolve_precision
         from tsrnn.windows import WindowBatches, WindowIndex
 
         det, (L, H) = self.det, self.window
@@ -97,15 +99,16 @@ class Adaptation:
         n_starts = len(state.flags) - width + 1
         starts = np.flatnonzero(bad[width : width + n_starts] - bad[: max(0, n_starts)] == 0) if n_starts > 0 else []
         if len(starts) == 0:
+            state.skipped += 1
             return
         seed = (det.random_state or 0, number)
         rng = np.random.default_rng(seed)
         size = min(det.batch_size, len(starts))
         drawn = np.concatenate([rng.choice(starts, size, replace=False) for _ in range(self.steps)])
         device = det.device_
+        precision = "bf16" if resolve_precision(det.precision, device, strict=False) is not None else "fp32"
         values = torch.from_numpy(state.rows).to(device)
         batches = WindowBatches(values, WindowIndex(drawn.astype(np.int64), L, H), values.shape[1], size)
-        precision = det.precision if device.type == "cuda" else "fp32"
         config = dataclasses.replace(  # the fit's optimizer, lr, decay and clipping; one epoch, no schedule
             det._train_config(), epochs=1, lr_schedule="none", device=str(device), precision=precision, seed=None
         )

@@ -289,8 +289,11 @@ class RecurrentEstimator(BaseEstimator, metaclass=ABCMeta):
         without gradients; the outputs concatenated as a float32 numpy array."""
         import torch
 
+        from tsrnn.training import autocast, resolve_precision
+
+        dtype = resolve_precision(self.precision, self.device_, strict=False)  # as trained, where the machine can
         outs = []
-        with torch.no_grad():
+        with torch.no_grad(), autocast(self.device_, dtype):
             for i in range(0, len(arrays[0]), INFER_BATCH):
                 batch = [
                     torch.from_numpy(np.ascontiguousarray(a[i : i + INFER_BATCH])).to(self.device_) for a in arrays

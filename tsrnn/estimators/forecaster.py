@@ -169,7 +169,10 @@ class RNNForecaster(RecurrentEstimator):
     device : str
         "auto" (a GPU when there is one), "cpu", "cuda" or "cuda:N".
     precision : {"auto", "fp32", "bf16"}
-        "auto" trains in bf16 on GPUs that support it, else fp32.
+        The arithmetic of training and of every forecast: "auto" is bf16 autocast on GPUs that
+        support it and fp32 on the CPU; "bf16" is bf16 autocast on such GPUs and on CPUs with
+        native bf16 (AVX512-BF16 or AMX), refused elsewhere. A saved bf16 model predicts in fp32
+        on a machine without bf16.
     checkpoint_dir : str, optional
         Write ``last.safetensors`` there every epoch (``fit(..., resume=...)`` continues it).
     verbose : bool
