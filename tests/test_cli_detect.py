@@ -248,6 +248,12 @@ def test_follow_prints_flags_for_appended_rows(detector: Path, workdir: Path) ->
             ["--adapt-rows", "--adapt-every"],
         ),
         (["detect", "data.csv", "--model", "det", "--adapt-every", "-1"], ["adapt_every"]),
+        (
+            ["detect", "data.csv", "--adapt-persist", "3", "--adapt-every", "0", *SMALL],
+            ["--adapt-persist has no effect with --adapt-every 0"],
+        ),
+        (["detect", "data.csv", "--adapt-persist", "-1", *SMALL], ["--adapt-persist must be at least 1", "or 0 (off)"]),
+        (["fit", "data.csv", "--patience", "-1", "--no-track"], ["--patience must be at least 1", "or 0 (off)"]),
         (["detect", "data.csv", "--calibration-folds", "many"], ["--calibration-folds", "auto"]),
         (["fit", "data.csv", "--task", "detect"], ["--task"]),  # fitting detectors is `tsrnn detect`'s job
         (["fit", "data.csv", "--series-embedding", "4", "--no-track"], ["series_embedding", "one series", "--id-col"]),

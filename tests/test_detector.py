@@ -444,10 +444,39 @@ def test_flagged_rows_are_not_learned(fitted: RNNAnomalyDetector) -> None:
     assert any(not torch.equal(v, w) for v, w in zip(changed.values(), weights(det.model_).values()))
     det.flush()
     det.threshold_ = -1e9  # every row is flagged: no window is clean, nothing is learned
-    det.update(df)
+    det.set_params(adapt_persist=None).update(df)
     assert det._stream.adapt.adaptations == 5 and det._stream.adapt.skipped == 5 and det._stream.adapt.flags.all()
     for k, v in weights(det._stream.adapt.module).items():
         assert torch.equal(v, weights(det.model_)[k]), k
+
+
+@pytest.mark.parametrize("persist, accepted", [(1, 5), (2, 2), (3, 1)])
+def test_a_change_flagged_for_adapt_persist_fine_tunes_in_a_row_is_learned(
+    fitted: RNNAnomalyDetector, persist: int, accepted: int
+) -> None:
+    """Every row flagged: fine-tunes find no clean window; each adapt_persist-th in a row learns
+    from every window instead (a change that lasts is the new normal), and the count starts again."""
+    det = adapting(fitted, **ADAPT, adapt_persist=persist)
+    det.threshold_ = -1e9
+    det.update(series(200, seed=5))  # 5 fine-tunes due
+    state = det._stream.adapt
+    assert (state.adaptations, state.accepted, state.skipped) == (5, accepted, 5 - accepted)
+    changed = weights(state.module)
+    assert any(not torch.equal(v, w) for v, w in zip(changed.values(), weights(det.model_).values()))
+
+
+def test_adapt_persist_lets_a_lasting_level_shift_stop_alarming() -> None:
+    """A shift that the first fine-tunes after it cannot learn (every recent window is flagged)
+    is learned once it has lasted adapt_persist fine-tunes; with None it alarms to the end."""
+    det = RNNAnomalyDetector(**{**SMALL, "adapt_every": 40, "adapt_rows": 100, "adapt_steps": 5}).fit(series(600))
+    df = series(1500, seed=6)
+    df.loc[300:, ["a", "b"]] += 1.0  # about 1.4 std of the sine
+    tail = {}
+    for persist in (None, 2):
+        flags = det.set_params(adapt_persist=persist).predict(df).astype(bool)
+        assert flags[300:340].any() and not flags[:300].any()  # the shift is found either way
+        tail[persist] = flags[1200:].mean()
+    assert tail[None] > 0.5 and tail[2] < 0.05, tail
 
 
 def test_adaptation_parameters_are_checked() -> None:
@@ -457,6 +486,10 @@ def test_adaptation_parameters_are_checked() -> None:
         RNNAnomalyDetector(**SMALL, adapt_steps=3).fit(series(300))
     with pytest.raises(ConfigError, match="adapt_every"):
         RNNAnomalyDetector(**{**SMALL, "adapt_every": 0}).fit(series(300))
+    with pytest.raises(ConfigError, match="adapt_persist=3 has no effect with adapt_every=None"):
+        RNNAnomalyDetector(**SMALL, adapt_persist=3).fit(series(300))
+    with pytest.raises(ConfigError, match="adapt_persist"):
+        RNNAnomalyDetector(**{**SMALL, "adapt_every": 10, "adapt_persist": 0}).fit(series(300))
     with pytest.raises(ConfigError, match="adapt_rows must be at least 25") as e:  # not one window of lookback + 1
         RNNAnomalyDetector(**{**SMALL, "adapt_every": 10, "adapt_rows": 24}).fit(series(300))
     assert "one window of 25 rows" in e.value.hint and "--adapt-every 0" in e.value.hint

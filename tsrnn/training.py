@@ -108,7 +108,9 @@ class TrainConfig:
         check_choice("lr_schedule", self.lr_schedule, SCHEDULES)
         if self.clip_grad_norm is not None:
             check_positive(
-                "--clip-grad-norm", self.clip_grad_norm, hint="pass a positive norm, or leave it out to not clip"
+                "--clip-grad-norm",
+                self.clip_grad_norm,
+                hint="pass a positive norm; not to clip: None (--clip-grad-norm 0)",
             )
 
 

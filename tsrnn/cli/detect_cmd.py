@@ -56,7 +56,7 @@ from tsrnn.errors import ConfigError, DataError
 # options that apply to a loaded detector too (set on it as given): how its flags become events,
 # and whether its model keeps learning while it scores
 EVENT_OPTIONS = ("min_event_length", "merge_gap")
-ADAPT_OPTIONS = ("adapt_every", "adapt_rows", "adapt_steps")
+ADAPT_OPTIONS = ("adapt_every", "adapt_rows", "adapt_steps", "adapt_persist")
 SCORING_OPTIONS = EVENT_OPTIONS + ADAPT_OPTIONS
 
 
@@ -227,6 +227,13 @@ def detect(
     ] = 512,
     adapt_rows: Annotated[int, typer.Option(help="--adapt-every: the recent rows a fine-tune learns from.")] = 512,
     adapt_steps: Annotated[int, typer.Option(help="--adapt-every: optimizer steps per fine-tune.")] = 5,
+    adapt_persist: Annotated[
+        int,
+        typer.Option(
+            help="--adapt-every: after this many fine-tunes in a row find every recent window flagged, "
+            "learn the change as the new normal. 0: never learn flagged rows."
+        ),
+    ] = 2,
     combine: Annotated[
         str,
         typer.Option(

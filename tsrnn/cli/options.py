@@ -152,11 +152,12 @@ segment_length = count_auto_none(
 )
 
 
+# options whose 0 is the estimator's None (off): patience, no clipping, no adaptation, flagged rows never learned
+ZERO_IS_NONE = ("patience", "clip_grad_norm", "adapt_every", "adapt_persist")
+
 # command-line value -> estimator parameter, where they differ
 _CONVERT = {
-    "patience": lambda v: v or None,  # 0: off
-    "clip_grad_norm": lambda v: v or None,
-    "adapt_every": lambda v: v or None,  # 0: no adaptation
+    **{name: (lambda v: v or None) for name in ZERO_IS_NONE},
     "val": split_size,
     "test": split_size,
     "quantiles": quantile_list,
@@ -178,9 +179,12 @@ def check_params(estimator: Any, command: Any, given: dict[str, Any]) -> Any:
     try:
         estimator._check_params()
     except ConfigError as e:
-        for name in sorted((n for n in given if "_" in n), key=len, reverse=True):  # words like target stay
+        named = (n for n in given if "_" in n or n in ZERO_IS_NONE)  # words like target stay
+        for name in sorted(named, key=len, reverse=True):
             # not name=value: that is the estimator's spelling of a value, as in "adapt_every=None"
             pattern, flag = rf"(?<![\w-]){re.escape(name)}(?![\w=])", flag_of(command, name, given[name])
+            if name in ZERO_IS_NONE and re.search(pattern, e.message):
+                e.hint = e.hint and e.hint.replace("or None", "or 0 (off)")  # the flag's spelling of None
             e.message = re.sub(pattern, flag, e.message)
             e.hint = e.hint and re.sub(pattern, flag, e.hint)
         raise

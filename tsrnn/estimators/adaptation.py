@@ -3,7 +3,9 @@
 Every ``every`` rows scored, a copy of the fitted network that lives in the stream takes
 ``steps`` optimizer steps (through the one ``Trainer``) on windows of the last ``rows`` rows
 that hold no flagged row, so a lasting change of normal behaviour stops scoring high while
-anomalies are not learned. The fitted ``model_`` and the calibration never change.
+anomalies are not learned. A change flagged so densely that ``persist`` fine-tunes in a row find
+no such window has lasted ``persist`` x ``every`` rows: it is learned as the new normal rather
+than flagged for ever. The fitted ``model_`` and the calibration never change.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tsrnn.checks import check_int
+from tsrnn.checks import check_int, check_optional_int
 from tsrnn.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch
 
-PARAMS = ("adapt_rows", "adapt_steps")  # the detector parameters used only with adapt_every
+PARAMS = ("adapt_rows", "adapt_steps", "adapt_persist")  # the detector parameters used only with adapt_every
 
 
 @dataclass
@@ -29,8 +31,8 @@ class AdaptState:
     """What a stream carries for adaptation: the network that scores it (a copy of ``model_``,
     fine-tuned as rows arrive), the last <= ``rows`` scaled rows, the flags of those already
     scored (a prefix: a scorer may finalise a row some rows after it arrives), rows since the
-    last fine-tune, how many fine-tunes were due and how many of those were skipped (no window
-    free of flagged rows)."""
+    last fine-tune, how many fine-tunes were due, how many of those were skipped (no window free
+    of flagged rows) and how many in a row up to now, and how many learned from flagged rows."""
 
     module: "torch.nn.Module"
     rows: np.ndarray
@@ -38,6 +40,8 @@ class AdaptState:
     since: int = 0
     adaptations: int = 0
     skipped: int = 0
+    in_a_row: int = 0
+    accepted: int = 0
 
 
 class Adaptation:
@@ -56,6 +60,7 @@ class Adaptation:
             "shorten the lookback, or turn adaptation off (adapt_every=None; --adapt-every 0)",
         )
         self.steps = check_int("adapt_steps", det.adapt_steps, 1)
+        self.persist = check_optional_int("adapt_persist", det.adapt_persist, 1)
         if det.threshold == "dynamic" and det.normalize == "none":
             raise ConfigError(
                 "adapt_every scores in a stream, and the dynamic threshold needs the whole series",
@@ -83,7 +88,8 @@ class Adaptation:
 
     def fine_tune(self, state: AdaptState) -> None:
         """``steps`` Trainer steps (warm) on windows of the kept rows that hold no flagged (or not
-        yet scored) row; none such: no change. A fresh optimizer at the fit's ``lr``, no schedule,
+        yet scored) row; none such: no change, unless this is the ``persist``-th fine-tune in a row
+        to find none: then the change has lasted, and it learns from every scored window. A fresh optimizer at the fit's ``lr``, no schedule,
         ``weight_decay`` and ``clip_grad_norm`` as in training; seeded by ``random_state`` and the
         fine-tune's number."""
         import torch
@@ -98,9 +104,14 @@ class Adaptation:
         bad = np.concatenate([[0], np.cumsum(state.flags)])  # flagged rows among the scored prefix
         n_starts = len(state.flags) - width + 1
         starts = np.flatnonzero(bad[width : width + n_starts] - bad[: max(0, n_starts)] == 0) if n_starts > 0 else []
+        if len(starts) == 0 and n_starts > 0 and self.persist is not None and state.in_a_row + 1 >= self.persist:
+            starts = np.arange(n_starts)  # flagged for persist fine-tunes in a row: the new normal
+            state.accepted += 1
         if len(starts) == 0:
             state.skipped += 1
+            state.in_a_row += 1
             return
+        state.in_a_row = 0
         seed = (det.random_state or 0, number)
         rng = np.random.default_rng(seed)
         size = min(det.batch_size, len(starts))

@@ -166,6 +166,11 @@ class RNNAnomalyDetector(RecurrentEstimator):
         adaptation's number. A fresh optimizer (``optimizer`` at ``lr``, no schedule, no
         warm-up) from the current weights, with ``weight_decay`` and ``clip_grad_norm`` as in
         training: the fitted model's own learning rate, so a few steps move it a little.
+    adapt_persist : int, optional
+        adapt_every only: when this many fine-tunes in a row find no window free of flagged rows
+        (a change flagged densely for ``adapt_persist x adapt_every`` rows), the last of them
+        learns from every scored window of ``adapt_rows``: a change that lasts becomes the new
+        normal instead of being flagged for ever (default 2). None: flagged rows are never learned.
     min_event_length : int
         Shortest event, in rows.
     merge_gap : int
@@ -255,6 +260,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
         adapt_every: int | None = 512,
         adapt_rows: int = 512,
         adapt_steps: int = 5,
+        adapt_persist: int | None = 2,
         min_event_length: int = 1,
         merge_gap: int = 10,
         val: float | int | str = 0.2,
@@ -306,6 +312,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
         self.adapt_every = adapt_every
         self.adapt_rows = adapt_rows
         self.adapt_steps = adapt_steps
+        self.adapt_persist = adapt_persist
         self.min_event_length = min_event_length
         self.merge_gap = merge_gap
         self.val = val
