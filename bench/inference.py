@@ -16,7 +16,9 @@ over many series, and single-window latency of torch, ONNX Runtime and the REST 
    channel-independent, last-value normalisation, direct head), which reads 4 segments where the
    per-step LSTM reads 96 rows. On a CPU with native bf16 (``tsrnn.training.cpu_has_bf16``:
    AVX512-BF16 or AMX), both tsrnn models are timed again with the same weights predicting under
-   ``precision="bf16"``, with their largest difference from the fp32 forecasts.
+   ``precision="bf16"``, with their largest difference from the fp32 forecasts. Also reported:
+   the GFLOP of each model's pass (its matrix products, counted from layer shapes), the
+   GFLOP/s that 20x Darts' time would need, and this machine's best matrix-product GFLOP/s.
 2. ``many``: the default forecaster of the day (``RNNForecaster()``'s defaults, L = 96,
    H = 96) fitted briefly on ``--series`` generated series of ``--steps`` hourly rows (string
    ids, long format), then ``predict(frame)`` on that 20 M-row DataFrame: it reads the last 96
@@ -89,6 +91,61 @@ def ett_model(data: Path, epochs: int, per_step: bool = True):
     return model.fit(data)
 
 
+GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}  # weight blocks per recurrent layer
+
+
+def forward_gflop(model, frame: pd.DataFrame) -> float:
+    """GFLOP (2 per multiply-add) of the matrix products in one pass of ``historical_forecasts``,
+    counted from the shapes each recurrent and linear layer sees (torch's FlopCounterMode does
+    not count the fused RNN kernels); elementwise work is left out, so this is a lower bound."""
+    import torch
+
+    macs = [0]
+
+    def rnn_hook(m, args, out):
+        x = args[0]  # (B, T, in) batch-first, as every tsrnn recurrent layer
+        b, t = x.shape[0], x.shape[1]
+        directions = 2 if m.bidirectional else 1
+        for layer in range(m.num_layers):
+            n_in = m.input_size if layer == 0 else m.hidden_size * directions
+            per_step = GATES[type(m).__name__] * m.hidden_size * (n_in + m.hidden_size)
+            macs[0] += b * t * per_step * directions
+
+    def linear_hook(m, args, out):
+        macs[0] += args[0].numel() // m.in_features * m.in_features * m.out_features
+
+    hooks = []
+    for m in model.model_.modules():
+        if isinstance(m, (torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN)):
+            hooks.append(m.register_forward_hook(rnn_hook))
+        elif isinstance(m, torch.nn.Linear):
+            hooks.append(m.register_forward_hook(linear_hook))
+    try:
+        model.historical_forecasts(frame)
+    finally:
+        for h in hooks:
+            h.remove()
+    return 2 * macs[0] / 1e9
+
+
+def gemm_gflops(n: int = 2048, repeats: int = 5) -> dict[str, float]:
+    """The best GFLOP/s of an n x n x n matrix product on this machine's torch threads, fp32 and
+    bf16: what the matrix products above can run at, at most."""
+    import torch
+
+    out = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        a @ b
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - t0)
+        out[name] = 2 * n**3 / best / 1e9
+    return out
+
+
 def historical(model, data: Path, darts_python: str | None, threads: int) -> dict:
     """Both tsrnn models' historical forecasts (and, on a CPU with native bf16, the same weights
     predicting under ``precision="bf16"``, with their largest difference from fp32), then Darts'."""
@@ -115,8 +172,10 @@ def historical(model, data: Path, darts_python: str | None, threads: int) -> dic
         values = hf[list(m.targets_)].to_numpy()
         if precision == "auto":
             fp32[id(m)] = values
+            out[f"{key}_gflop"] = forward_gflop(m, frame)  # an untimed pass of its own
         else:  # in original units; ETTh2's channels span about -10 to 110
             out[f"{key}_max_abs_diff_from_fp32"] = float(np.abs(values - fp32[id(m)]).max())
+    out["gemm_gflops"] = gemm_gflops()
     if darts_python:
         script = ROOT / "bench" / "inference_darts.py"
         r = subprocess.run(
@@ -132,6 +191,9 @@ def historical(model, data: Path, darts_python: str | None, threads: int) -> dic
             out.update({f"darts_{k}": v for k, v in d.items()})
             for key in runs:
                 out[f"{key}_speedup"] = d["historical_forecasts_s"] / out[f"{key}_s"]
+            # 20x Darts in fp32 would need this many GFLOP/s from the matrix products alone
+            for key in ("tsrnn", "tsrnn_default"):
+                out[f"{key}_gflops_needed_for_20x"] = out[f"{key}_gflop"] / (d["historical_forecasts_s"] / 20)
     return out
 
 
@@ -355,6 +417,21 @@ def table(r: dict) -> None:
                     "historical forecasts, Darts",
                     f"{h['darts_historical_forecasts_s']:.2f} s",
                     f"{h['darts_forecasts']} forecasts",
+                )
+            )
+            for key in ("tsrnn", "tsrnn_default"):
+                rows.append(
+                    (
+                        f"  {VARIANTS[key]}: GFLOP, GFLOP/s reached / needed for 20x",
+                        f"{h[key + '_gflop']:.1f}",
+                        f"{h[key + '_gflop'] / h[key + '_s']:.0f} / {h[key + '_gflops_needed_for_20x']:.0f}",
+                    )
+                )
+            rows.append(
+                (
+                    "  matrix product peak, fp32 / bf16",
+                    f"{h['gemm_gflops']['fp32']:.0f}",
+                    f"{h['gemm_gflops']['bf16']:.0f} GFLOP/s",
                 )
             )
             for key, name in ran.items():
