@@ -398,8 +398,8 @@ def _to_datetime(s: "pd.Series", dayfirst: bool | None = None) -> "pd.Series":
     (``dayfirst``; None: as ``_date_order`` finds)."""
     import pandas as pd
 
-    dayfirst = bool(_date_order(s)[0] if dayfirst is None else dayfirst)
     year_last = _year_last_rows(s)  # read apart: pandas' dayfirst also swaps ISO dates (2024-01-05 as 1 May)
+    dayfirst = bool(_date_order(s, rows=year_last)[0] if dayfirst is None else dayfirst)
 
     def parse(**kw: Any) -> "pd.Series":
         if not year_last.any():
@@ -446,16 +446,17 @@ def _year_last_rows(s: "pd.Series") -> "pd.Series":
     return rows
 
 
-def _date_order(s: "pd.Series", asked: bool | None = None) -> tuple[bool | None, bool]:
+def _date_order(s: "pd.Series", asked: bool | None = None, rows: "pd.Series | None" = None) -> tuple[bool | None, bool]:
     """(day first, ambiguous) for the dates of ``s`` written with the year last (day first None
     where there are none): parsed one by one, 01/02/2024 would be month first and 13/02/2024 day
     first in the same column. Day first where a first field exceeds 12 (month first where a second
     one does); where every date could be either, the reading that keeps the rows in time order,
     else month first (pandas' default), and ambiguous when both readings keep it or neither does
     (rows not yet sorted). ``asked``: the order to read them in (a ValueError where a field above
-    12 shows the other). Rows written otherwise (2024-01-31) are left out: they are read as written."""
+    12 shows the other). Rows written otherwise (2024-01-31) are left out: they are read as written.
+    ``rows``: ``_year_last_rows(s)``, where the caller has it already."""
 
-    rows = _year_last_rows(s)
+    rows = _year_last_rows(s) if rows is None else rows
     if not rows.any():
         return None, False
     text = s[rows].astype(str)
@@ -887,7 +888,8 @@ def load_series(
     if ambiguous:
         report.warnings.append(
             f"column {tcol!r}: dates such as {df[tcol].iloc[0]} could have the day or the month first; "
-            "read with the month first (if they are day first, pass --day-first / dayfirst=True; "
+            "read with the month first (if they are day first, pass --day-first / dayfirst=True to fit, "
+            "detect or inspect, since a fitted model reads new dates as it read its fit data; "
             "written as 2024-01-31 they are sure)"
         )
     tz = str(times.tz) if times.tz is not None else None
