@@ -13,6 +13,7 @@ every process sees the same logs and its callbacks (early stopping) decide the s
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
 import time
@@ -48,6 +49,7 @@ def resolve_device(device: str) -> torch.device:
     raise ConfigError(f"unknown device {device!r}", "use auto, cpu, cuda or cuda:N")
 
 
+@functools.cache
 def cpu_has_bf16() -> bool:
     """Whether this CPU runs bf16 matmuls natively (AVX512-BF16 or AMX, through oneDNN)."""
     try:
@@ -66,8 +68,9 @@ def resolve_precision(precision: str, device: torch.device, strict: bool = True)
     if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
         return None
     if device.type != "cuda":
-        if cpu_has_bf16() or not strict:
-            return torch.bfloat16 if cpu_has_bf16() else None
+        native = cpu_has_bf16()
+        if native or not strict:
+            return torch.bfloat16 if native else None
         raise ConfigError(  # oneDNN has no bf16 LSTM kernel for such CPUs: it would fail mid-fit
             "--precision bf16 on the CPU needs native bf16 (AVX512-BF16 or AMX), which this CPU lacks",
             "pass --precision fp32 (or auto) with --device cpu",

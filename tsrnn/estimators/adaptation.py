@@ -88,9 +88,10 @@ class Adaptation:
 
     def fine_tune(self, state: AdaptState) -> None:
         """``steps`` Trainer steps (warm) on windows of the kept rows that hold no flagged (or not
-        yet scored) row; none such: no change, unless this is the ``persist``-th fine-tune in a row
-        to find none: then the change has lasted, and it learns from every scored window. A fresh optimizer at the fit's ``lr``, no schedule,
-        ``weight_decay`` and ``clip_grad_norm`` as in training; seeded by ``random_state`` and the
+        yet scored) row; none such: no change, unless this is the ``persist``-th fine-tune in a
+        row to find none: then the change has lasted, and it learns from every scored window. A
+        fresh optimizer at the fit's ``lr``, no schedule, ``weight_decay`` and ``clip_grad_norm``
+        as in training, in the detector's precision; seeded by ``random_state`` and the
         fine-tune's number."""
         import torch
 
