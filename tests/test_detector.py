@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import copy
 import dataclasses
+import json
 import math
 
 import numpy as np
@@ -130,6 +131,11 @@ def test_save_load_round_trip(fitted: RNNAnomalyDetector, tmp_path) -> None:
     again = RNNAnomalyDetector.load(tmp_path / "det")
     np.testing.assert_allclose(again.score_samples(df), fitted.score_samples(df), atol=1e-6)
     assert again.threshold_ == fitted.threshold_
+    np.testing.assert_array_equal(again.level_, fitted.level_)
+    config = json.loads((tmp_path / "det" / "config.json").read_text())
+    del config["calibration"]["level"]  # as saved before 2026-12-07
+    (tmp_path / "det" / "config.json").write_text(json.dumps(config))
+    assert (RNNAnomalyDetector.load(tmp_path / "det").level_ == 0).all()
 
 
 def test_sklearn_contract_and_errors() -> None:
@@ -465,18 +471,39 @@ def test_a_change_flagged_for_adapt_persist_fine_tunes_in_a_row_is_learned(
     assert any(not torch.equal(v, w) for v, w in zip(changed.values(), weights(det.model_).values()))
 
 
-def test_adapt_persist_lets_a_lasting_level_shift_stop_alarming() -> None:
+@pytest.mark.parametrize("shift", [1.0, 10.0])  # about 1.4 and 14 std of the sine
+def test_adapt_persist_lets_a_lasting_level_shift_stop_alarming(shift: float) -> None:
     """A shift that the first fine-tunes after it cannot learn (every recent window is flagged)
-    is learned once it has lasted adapt_persist fine-tunes; with None it alarms to the end."""
+    is learned once it has lasted adapt_persist fine-tunes, however large (the stream's rows are
+    re-centred on the fit's level first); with None it alarms to the end."""
     det = RNNAnomalyDetector(**{**SMALL, "adapt_every": 40, "adapt_rows": 100, "adapt_steps": 5}).fit(series(600))
     df = series(1500, seed=6)
-    df.loc[300:, ["a", "b"]] += 1.0  # about 1.4 std of the sine
+    df.loc[300:, ["a", "b"]] += shift
     tail = {}
     for persist in (None, 2):
         flags = det.set_params(adapt_persist=persist).predict(df).astype(bool)
         assert flags[300:340].any() and not flags[:300].any()  # the shift is found either way
         tail[persist] = flags[1200:].mean()
     assert tail[None] > 0.5 and tail[2] < 0.05, tail
+
+
+@pytest.mark.parametrize("method", ["reconstruction", "forecast", "hybrid"])
+def test_a_stream_re_centred_on_a_lasting_shift_equals_batch(method: str) -> None:
+    """Re-centring moves the rows kept by the adaptation and by the scorer by the same shift:
+    streamed in chunks of 1 or 100 rows, the scores equal batch scoring, and a saved detector
+    keeps the fit's level."""
+    det = RNNAnomalyDetector(**{**SMALL, "method": method, "adapt_every": 40, "adapt_rows": 100}).fit(series(600))
+    df = series(600, seed=7)
+    df.loc[200:, ["a", "b"]] += 10.0
+    batch = det.score_frame(df)
+    for chunk in (1, 100):
+        parts = [det.update(df.iloc[i : i + chunk]) for i in range(0, len(df), chunk)]
+        state = det._stream.adapt
+        assert state.accepted >= 1 and np.abs(state.offset).min() > 5  # re-centred by about the shift, scaled
+        stream = pd.concat([*parts, det.flush()], ignore_index=True)
+        np.testing.assert_allclose(stream["score"].to_numpy(), batch["score"].to_numpy(), atol=1e-5)
+        assert (stream["is_anomaly"].to_numpy() == batch["is_anomaly"].to_numpy()).all()
+    assert det.level_.shape == (2,) and np.abs(det.level_).max() < 0.5  # standard scaling: about 0
 
 
 def test_adaptation_parameters_are_checked() -> None:

@@ -5,7 +5,9 @@ Every ``every`` rows scored, a copy of the fitted network that lives in the stre
 that hold no flagged row, so a lasting change of normal behaviour stops scoring high while
 anomalies are not learned. A change flagged so densely that ``persist`` fine-tunes in a row find
 no such window has lasted ``persist`` x ``every`` rows: it is learned as the new normal rather
-than flagged for ever. The fitted ``model_`` and the calibration never change.
+than flagged for ever, and the stream's scaled rows are first re-centred on the fit's level (the
+median of its scaled training rows), so that a shift of any size starts from a level the model
+knows. The fitted ``model_`` and the calibration never change.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ class AdaptState:
     fine-tuned as rows arrive), the last <= ``rows`` scaled rows, the flags of those already
     scored (a prefix: a scorer may finalise a row some rows after it arrives), rows since the
     last fine-tune, how many fine-tunes were due, how many of those were skipped (no window free
-    of flagged rows) and how many in a row up to now, and how many learned from flagged rows."""
+    of flagged rows) and how many in a row up to now, how many learned from flagged rows, and the
+    offset taken off the stream's scaled rows (re-centred when a lasting change is learned)."""
 
     module: "torch.nn.Module"
     rows: np.ndarray
@@ -42,6 +45,7 @@ class AdaptState:
     skipped: int = 0
     in_a_row: int = 0
     accepted: int = 0
+    offset: np.ndarray | None = None  # (C,) subtracted from the stream's scaled rows since the last re-centring
 
 
 class Adaptation:
@@ -68,28 +72,33 @@ class Adaptation:
             )
 
     def start(self, model: "torch.nn.Module", n_channels: int) -> AdaptState:
-        return AdaptState(copy.deepcopy(model).eval(), np.empty((0, n_channels), np.float32), np.zeros(0, bool))
+        rows = np.empty((0, n_channels), np.float32)
+        return AdaptState(copy.deepcopy(model).eval(), rows, np.zeros(0, bool), offset=np.zeros(n_channels, np.float32))
 
     def due(self, state: AdaptState) -> int:
         """Rows to score before the next fine-tune."""
         return self.every - state.since
 
-    def scored(self, state: AdaptState, new: np.ndarray, flags: np.ndarray) -> None:
-        """Take in rows just scored (``new``) and the flags of the rows just made final, then
-        fine-tune if ``every`` rows are complete."""
+    def scored(self, state: AdaptState, new: np.ndarray, flags: np.ndarray) -> np.ndarray | None:
+        """Take in rows just scored (``new``, re-centred by ``state.offset``) and the flags of the
+        rows just made final, then fine-tune if ``every`` rows are complete. Returns the shift by
+        which the fine-tune re-centred the rows (the caller moves the scorer's kept rows by it
+        too), else None."""
         rows = np.concatenate([state.rows, new])
         known = np.concatenate([state.flags, flags])
         drop = max(0, len(rows) - self.rows)  # never more than the scored ones: rows >= a window
         state.rows, state.flags = rows[drop:], known[drop:]
         state.since += len(new)
-        if state.since == self.every:
-            self.fine_tune(state)
-            state.since = 0
+        if state.since != self.every:
+            return None
+        state.since = 0
+        return self.fine_tune(state)
 
-    def fine_tune(self, state: AdaptState) -> None:
+    def fine_tune(self, state: AdaptState) -> np.ndarray | None:
         """``steps`` Trainer steps (warm) on windows of the kept rows that hold no flagged (or not
         yet scored) row; none such: no change, unless this is the ``persist``-th fine-tune in a
-        row to find none: then the change has lasted, and it learns from every scored window. A
+        row to find none: then the change has lasted: the kept rows are re-centred on the fit's
+        level (the shift is returned) and it learns from every scored window. A
         fresh optimizer at the fit's ``lr``, no schedule, ``weight_decay`` and ``clip_grad_norm``
         as in training, in the detector's precision; seeded by ``random_state`` and the
         fine-tune's number."""
@@ -105,13 +114,17 @@ class Adaptation:
         bad = np.concatenate([[0], np.cumsum(state.flags)])  # flagged rows among the scored prefix
         n_starts = len(state.flags) - width + 1
         starts = np.flatnonzero(bad[width : width + n_starts] - bad[: max(0, n_starts)] == 0) if n_starts > 0 else []
+        shift = None
         if len(starts) == 0 and n_starts > 0 and self.persist is not None and state.in_a_row + 1 >= self.persist:
             starts = np.arange(n_starts)  # flagged for persist fine-tunes in a row: the new normal
             state.accepted += 1
+            shift = (np.median(state.rows[: len(state.flags)], axis=0) - det.level_).astype(np.float32)
+            state.rows = state.rows - shift  # (rows, C): from the level the change moved to, to the fit's
+            state.offset = state.offset + shift
         if len(starts) == 0:
             state.skipped += 1
             state.in_a_row += 1
-            return
+            return None
         state.in_a_row = 0
         seed = (det.random_state or 0, number)
         rng = np.random.default_rng(seed)
@@ -129,3 +142,4 @@ class Adaptation:
             torch.manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
             Trainer(state.module, self.loss, config).fit(batches)
         state.module.eval()
+        return shift

@@ -170,7 +170,10 @@ class RNNAnomalyDetector(RecurrentEstimator):
         adapt_every only: when this many fine-tunes in a row find no window free of flagged rows
         (a change flagged densely for ``adapt_persist x adapt_every`` rows), the last of them
         learns from every scored window of ``adapt_rows``: a change that lasts becomes the new
-        normal instead of being flagged for ever (default 2). None: flagged rows are never learned.
+        normal instead of being flagged for ever (default 2). First the stream's scaled rows are
+        re-centred: from then on the median of those rows, less the fit's level (``level_``, the
+        median of the scaled training rows), is taken off every row, so a level shift of any
+        size is learned at once. None: flagged rows are never learned.
     min_event_length : int
         Shortest event, in rows.
     merge_gap : int
@@ -355,6 +358,8 @@ class RNNAnomalyDetector(RecurrentEstimator):
         lookback, horizon = self._scorer().window_shape()
         windows = make_windows(series, lookback, horizon, self.stride, self.val, 0, require=("train", "val"))
         values = self._fit_module(series, windows, resume)
+        train = values[: int(windows.bounds[0, 1])].cpu().numpy()
+        self.level_ = np.median(train, axis=0).astype(np.float32)  # (C,) the scaled level adaptation re-centres on
         folds = self._folds(len(windows.val))
         errors = self._cross_fitted_errors(series, values, folds) if folds else None
         if errors is not None and np.isnan(errors).all():
@@ -761,10 +766,13 @@ class RNNAnomalyDetector(RecurrentEstimator):
         while True:
             hi = min(len(scaled), lo + adapt.due(stream.adapt))
             errors_of = self._errors_of(stream.adapt.module)
-            out_times, errors = scorer.update(stream.scorer, errors_of, scaled[lo:hi], times[lo:hi])
+            rows = scaled[lo:hi] - stream.adapt.offset  # re-centred since a lasting change was learned
+            out_times, errors = scorer.update(stream.scorer, errors_of, rows, times[lo:hi])
             all_times.append(out_times)
             pieces.append(self._rows(errors, stream))
-            adapt.scored(stream.adapt, scaled[lo:hi], pieces[-1]["is_anomaly"].astype(bool))
+            shift = adapt.scored(stream.adapt, rows, pieces[-1]["is_anomaly"].astype(bool))
+            if shift is not None:
+                scorer.recentre(stream.scorer, shift)  # the rows it keeps for its next windows too
             lo = hi
             if lo >= len(scaled):
                 return _append(*all_times), pieces
@@ -794,6 +802,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
             "score_mean": self.score_mean_,
             "score_std": self.score_std_,
             "threshold": self.threshold_,
+            "level": self.level_.tolist(),
         }
         scores = torch.from_numpy(np.asarray(self.calibration_scores_, dtype=np.float64))
         return {"calibration": calibration}, {"calibration_scores": scores}
@@ -803,6 +812,8 @@ class RNNAnomalyDetector(RecurrentEstimator):
         self.err_mean_, self.err_std_ = np.asarray(cal["err_mean"]), np.asarray(cal["err_std"])
         self.score_mean_, self.score_std_, self.threshold_ = cal["score_mean"], cal["score_std"], cal["threshold"]
         self.calibration_scores_ = tensors["calibration_scores"].numpy()
+        # files saved before 2026-12-07 lack the level: 0, the standard scaler's training mean
+        self.level_ = np.asarray(cal.get("level", np.zeros(len(self.targets_))), np.float32)
         self._stream = None
 
 

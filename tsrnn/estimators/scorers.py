@@ -119,6 +119,10 @@ class ForecastScorer:
         state.rows = rows[-self.lookback :]
         return times, smooth
 
+    def recentre(self, state: ForecastStream, shift: np.ndarray) -> None:
+        """Move the kept rows by ``shift`` (C,), as adaptation moved the stream's rows."""
+        state.rows = state.rows - shift
+
     def flush(self, state: ForecastStream) -> tuple[None, np.ndarray]:
         """End of stream: no row is waiting."""
         return None, np.zeros((0, state.rows.shape[1]))
@@ -211,6 +215,10 @@ class ReconstructionScorer:
         state.rows, state.times = rows[len(rows) - min(len(rows), W - 1) :], all_times[final:]
         state.total, state.count = total[final:], count[final:]
         return all_times[:final], finish(total[:final], count[:final], self.combine)
+
+    def recentre(self, state: ReconstructionStream, shift: np.ndarray) -> None:
+        """Move the kept rows by ``shift`` (C,), as adaptation moved the stream's rows."""
+        state.rows = state.rows - shift
 
     def flush(self, state: ReconstructionStream) -> tuple["pd.DatetimeIndex", np.ndarray]:
         """End of stream: the rows still waiting get the windows they have."""
@@ -331,6 +339,10 @@ class HybridScorer:
         state.forecast = forecast[len(recon) :]
         recon, state.smooth_recon = ewma(recon, self.smoothing, state.smooth_recon)  # final rows, in order
         return out_times, np.concatenate([recon, forecast[: len(recon)]], axis=1)
+
+    def recentre(self, state: HybridStream, shift: np.ndarray) -> None:
+        """Move the kept rows by ``shift`` (C,), as adaptation moved the stream's rows."""
+        self.recon.recentre(state.recon, shift)
 
     def flush(self, state: HybridStream) -> tuple["pd.DatetimeIndex", np.ndarray]:
         """End of stream: the rows still waiting get the windows they have."""
