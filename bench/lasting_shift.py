@@ -28,7 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from detect_quality import parse_value  # noqa: E402
+from detect_quality import parse_params  # noqa: E402
 from speed import machine  # noqa: E402
 
 from tsrnn import RNNAnomalyDetector  # noqa: E402
@@ -52,12 +52,12 @@ def main() -> None:
     parser.add_argument("--param", action="append", default=[], help="detector parameter k=v (repeatable)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    params = {k: parse_value(v) for k, _, v in (p.partition("=") for p in args.param)}
+    params = {"random_state": 0, "device": "cpu", **parse_params(args.param, parser)}
     out: dict = {"rows": args.rows, "fit_rows": args.fit_rows, "shift_at": args.shift_at, "params": params}
     for shift in args.shifts:
         df = series(args.rows, args.shift_at, shift, args.seed)
         t0 = time.perf_counter()
-        det = RNNAnomalyDetector(random_state=0, device="cpu", **params).fit(df.iloc[: args.fit_rows])
+        det = RNNAnomalyDetector(**params).fit(df.iloc[: args.fit_rows])
         parts = [det.update(df.iloc[i : i + 100]) for i in range(args.fit_rows, args.rows, 100)]
         adapt = det._stream.adapt if det._stream is not None else None  # before flush ends the stream
         scored = pd.concat([*parts, det.flush()])

@@ -37,10 +37,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from detect_quality import parse_value  # noqa: E402
+from detect_quality import parse_params  # noqa: E402
 from speed import machine  # noqa: E402
 
 from tsrnn import RNNAnomalyDetector  # noqa: E402
+from tsrnn.estimators import adaptation  # noqa: E402
 
 
 def frame(n: int, seed: int, shift_at: int | None = None) -> pd.DataFrame:
@@ -159,13 +160,15 @@ def main() -> None:
     parser.add_argument("--param", action="append", default=[], help="detector parameter k=v (repeatable)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    params = {k: parse_value(v) for k, _, v in (p.partition("=") for p in args.param)}
+    params = {"epochs": args.epochs, "random_state": 0, "device": "cpu", **parse_params(args.param, parser)}
     params.pop("adapt_every", None)  # set below, one value at a time
-    det = RNNAnomalyDetector(epochs=args.epochs, random_state=0, device="cpu", **params).fit(frame(2000, 0))
+    det = RNNAnomalyDetector(**params).fit(frame(2000, 0))
     df = frame(args.rows, 1, shift_at=args.rows // 2)
     out: dict = {"rows": args.rows, "chunk": args.chunk, "params": det.record_params()}
-    det.set_params(adapt_every=None)
+    tuned = {k: getattr(det, k) for k in adaptation.PARAMS}  # as given: the off run refuses them, so reset there
+    det.set_params(adapt_every=None, **{k: RNNAnomalyDetector().get_params()[k] for k in adaptation.PARAMS})
     out["off"] = stream_speed(det, df, args.chunk)
+    det.set_params(**tuned)
     for every in args.every:
         det.set_params(adapt_every=every)
         out[f"adapt_every={every}"] = stream_speed(det, df, args.chunk)
