@@ -18,7 +18,8 @@ over many series, and single-window latency of torch, ONNX Runtime and the REST 
    AVX512-BF16 or AMX), both tsrnn models are timed again with the same weights predicting under
    ``precision="bf16"``, with their largest difference from the fp32 forecasts. Also reported:
    the GFLOP of each model's pass (its matrix products, counted from layer shapes), the
-   GFLOP/s that 20x Darts' time would need, and this machine's best matrix-product GFLOP/s.
+   GFLOP/s that 20x Darts' time would need, this machine's best matrix-product GFLOP/s, and
+   what a bare ``nn.LSTM`` of the per-step model's shape reaches.
 2. ``many``: the default forecaster of the day (``RNNForecaster()``'s defaults, L = 96,
    H = 96) fitted briefly on ``--series`` generated series of ``--steps`` hourly rows (string
    ids, long format), then ``predict(frame)`` on that 20 M-row DataFrame: it reads the last 96
@@ -45,6 +46,7 @@ their own figures and leave the other parts' (each with the machine line of its 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -95,6 +97,17 @@ def ett_model(data: Path, epochs: int, per_step: bool = True):
 GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}  # weight blocks per recurrent layer
 
 
+def rnn_macs(m, batch: int, steps: int) -> int:
+    """Multiply-adds of the matrix products of ``m`` (nn.LSTM, GRU or RNN) over ``batch``
+    sequences of ``steps`` rows."""
+    directions = 2 if m.bidirectional else 1
+    total = 0
+    for layer in range(m.num_layers):
+        n_in = m.input_size if layer == 0 else m.hidden_size * directions
+        total += GATES[type(m).__name__] * m.hidden_size * (n_in + m.hidden_size) * directions
+    return batch * steps * total
+
+
 def forward_gflop(model, frame: pd.DataFrame) -> float:
     """GFLOP (2 per multiply-add) of the matrix products in one pass of ``historical_forecasts``,
     counted from the shapes each recurrent and linear layer sees (torch's FlopCounterMode does
@@ -105,15 +118,10 @@ def forward_gflop(model, frame: pd.DataFrame) -> float:
 
     def rnn_hook(m, args, out):
         x = args[0]  # (B, T, in) batch-first, as every tsrnn recurrent layer
-        b, t = x.shape[0], x.shape[1]
-        directions = 2 if m.bidirectional else 1
-        for layer in range(m.num_layers):
-            n_in = m.input_size if layer == 0 else m.hidden_size * directions
-            per_step = GATES[type(m).__name__] * m.hidden_size * (n_in + m.hidden_size)
-            macs[0] += b * t * per_step * directions
+        macs[0] += rnn_macs(m, x.shape[0], x.shape[1])
 
     def linear_hook(m, args, out):
-        macs[0] += args[0].numel() // m.in_features * m.in_features * m.out_features
+        macs[0] += args[0].numel() * m.out_features  # (rows x in) @ (in x out)
 
     hooks = []
     for m in model.model_.modules():
@@ -129,21 +137,19 @@ def forward_gflop(model, frame: pd.DataFrame) -> float:
     return 2 * macs[0] / 1e9
 
 
-def gemm_gflops(n: int = 2048, repeats: int = 5) -> dict[str, float]:
-    """The best GFLOP/s of an n x n x n matrix product on this machine's torch threads, fp32 and
-    bf16: what the matrix products above can run at, at most."""
+def peak_gflops(n: int = 2048, repeats: int = 5) -> dict[str, float]:
+    """What this machine's torch threads reach, best of ``repeats``, in GFLOP/s: an n x n x n
+    matrix product in fp32 and bf16 (what matrix products can run at, at most), and a bare
+    ``nn.LSTM(7, 64, 2)`` forward over 256 windows of 96 rows, the per-step model's shape."""
     import torch
 
     out = {}
     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
         a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-        a @ b
-        best = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            a @ b
-            best = min(best, time.perf_counter() - t0)
-        out[name] = 2 * n**3 / best / 1e9
+        out[name] = 2 * n**3 / (timed(functools.partial(torch.matmul, a, b), repeats)["min_ms"] / 1000) / 1e9
+    lstm, x = torch.nn.LSTM(7, 64, 2, batch_first=True).eval(), torch.randn(256, 96, 7)
+    with torch.no_grad():
+        out["lstm_fp32"] = 2 * rnn_macs(lstm, 256, 96) / (timed(lambda: lstm(x), repeats)["min_ms"] / 1000) / 1e9
     return out
 
 
@@ -176,7 +182,7 @@ def historical(model, data: Path, darts_python: str | None, threads: int) -> dic
             out[f"{key}_gflop"] = forward_gflop(m, frame)  # an untimed pass of its own
         else:  # in original units; ETTh2's channels span about -10 to 110
             out[f"{key}_max_abs_diff_from_fp32"] = float(np.abs(values - fp32[id(m)]).max())
-    out["gemm_gflops"] = gemm_gflops()
+    out["gemm_gflops"] = peak_gflops()
     if darts_python:
         script = ROOT / "bench" / "inference_darts.py"
         r = subprocess.run(
@@ -281,7 +287,12 @@ def free_port() -> int:
 
 def percentiles(times: list[float]) -> dict:
     ms = np.array(times) * 1000
-    return {"p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)), "n": len(ms)}
+    return {
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p95_ms": float(np.percentile(ms, 95)),
+        "min_ms": float(ms.min()),
+        "n": len(ms),
+    }
 
 
 def timed(fn, repeats: int) -> dict:
@@ -433,13 +444,9 @@ def table(r: dict) -> None:
                         f"{h[key + '_gflop'] / h[key + '_s']:.0f} / {h[key + '_gflops_needed_for_20x']:.0f}",
                     )
                 )
-            rows.append(
-                (
-                    "  matrix product peak, fp32 / bf16",
-                    f"{h['gemm_gflops']['fp32']:.0f}",
-                    f"{h['gemm_gflops']['bf16']:.0f} GFLOP/s",
-                )
-            )
+            peak = h["gemm_gflops"]
+            rows.append(("  matrix product peak, fp32 / bf16", f"{peak['fp32']:.0f}", f"{peak['bf16']:.0f} GFLOP/s"))
+            rows.append(("  bare nn.LSTM(7, 64, 2), 256 x 96 rows, fp32", f"{peak['lstm_fp32']:.0f}", "GFLOP/s"))
             for key, name in ran.items():
                 rows.append((f"  {name} speed-up", f"{h[key + '_speedup']:.1f}x", "target >= 20x"))
     if m := r.get("many"):
