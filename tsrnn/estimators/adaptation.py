@@ -40,12 +40,12 @@ class AdaptState:
     module: "torch.nn.Module"
     rows: np.ndarray
     flags: np.ndarray
+    offset: np.ndarray  # (C,) taken off the stream's scaled rows since a lasting change was learned
     since: int = 0
     adaptations: int = 0
     skipped: int = 0
     in_a_row: int = 0
     accepted: int = 0
-    offset: np.ndarray | None = None  # (C,) subtracted from the stream's scaled rows since the last re-centring
 
 
 class Adaptation:
@@ -72,8 +72,8 @@ class Adaptation:
             )
 
     def start(self, model: "torch.nn.Module", n_channels: int) -> AdaptState:
-        rows = np.empty((0, n_channels), np.float32)
-        return AdaptState(copy.deepcopy(model).eval(), rows, np.zeros(0, bool), offset=np.zeros(n_channels, np.float32))
+        rows, none = np.empty((0, n_channels), np.float32), np.zeros(n_channels, np.float32)
+        return AdaptState(copy.deepcopy(model).eval(), rows, np.zeros(0, bool), none)
 
     def due(self, state: AdaptState) -> int:
         """Rows to score before the next fine-tune."""
