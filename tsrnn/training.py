@@ -71,7 +71,7 @@ def resolve_precision(precision: str, device: torch.device, strict: bool = True)
         native = cpu_has_bf16()
         if native or not strict:
             return torch.bfloat16 if native else None
-        raise ConfigError(  # oneDNN has no bf16 LSTM kernel for such CPUs: it would fail mid-fit
+        raise ConfigError(  # untested there; an earlier build failed mid-fit in bf16 on the CPU
             "--precision bf16 on the CPU needs native bf16 (AVX512-BF16 or AMX), which this CPU lacks",
             "pass --precision fp32 (or auto) with --device cpu",
         )

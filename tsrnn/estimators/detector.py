@@ -228,7 +228,7 @@ class RNNAnomalyDetector(RecurrentEstimator):
     precision : {"auto", "fp32", "bf16"}
         The arithmetic of training, scoring and fine-tunes, as for ``RNNForecaster``. In bf16 a
         stream scored in small chunks runs other kernels than batch scoring: they agree to bf16's
-        rounding (about 1e-2 in the score), not exactly.
+        rounding, not exactly.
     checkpoint_dir : str, optional
         Write ``last.safetensors`` there every epoch.
     verbose : bool
