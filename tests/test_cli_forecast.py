@@ -292,6 +292,26 @@ def test_ctrl_c_stops_cleanly_and_resume_continues(workdir: Path) -> None:
     assert json.loads(r.stdout)["epochs"] == done + 1  # the resumed history continues the old one
 
 
+def test_predict_short_skip_forecasts_the_series_that_are_long_enough(fits, workdir: Path) -> None:
+    assert fits["global"].returncode == 0, fits["global"].stderr
+    long = pd.read_csv(workdir / "long.csv")
+    s0 = long[long.store == "s0"]
+    pd.concat([s0.tail(10), long[long.store != "s0"]]).to_csv(workdir / "short.csv", index=False)  # s0: 10 rows < L=24
+    r = invoke_cli("predict", "short.csv", "--model", "global", cwd=workdir)
+    assert r.returncode == 2 and "series 's0'" in r.stderr and "--short skip" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    r = invoke_cli(
+        "predict", "short.csv", "--model", "global", "--short", "skip", "--json", "--plot", "s.png", cwd=workdir
+    )
+    assert r.returncode == 0, r.stderr
+    assert "warning: 1 of 3 series in short.csv has fewer than 24 rows" in r.stderr and "'s0'" in r.stderr
+    rows = json.loads(r.stdout)
+    assert sorted({row["store"] for row in rows}) == ["s1", "s2"] and len(rows) == 12
+    assert (workdir / "s.png").exists()
+    r = invoke_cli("predict", "short.csv", "--model", "global", "--short", "drop", cwd=workdir)
+    assert r.returncode == 2 and "unknown --short 'drop'" in r.stderr and "error, skip" in r.stderr, r.stderr
+
+
 def test_many_series_with_balanced_sampling_and_series_embedding(fits, workdir: Path) -> None:
     r = fits["global"]  # long.csv: --id-col store --sampling balanced --series-embedding 4
     assert r.returncode == 0, r.stderr

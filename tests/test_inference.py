@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from tsrnn import RNNForecaster
-from tsrnn.errors import ConfigError, DataError
+from tsrnn.errors import ConfigError, DataError, DataWarning
 
 L, H = 24, 6
 TINY = dict(lookback=L, horizon=H, hidden_size=8, epochs=1, batch_size=64, random_state=0, device="cpu", patience=None)
@@ -108,6 +109,24 @@ def test_predict_many_series_at_once_equals_one_by_one(model, data):
     for sid in ("A", "B", "C"):
         alone = model.predict(data[data.id == sid])
         pd.testing.assert_frame_equal(together[together.id == sid], alone)
+
+
+def test_predict_short_skip_leaves_out_series_shorter_than_the_lookback(model, data):
+    short = pd.concat([data[data.id == "A"].tail(model.lookback - 1), data[data.id != "A"]], ignore_index=True)
+    with pytest.raises(DataError, match="series 'A' of <DataFrame> has 23 rows") as e:
+        model.predict(short)  # the default refuses, and says how to forecast the others
+    assert "short='skip' (--short skip)" in e.value.hint
+    with pytest.warns(DataWarning, match=r"1 of 3 series in <DataFrame> has fewer than 24 rows.*: 'A'"):
+        skipped = model.predict(short, short="skip")
+    pd.testing.assert_frame_equal(skipped, model.predict(data[data.id != "A"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to leave out: no warning
+        pd.testing.assert_frame_equal(model.predict(data, short="skip"), model.predict(data))
+    every = data.groupby("id").tail(5)
+    with pytest.raises(DataError, match="has 5 rows, but the model looks back 24 rows \\(3 series"):
+        model.predict(every, short="skip")  # nothing would be left to forecast
+    with pytest.raises(ConfigError, match="unknown short 'drop'"):
+        model.predict(data, short="drop")
 
 
 def test_predict_reads_only_the_rows_it_needs(model, data):

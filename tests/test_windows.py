@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tsrnn.data import from_arrays
-from tsrnn.errors import ConfigError, DataError
+from tsrnn.errors import ConfigError, DataError, DataWarning
 from tsrnn.windows import (
     MAX_WINDOW,
     SPLITS,
@@ -20,6 +20,7 @@ from tsrnn.windows import (
     gather,
     latest_windows,
     make_windows,
+    skip_short,
     split_bounds,
 )
 
@@ -244,7 +245,20 @@ def test_latest_windows_are_the_last_rows_of_every_series() -> None:
     np.testing.assert_array_equal(v[1, :, 0], np.arange(37, 42))
     with pytest.raises(DataError, match="series '1' of <array> has 12 rows, but the model looks back 20 rows") as e:
         latest_windows(d, 20)
-    assert "leave the short ones out" in e.value.hint
+    assert "short='skip' (--short skip)" in e.value.hint
+
+
+def test_select_and_skip_short_keep_the_long_series_rows_and_ids() -> None:
+    d = encoded([30, 4, 12, 3])
+    kept = d.select(np.array([0, 2]))
+    assert kept.ids == (d.ids[0], d.ids[2]) and kept.offsets.tolist() == [0, 30, 42]
+    np.testing.assert_array_equal(kept.values, np.r_[d.series(0), d.series(2)])
+    np.testing.assert_array_equal(kept.times, np.r_[d.times[:30], d.times[34:46]])
+    with pytest.warns(DataWarning, match="2 of 4 series in <array> have fewer than 5 rows.*'1', '3'"):
+        skipped = skip_short(d, 5)
+    np.testing.assert_array_equal(latest_windows(skipped, 5), latest_windows(kept, 5))
+    assert skip_short(d, 3) is d  # none short
+    assert skip_short(d, 40) is d  # all short: latest_windows refuses
 
 
 def test_too_short_names_the_rows_needed() -> None:

@@ -42,3 +42,7 @@ class ModelFileError(TsrnnError):
 
 class OutputExistsError(TsrnnError, FileExistsError):
     """An output path already exists; tsrnn never overwrites without ``--force``."""
+
+
+class DataWarning(UserWarning):
+    """tsrnn went on with the data but left something out, and says what (the CLI prints it)."""

@@ -14,6 +14,7 @@ no target is ever predicted in two splits. Windows never cross series boundaries
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
@@ -22,7 +23,7 @@ import numpy as np
 
 from tsrnn.checks import check_fraction, check_int
 from tsrnn.data import SeriesData
-from tsrnn.errors import ConfigError, DataError
+from tsrnn.errors import ConfigError, DataError, DataWarning
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -224,9 +225,26 @@ def latest_windows(data: SeriesData, lookback: int) -> np.ndarray:
         raise DataError(
             f"{who}{data.source} has {int(lengths[i])} rows, but the model looks back {lookback} rows{more}",
             f"pass at least {lookback} rows of history"
-            + (" for every series, or leave the short ones out of the file" if data.ids else ""),
+            + (" for every series, or forecast the others: short='skip' (--short skip)" if data.ids else ""),
         )
     return data.values[data.offsets[1:, None] - lookback + np.arange(lookback)]  # (S, L, C)
+
+
+def skip_short(data: SeriesData, lookback: int) -> SeriesData:
+    """``data`` without its series of fewer than ``lookback`` rows, with a ``DataWarning`` naming
+    them; unchanged when none or every series is that short (``latest_windows`` refuses then)."""
+    short = data.lengths < lookback
+    if not short.any() or short.all():
+        return data
+    names = [data.ids[i] for i in np.flatnonzero(short)] if data.ids else []
+    listed = ", ".join(repr(n) for n in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    warnings.warn(
+        f"{len(names)} of {data.n_series} series in {data.source} {'has' if len(names) == 1 else 'have'} fewer than {lookback} rows, the "
+        f"model's lookback, and are not forecast: {listed}",
+        DataWarning,
+        stacklevel=3,
+    )
+    return data.select(np.flatnonzero(~short))
 
 
 def future_times(last: "pd.DatetimeIndex", freq: str, horizon: int) -> "pd.DatetimeIndex":

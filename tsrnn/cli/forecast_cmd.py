@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from tsrnn.checks import refuse_unused
+from tsrnn.checks import check_choice, refuse_unused
 from tsrnn.cli.app import app, check_tracking, err, refuse_existing, warn
 from tsrnn.cli.options import (
     Agg,
@@ -288,19 +288,35 @@ def predict(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the forecast to this CSV.")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Write a PNG plot of history, forecast and intervals.")] = None,
     sort: Sort = False,
+    short: Annotated[
+        str,
+        typer.Option(
+            "--short", help="A series shorter than the model's lookback: error | skip (forecast the others, warn)."
+        ),
+    ] = "error",
     force: Force = False,
     tracking_uri: TrackingUri = None,
     as_json: Json = False,
 ) -> None:
     """Forecast the steps after the end of DATA with a saved model."""
+    import warnings
+
+    from tsrnn.errors import DataWarning
     from tsrnn.estimators import RNNForecaster
     from tsrnn.pyfunc import load_ref
+    from tsrnn.windows import skip_short
 
+    check_choice("--short", short, ("error", "skip"))
     refuse_existing(output, force, "--output")
     refuse_existing(plot, force, "--plot")
     est = load_ref(model, tracking_uri, RNNForecaster)
     series = est.load_data(data, sort=sort)
     warn(series.report.warnings)  # e.g. dates that could be day or month first, a gap in the lookback
+    if short == "skip":  # here, not in predict, so that the plot shows the series forecast
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataWarning)
+            series = skip_short(series, est.lookback)
+        warn(str(w.message) for w in caught)
     forecast = est.predict(series)
     if output is not None:
         forecast.to_csv(output)

@@ -522,7 +522,9 @@ class RNNForecaster(RecurrentEstimator):
         q = self.quantile_levels_
         return pred[..., int(np.argmin([abs(v - 0.5) for v in q]))] if q else pred[..., 0]
 
-    def predict(self, data: "str | Path | pd.DataFrame | SeriesData | None" = None) -> "pd.DataFrame":
+    def predict(
+        self, data: "str | Path | pd.DataFrame | SeriesData | None" = None, short: str = "error"
+    ) -> "pd.DataFrame":
         """Forecast the ``horizon`` steps after the end of ``data`` (default: the training data).
 
         Returns a DataFrame indexed by time (continuing the data's frequency), one column per
@@ -530,11 +532,21 @@ class RNNForecaster(RecurrentEstimator):
         for; with many series, the id column says which series a row belongs to. Every series is
         forecast in the same batched passes; of a DataFrame or file, only the last ``lookback``
         rows of each series are read and checked (``load_data``'s ``last``).
+
+        Parameters
+        ----------
+        data : path, DataFrame or SeriesData, optional
+            The history to forecast from; default the training data.
+        short : {"error", "skip"}
+            A series with fewer than ``lookback`` rows: refuse the call ("error", default), or
+            forecast the others and leave it out, with a ``tsrnn.errors.DataWarning`` naming it
+            ("skip"). If every series is that short, the call is refused either way.
         """
         import pandas as pd
 
-        from tsrnn.windows import future_times, latest_windows
+        from tsrnn.windows import future_times, latest_windows, skip_short
 
+        check_choice("short", short, ("error", "skip"))
         self._check_fitted()
         if self.freq_ is None:
             raise DataError(
@@ -542,6 +554,8 @@ class RNNForecaster(RecurrentEstimator):
                 "fit with resample set to a frequency (--resample 1h, e.g.)",
             )
         series = self.series_ if data is None else self.load_data(data, last=self.lookback)
+        if short == "skip":
+            series = skip_short(series, self.lookback)
         rows = self._scaler_rows(series)
         x = latest_windows(series, self.lookback)  # (S, L, C)
         c, s = self.scaler_.center_[rows][:, None], self.scaler_.scale_[rows][:, None]  # (S, 1, C)
