@@ -308,6 +308,8 @@ def test_predict_short_skip_forecasts_the_series_that_are_long_enough(fits, work
     rows = json.loads(r.stdout)
     assert sorted({row["store"] for row in rows}) == ["s1", "s2"] and len(rows) == 12
     assert (workdir / "s.png").exists()
+    r = invoke_cli("backtest", "short.csv", "--model", "global", cwd=workdir)  # s0 has no test window
+    assert r.returncode == 0 and "warning: 1 of 3 series in short.csv has no test window" in r.stderr, r.stderr
     r = invoke_cli("predict", "short.csv", "--model", "global", "--short", "drop", cwd=workdir)
     assert r.returncode == 2 and "unknown --short 'drop'" in r.stderr and "error, skip" in r.stderr, r.stderr
 

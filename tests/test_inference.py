@@ -116,7 +116,10 @@ def test_predict_short_skip_leaves_out_series_shorter_than_the_lookback(model, d
     with pytest.raises(DataError, match="series 'A' of <DataFrame> has 23 rows") as e:
         model.predict(short)  # the default refuses, and says how to forecast the others
     assert "short='skip' (--short skip)" in e.value.hint
-    with pytest.warns(DataWarning, match=r"1 of 3 series in <DataFrame> has fewer than 24 rows.*: 'A'"):
+    with pytest.warns(
+        DataWarning,
+        match=r"1 of 3 series in <DataFrame> has fewer than 24 rows \(the model's lookback\); left out of the forecast: 'A'",
+    ):
         skipped = model.predict(short, short="skip")
     pd.testing.assert_frame_equal(skipped, model.predict(data[data.id != "A"]))
     with warnings.catch_warnings():
@@ -127,6 +130,16 @@ def test_predict_short_skip_leaves_out_series_shorter_than_the_lookback(model, d
         model.predict(every, short="skip")  # nothing would be left to forecast
     with pytest.raises(ConfigError, match="unknown short 'drop'"):
         model.predict(data, short="drop")
+
+
+def test_historical_forecasts_warn_of_series_without_a_test_window(model, data):
+    short = pd.concat([data[data.id == "A"].tail(model.lookback - 1), data[data.id != "A"]], ignore_index=True)
+    with pytest.warns(
+        DataWarning,
+        match=r"1 of 3 series in <DataFrame> has no test window \(one needs 30 rows\); left out of the test split: 'A'",
+    ):
+        hf = model.historical_forecasts(short)
+    assert sorted(hf["id"].unique()) == ["B", "C"]
 
 
 def test_predict_reads_only_the_rows_it_needs(model, data):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -93,6 +94,7 @@ PROPS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCh
 # ----------------------------------------------------------------------------- properties
 
 
+@pytest.mark.filterwarnings("ignore::tsrnn.errors.DataWarning")  # short series are part of the property
 @PROPS
 @given(configs())
 def test_window_counts_and_starts_match_brute_force(cfg) -> None:
@@ -259,6 +261,16 @@ def test_select_and_skip_short_keep_the_long_series_rows_and_ids() -> None:
     np.testing.assert_array_equal(latest_windows(skipped, 5), latest_windows(kept, 5))
     assert skip_short(d, 3) is d  # none short
     assert skip_short(d, 40) is d  # all short: latest_windows refuses
+
+
+def test_make_windows_warns_of_series_without_a_window_in_a_required_split() -> None:
+    d = encoded([40, 5, 40])
+    with pytest.warns(DataWarning, match=r"1 of 3 series in <array> has no train window \(one needs 12 rows\).*'1'"):
+        w = make_windows(d, 8, 4, 1, 0.0, 0.0)
+    assert set(w.series_of(w.train)) == {0, 2}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_windows(encoded([40, 40]), 8, 4, 1, 0.0, 0.0)  # every series has windows: no warning
 
 
 def test_too_short_names_the_rows_needed() -> None:

@@ -169,6 +169,9 @@ def make_windows(
     for s in require:
         if len(idx[s]) == 0:
             raise DataError(_too_short(s, w, val, test), _too_short_hint(s))
+        empty = [i for i, p in enumerate(parts[s]) if len(p) == 0]
+        if empty:
+            _warn_left_out(data, empty, f"no {s} window (one needs {lookback + horizon} rows)", f"the {s} split")
     return w
 
 
@@ -236,15 +239,20 @@ def skip_short(data: SeriesData, lookback: int) -> SeriesData:
     short = data.lengths < lookback
     if not short.any() or short.all():
         return data
-    names = [data.ids[i] for i in np.flatnonzero(short)] if data.ids else []
-    listed = ", ".join(repr(n) for n in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    warnings.warn(
-        f"{len(names)} of {data.n_series} series in {data.source} {'has' if len(names) == 1 else 'have'} fewer than {lookback} rows, the "
-        f"model's lookback, and are not forecast: {listed}",
-        DataWarning,
-        stacklevel=3,
-    )
+    _warn_left_out(data, np.flatnonzero(short), f"fewer than {lookback} rows (the model's lookback)", "the forecast")
     return data.select(np.flatnonzero(~short))
+
+
+def _warn_left_out(data: SeriesData, which: "list[int] | np.ndarray", why: str, what: str) -> None:
+    """A ``DataWarning``: series ``which`` (positions in ``data``) have ``why``, so ``what`` leaves them out."""
+    names = [data.ids[i] for i in which] if data.ids else [str(i) for i in which]
+    listed = ", ".join(repr(n) for n in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    verb = "has" if len(names) == 1 else "have"
+    warnings.warn(
+        f"{len(names)} of {data.n_series} series in {data.source} {verb} {why}; left out of {what}: {listed}",
+        DataWarning,
+        stacklevel=4,
+    )
 
 
 def future_times(last: "pd.DatetimeIndex", freq: str, horizon: int) -> "pd.DatetimeIndex":

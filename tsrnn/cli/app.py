@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from tsrnn.errors import ConfigError, OutputExistsError, TsrnnError
+from tsrnn.errors import ConfigError, DataWarning, OutputExistsError, TsrnnError
 
 app = typer.Typer(
     name="tsrnn",
@@ -87,8 +88,19 @@ def main(argv: list[str] | None = None) -> None:
         args.remove("--debug")
     import tsrnn.cli.commands  # noqa: F401  (registers the commands)
 
+    shown = warnings.showwarning
+
+    def show(message: Any, category: type[Warning], *rest: Any, **kw: Any) -> None:
+        """A DataWarning (tsrnn left something of the data out) as the data's other warnings; the rest as Python shows them."""
+        if issubclass(category, DataWarning):
+            warn([str(message)])
+        else:
+            shown(message, category, *rest, **kw)
+
     try:
-        app(args=args, prog_name="tsrnn")
+        with warnings.catch_warnings():  # restores showwarning after the command
+            warnings.showwarning = show
+            app(args=args, prog_name="tsrnn")
     except TsrnnError as e:
         if debug:
             raise

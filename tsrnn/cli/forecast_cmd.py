@@ -299,9 +299,6 @@ def predict(
     as_json: Json = False,
 ) -> None:
     """Forecast the steps after the end of DATA with a saved model."""
-    import warnings
-
-    from tsrnn.errors import DataWarning
     from tsrnn.estimators import RNNForecaster
     from tsrnn.pyfunc import load_ref
     from tsrnn.windows import skip_short
@@ -312,11 +309,8 @@ def predict(
     est = load_ref(model, tracking_uri, RNNForecaster)
     series = est.load_data(data, sort=sort)
     warn(series.report.warnings)  # e.g. dates that could be day or month first, a gap in the lookback
-    if short == "skip":  # here, not in predict, so that the plot shows the series forecast
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", DataWarning)
-            series = skip_short(series, est.lookback)
-        warn(str(w.message) for w in caught)
+    if short == "skip":  # here, not in predict, so that the plot shows the series forecast; main prints the warning
+        series = skip_short(series, est.lookback)
     forecast = est.predict(series)
     if output is not None:
         forecast.to_csv(output)
