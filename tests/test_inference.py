@@ -136,7 +136,7 @@ def test_historical_forecasts_warn_of_series_without_a_test_window(model, data):
     short = pd.concat([data[data.id == "A"].tail(model.lookback - 1), data[data.id != "A"]], ignore_index=True)
     with pytest.warns(
         DataWarning,
-        match=r"1 of 3 series in <DataFrame> has no test window \(one needs 30 rows\); left out of the test split: 'A'",
+        match=r"1 of 3 series in <DataFrame> has no test window \(one needs 30 rows, the last 6 in the test split\); left out of the test split: 'A'",
     ):
         hf = model.historical_forecasts(short)
     assert sorted(hf["id"].unique()) == ["B", "C"]

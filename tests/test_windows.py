@@ -265,7 +265,10 @@ def test_select_and_skip_short_keep_the_long_series_rows_and_ids() -> None:
 
 def test_make_windows_warns_of_series_without_a_window_in_a_required_split() -> None:
     d = encoded([40, 5, 40])
-    with pytest.warns(DataWarning, match=r"1 of 3 series in <array> has no train window \(one needs 12 rows\).*'1'"):
+    with pytest.warns(
+        DataWarning,
+        match=r"1 of 3 series in <array> has no train window \(one needs 12 rows, all of them in the train split\).*'1'",
+    ):
         w = make_windows(d, 8, 4, 1, 0.0, 0.0)
     assert set(w.series_of(w.train)) == {0, 2}
     with warnings.catch_warnings():

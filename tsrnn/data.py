@@ -124,14 +124,12 @@ class SeriesData:
         return idx.tz_localize("UTC").tz_convert(self.tz) if self.tz else idx
 
     def select(self, keep: np.ndarray) -> "SeriesData":
-        """The series at positions ``keep`` (ascending), in one gather of their rows."""
+        """The series at positions ``keep`` (ascending), in one gather of their rows (a copy, C-contiguous)."""
         lengths = self.lengths[keep]
         rows = np.repeat(self.offsets[keep] - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(lengths.sum())
         ids = tuple(self.ids[i] for i in keep) if self.ids is not None else None
         offsets = np.r_[0, np.cumsum(lengths)].astype(self.offsets.dtype)
-        return replace(
-            self, values=np.ascontiguousarray(self.values[rows]), offsets=offsets, times=self.times[rows], ids=ids
-        )
+        return replace(self, values=self.values[rows], offsets=offsets, times=self.times[rows], ids=ids)
 
     def content_hash(self) -> str:
         """sha256 of the values and times, for tracking which data a model saw."""

@@ -171,7 +171,10 @@ def make_windows(
             raise DataError(_too_short(s, w, val, test), _too_short_hint(s))
         empty = [i for i, p in enumerate(parts[s]) if len(p) == 0]
         if empty:
-            _warn_left_out(data, empty, f"no {s} window (one needs {lookback + horizon} rows)", f"the {s} split")
+            inside = f"all of them in the {s} split" if s == "train" else f"the last {horizon} in the {s} split"
+            _warn_left_out(
+                data, empty, f"no {s} window (one needs {lookback + horizon} rows, {inside})", f"the {s} split"
+            )
     return w
 
 
@@ -231,6 +234,9 @@ def latest_windows(data: SeriesData, lookback: int) -> np.ndarray:
             + (" for every series, or forecast the others: short='skip' (--short skip)" if data.ids else ""),
         )
     return data.values[data.offsets[1:, None] - lookback + np.arange(lookback)]  # (S, L, C)
+
+
+SHORT = ("error", "skip")  # what predict does with a series shorter than the lookback: refuse, or leave it out
 
 
 def skip_short(data: SeriesData, lookback: int) -> SeriesData:

@@ -301,9 +301,9 @@ def predict(
     """Forecast the steps after the end of DATA with a saved model."""
     from tsrnn.estimators import RNNForecaster
     from tsrnn.pyfunc import load_ref
-    from tsrnn.windows import skip_short
+    from tsrnn.windows import SHORT, skip_short
 
-    check_choice("--short", short, ("error", "skip"))
+    check_choice("--short", short, SHORT)
     refuse_existing(output, force, "--output")
     refuse_existing(plot, force, "--plot")
     est = load_ref(model, tracking_uri, RNNForecaster)

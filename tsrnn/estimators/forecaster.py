@@ -544,9 +544,9 @@ class RNNForecaster(RecurrentEstimator):
         """
         import pandas as pd
 
-        from tsrnn.windows import future_times, latest_windows, skip_short
+        from tsrnn.windows import SHORT, future_times, latest_windows, skip_short
 
-        check_choice("short", short, ("error", "skip"))
+        check_choice("short", short, SHORT)
         self._check_fitted()
         if self.freq_ is None:
             raise DataError(
